@@ -1,0 +1,20 @@
+"""mnist_nets: the classic MNIST networks in numpy (by hand), PyTorch and TensorFlow.
+
+Importing this package imports numpy and nothing heavier; a framework is imported
+only when its backend is asked for (:func:`mnist_nets.backends.get_backend`).
+
+    from mnist_nets.specs import get_spec
+    from mnist_nets.params import init_params
+    from mnist_nets.backends import get_backend
+    from mnist_nets.data import load_split
+
+    spec = get_spec("cnn")
+    backend = get_backend("numpy")
+    model = backend.build(spec, init_params(spec, seed=0))
+    r = spec.recipe
+    history = backend.train(model, (load_split("train"), load_split("test")),
+                            r.epochs, r.lr, r.batch_size, seed=0, momentum=r.momentum,
+                            lr_decay=r.lr_decay)
+"""
+
+__version__ = "0.1.0"

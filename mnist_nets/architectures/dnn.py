@@ -1,0 +1,12 @@
+"""A deep fully connected network: 784 -> 512 -> 256 -> 10 with ReLU."""
+
+from mnist_nets.specs import Dense, Flatten, ModelSpec, Recipe, ReLU
+
+SPEC = ModelSpec(
+    name="dnn",
+    description="Fully connected, two hidden ReLU layers (784 -> 512 -> 256 -> 10).",
+    layers=(Flatten(), Dense(512), ReLU(), Dense(256), ReLU(), Dense(10)),
+    loss="cross_entropy",
+    recipe=Recipe(lr=0.05, momentum=0.9, batch_size=128, epochs=10, lr_decay=0.8),
+    target_accuracy=0.98,
+)

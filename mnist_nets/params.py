@@ -1,0 +1,138 @@
+"""Canonical parameters: initialisation, checking, saving and loading.
+
+Parameters are a ``dict`` of name -> float32 ``numpy`` array in the canonical layout
+documented in :mod:`mnist_nets.specs` (conv kernels ``(kh, kw, in, out)``, dense
+weights ``(in, out)``, biases ``(out,)``, flatten order H, W, C).  Every backend takes
+such a dict in ``build`` and gives one back from ``export_params``.
+
+Saved weights are ``.npz`` files read with ``allow_pickle=False``: one array per
+parameter, plus ``__format__`` (this module's :data:`FORMAT_VERSION`) and
+``__spec__`` (the spec as JSON, so a file is self-describing).  They are written to
+a temporary file and renamed, so a file is either whole or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mnist_nets.fileio import atomic_open
+from mnist_nets.specs import ModelSpec, SpecError
+
+FORMAT_VERSION = 1
+_META = ("__format__", "__spec__")
+
+Params = dict[str, np.ndarray]
+
+
+class ParamsError(ValueError):
+    """Parameters that do not fit their spec, or a weights file that cannot be read."""
+
+
+def init_params(spec: ModelSpec, seed: int = 0) -> Params:
+    """Initial parameters for ``spec``: the same arrays for the same seed, whatever the backend.
+
+    Weights are drawn from a normal distribution with standard deviation
+    ``sqrt(2 / fan_in)`` (He et al., 2015, suited to ReLU), except the output layer's,
+    which uses ``sqrt(1 / fan_in)``; biases start at zero.  Draws are float64 from
+    ``numpy.random.default_rng(seed)`` in canonical parameter order, then cast to float32.
+    """
+    rng = np.random.default_rng(seed)
+    output_layer = spec.parameters[-1].layer
+    params: Params = {}
+    for p in spec.parameters:
+        if p.name.endswith(".bias"):
+            params[p.name] = np.zeros(p.shape, dtype=np.float32)
+        else:
+            gain = 1.0 if p.layer == output_layer else 2.0
+            std = np.sqrt(gain / p.fan_in)
+            params[p.name] = (rng.standard_normal(p.shape) * std).astype(np.float32)
+    return params
+
+
+def check_params(spec: ModelSpec, params: dict, where: str = "parameters") -> Params:
+    """``params`` as float32 arrays, after checking every name and shape against ``spec``.
+
+    Raises :class:`ParamsError` naming what is missing, unexpected or misshapen.
+    """
+    expected = spec.param_shapes
+    missing = [n for n in expected if n not in params]
+    extra = [n for n in params if n not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise ParamsError(
+            f"{where} do not fit spec {spec.name!r}: {'; '.join(parts)} (expected {list(expected)})"
+        )
+    out: Params = {}
+    for name, shape in expected.items():
+        value = np.asarray(params[name])
+        if value.shape != shape:
+            raise ParamsError(
+                f"{where}: {name} has shape {value.shape}, spec {spec.name!r} needs {shape} "
+                "(canonical layout: conv (kh, kw, in, out), dense (in, out))"
+            )
+        if not np.issubdtype(value.dtype, np.floating):
+            raise ParamsError(f"{where}: {name} has dtype {value.dtype}, expected floating point")
+        out[name] = value.astype(np.float32, copy=False)
+    return out
+
+
+def save_params(path: str | os.PathLike, spec: ModelSpec, params: dict) -> Path:
+    """Write ``params`` (checked against ``spec``) to ``path`` as ``.npz``, atomically."""
+    path = Path(path)
+    checked = check_params(spec, params)
+    arrays = {name: value for name, value in checked.items()}
+    arrays["__format__"] = np.array(FORMAT_VERSION, dtype=np.int64)
+    arrays["__spec__"] = np.array(json.dumps(spec.to_dict()))
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple[ModelSpec, Params]:
+    """Read a file written by :func:`save_params`: ``(spec, params)``.
+
+    The spec comes from the file; when ``spec`` is given, the file must hold
+    parameters for it.  Every problem (missing file, not an ``.npz``, pickled
+    content, wrong format version, missing or misshapen parameters, non-finite
+    values) raises :class:`ParamsError` naming the file.
+    """
+    path = Path(path)
+    hint = "save weights with mnist_nets.params.save_params or `mnist-nets train --out FILE`"
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such weights file ({hint})")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ParamsError(f"{path}: not a readable .npz weights file ({exc}); {hint}") from None
+    for meta in _META:
+        if meta not in arrays:
+            raise ParamsError(f"{path}: no {meta} entry, so not a mnist_nets weights file; {hint}")
+    version = int(arrays.pop("__format__"))
+    if version != FORMAT_VERSION:
+        raise ParamsError(
+            f"{path}: weights format {version}, this version reads format {FORMAT_VERSION}"
+        )
+    try:
+        stored_spec = ModelSpec.from_dict(json.loads(str(arrays.pop("__spec__"))))
+    except (json.JSONDecodeError, SpecError) as exc:
+        raise ParamsError(f"{path}: the stored spec is malformed: {exc}") from None
+    if spec is not None and spec.param_shapes != stored_spec.param_shapes:
+        raise ParamsError(
+            f"{path}: holds weights for {stored_spec.name!r} "
+            f"({stored_spec.param_count:,} parameters), not for {spec.name!r}"
+        )
+    params = check_params(stored_spec, arrays, where=str(path))
+    bad = [name for name, value in params.items() if not np.all(np.isfinite(value))]
+    if bad:
+        raise ParamsError(f"{path}: {bad} hold NaN or infinite values (a diverged run?)")
+    return stored_spec, params
