@@ -4,6 +4,7 @@
 -> 4x4x50 = 800 -> dense 500 -> dense 10.
 """
 
+from mnist_nets.architectures import SEED_RECIPE
 from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
 
 SPEC = ModelSpec(
@@ -24,4 +25,5 @@ SPEC = ModelSpec(
     loss="cross_entropy",
     recipe=Recipe(lr=0.02, momentum=0.9, batch_size=64, epochs=6, lr_decay=0.7),
     target_accuracy=0.99,
+    seed_recipe=SEED_RECIPE,
 )

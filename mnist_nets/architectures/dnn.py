@@ -1,5 +1,6 @@
 """A deep fully connected network: 784 -> 512 -> 256 -> 10 with ReLU."""
 
+from mnist_nets.architectures import SEED_RECIPE
 from mnist_nets.specs import Dense, Flatten, ModelSpec, Recipe, ReLU
 
 SPEC = ModelSpec(
@@ -9,4 +10,5 @@ SPEC = ModelSpec(
     loss="cross_entropy",
     recipe=Recipe(lr=0.05, momentum=0.9, batch_size=128, epochs=10, lr_decay=0.8),
     target_accuracy=0.98,
+    seed_recipe=SEED_RECIPE,
 )
