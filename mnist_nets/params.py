@@ -24,6 +24,7 @@ from mnist_nets.fileio import atomic_open
 from mnist_nets.specs import ModelSpec, SpecError
 
 FORMAT_VERSION = 1
+OUTPUT_STD = 0.01  # standard deviation of the output layer's initial weights
 _META = ("__format__", "__spec__")
 
 Params = dict[str, np.ndarray]
@@ -36,10 +37,13 @@ class ParamsError(ValueError):
 def init_params(spec: ModelSpec, seed: int = 0) -> Params:
     """Initial parameters for ``spec``: the same arrays for the same seed, whatever the backend.
 
-    Weights are drawn from a normal distribution with standard deviation
-    ``sqrt(2 / fan_in)`` (He et al., 2015, suited to ReLU), except the output layer's,
-    which uses ``sqrt(1 / fan_in)``; biases start at zero.  Draws are float64 from
-    ``numpy.random.default_rng(seed)`` in canonical parameter order, then cast to float32.
+    Hidden layers' weights are drawn from a normal distribution with standard deviation
+    ``sqrt(2 / fan_in)`` (He et al., 2015, suited to ReLU); the output layer's weights
+    from one with standard deviation 0.01 (as AlexNet initialised its layers): small
+    outputs at the start keep a narrow layer before them alive, where ``sqrt(1 / fan_in)``
+    kills ``single_neuron``'s one ReLU neuron within the first epoch.  Biases start at
+    zero.  Draws are float64 from ``numpy.random.default_rng(seed)`` in canonical
+    parameter order, then cast to float32.
     """
     rng = np.random.default_rng(seed)
     output_layer = spec.parameters[-1].layer
@@ -48,8 +52,7 @@ def init_params(spec: ModelSpec, seed: int = 0) -> Params:
         if p.name.endswith(".bias"):
             params[p.name] = np.zeros(p.shape, dtype=np.float32)
         else:
-            gain = 1.0 if p.layer == output_layer else 2.0
-            std = np.sqrt(gain / p.fan_in)
+            std = OUTPUT_STD if p.layer == output_layer else np.sqrt(2.0 / p.fan_in)
             params[p.name] = (rng.standard_normal(p.shape) * std).astype(np.float32)
     return params
 
@@ -109,6 +112,8 @@ def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple
     hint = "save weights with mnist_nets.params.save_params or `mnist-nets train --out FILE`"
     if not path.is_file():
         raise ParamsError(f"{path}: no such weights file ({hint})")
+    if not zipfile.is_zipfile(path):  # np.load would take it for a pickle and say so
+        raise ParamsError(f"{path}: not a readable .npz weights file (not a zip archive); {hint}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
