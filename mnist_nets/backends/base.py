@@ -4,7 +4,8 @@ A backend turns a spec and canonical parameters into a model of its framework
 (:meth:`Backend.build`) and answers, always in the canonical layout and always with
 numpy arrays at the boundary:
 
-* :meth:`~Backend.forward`: logits ``(N, 10)`` for float32 NHWC inputs in [0, 1];
+* :meth:`~Backend.forward`: logits ``(N, 10)`` for float32 NHWC inputs in [0, 1]
+  (and :meth:`~Backend.activations`: every layer's output, canonical layout);
 * :meth:`~Backend.loss_and_grads`: the batch-mean loss and the gradient of every
   parameter, named and shaped as the parameters (dropout off);
 * :meth:`~Backend.export_params`: the current parameters;
@@ -91,6 +92,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def forward(self, model: Any, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits ``(N, 10)`` as a numpy array for float32 NHWC ``x``."""
+
+    def activations(self, model: Any, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's output for ``x`` (eval mode), in the canonical layout: NHWC for
+        images, ``(N, features)`` after Flatten; the last one equals :meth:`forward`'s."""
+        raise NotImplementedError(f"the {self.name} backend does not expose activations")
 
     @abc.abstractmethod
     def loss_and_grads(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:

@@ -1,0 +1,241 @@
+"""The vanilla framework: any spec in plain numpy, forward and backward written by hand.
+
+The layer, loss and optimizer mathematics is in :mod:`mnist_nets.backends.numpy_layers`;
+this module turns a spec into a :class:`NumpyModel` (a list of those layers sharing flat
+parameter, gradient and velocity vectors) and implements the
+:class:`~mnist_nets.backends.base.Backend` interface on it.
+
+Precision: float32 by default; ``build(..., dtype=np.float64)`` gives a float64 model
+(for finite-difference gradient checks).  Parameters given to ``build`` are converted to
+the model's dtype; ``export_params`` always returns float32, as the interface says, and
+``loss_and_grads`` returns gradients in the model's dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from mnist_nets import specs
+from mnist_nets.backends import numpy_layers as nl
+from mnist_nets.backends.base import Backend, OnSync
+from mnist_nets.params import check_params
+
+DTYPES = (np.float32, np.float64)
+
+
+class NumpyModel:
+    """A spec realised in numpy.
+
+    All parameters live in one flat vector ``flat`` (canonical order, so a conv layer's
+    weight and bias are adjacent and form its ``[W; b]`` matrix); ``params`` and ``grads``
+    map canonical names to views of ``flat`` and ``flat_grad``.  So the SGD update is four
+    whole-vector operations, whatever the network.
+    """
+
+    def __init__(self, spec: specs.ModelSpec, params: dict, dtype, seed: int):
+        self.spec, self.dtype = spec, np.dtype(dtype)
+        total = spec.param_count
+        self.flat = np.empty(total, self.dtype)
+        self.flat_grad = np.zeros(total, self.dtype)
+        self.velocity = np.zeros(total, self.dtype)
+        self.scratch = np.empty(total, self.dtype)
+        self.rng = np.random.default_rng(seed)  # dropout masks
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        offsets: dict[str, int] = {}
+        offset = 0
+        for p in spec.parameters:
+            offsets[p.name] = offset
+            self.params[p.name] = self.flat[offset : offset + p.size].reshape(p.shape)
+            self.grads[p.name] = self.flat_grad[offset : offset + p.size].reshape(p.shape)
+            self.params[p.name][...] = params[p.name]
+            offset += p.size
+        self.offsets = offsets
+        self.layers = self._layers(rewrite=True)
+        self._plain_layers: list[nl.Layer] | None = None  # see plain_layers
+        # layers before the first one with parameters need no backward pass
+        self.first_trained = next(i for i, layer in enumerate(self.layers) if layer.params)
+
+    @property
+    def plain_layers(self) -> list[nl.Layer]:
+        """One layer per spec layer, in order, without the rewrites (for ``activations``);
+        they share the parameters of ``layers``."""
+        if self._plain_layers is None:
+            self._plain_layers = self._layers(rewrite=False)
+        return self._plain_layers
+
+    def _layers(self, rewrite: bool) -> list[nl.Layer]:
+        """The layers, in the spec's order but (``rewrite``) for two exact rewrites that save
+        time:
+
+        * ReLU then MaxPool2D runs as MaxPool2D then ReLU: ``max(relu(a), relu(b)) =
+          relu(max(a, b))``, and the gradients agree too (the same element wins, and its
+          gradient passes the ReLU iff the maximum is positive), so the ReLU works on the
+          pooled map, ``k*k`` times smaller.
+        * Conv2D then a non-overlapping MaxPool2D are fused: the convolution writes its output
+          in the pooling-phase order the pool reads as contiguous blocks.
+        """
+        infos = list(self.spec.layer_infos)
+        for i in range(len(infos) - 1 if rewrite else 0):
+            if isinstance(infos[i].layer, specs.ReLU) and isinstance(
+                infos[i + 1].layer, specs.MaxPool2D
+            ):
+                relu, pool = infos[i], infos[i + 1]
+                infos[i] = dataclasses.replace(pool, input_shape=relu.input_shape)
+                infos[i + 1] = dataclasses.replace(
+                    relu, input_shape=pool.output_shape, output_shape=pool.output_shape
+                )
+        layers: list[nl.Layer] = []
+        params_before = False
+        for i, info in enumerate(infos):
+            layer = info.layer
+            args = (info.name, info.input_shape, info.output_shape, self.dtype, params_before)
+            prev, nxt = (
+                infos[i - 1].layer if i else None,
+                infos[i + 1].layer if i + 1 < len(infos) else None,
+            )
+            if isinstance(layer, specs.Dense):
+                w, b = f"{info.name}.weight", f"{info.name}.bias"
+                grads = (self.grads[w], self.grads[b])
+                layers.append(nl.DenseLayer(*args, self.params[w], self.params[b], *grads))
+            elif isinstance(layer, specs.Conv2D):
+                start = self.offsets[f"{info.name}.weight"]
+                rows = math.prod(info.params[0].shape[:3]) + 1  # k*k*C weights + 1 bias row
+                size = rows * layer.filters
+                wb = self.flat[start : start + size].reshape(rows, layer.filters)
+                dwb = self.flat_grad[start : start + size].reshape(rows, layer.filters)
+                pool = nxt.size if rewrite and _tiling_pool(nxt) else 1
+                layers.append(nl.Conv2DLayer(*args, layer, wb, dwb, pool=pool))
+            elif isinstance(layer, specs.MaxPool2D):
+                phased = rewrite and isinstance(prev, specs.Conv2D) and _tiling_pool(layer)
+                layers.append(nl.MaxPool2DLayer(*args, layer, phased=phased))
+            elif isinstance(layer, specs.ReLU):
+                layers.append(nl.ReLULayer(*args))
+            elif isinstance(layer, specs.Flatten):
+                layers.append(nl.FlattenLayer(*args))
+            elif isinstance(layer, specs.Dropout):
+                layers.append(nl.DropoutLayer(*args, layer.rate, self.rng))
+            else:  # pragma: no cover - specs.py rejects unknown layers
+                raise TypeError(f"the numpy backend has no layer for {layer!r}")
+            params_before = params_before or bool(info.params)
+        return layers
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Logits (in a reused buffer) for NHWC ``x`` already in the model's dtype."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, g: np.ndarray) -> None:
+        """Fill ``grads`` (views of ``flat_grad``) from ``g = dL/dlogits``."""
+        for layer in reversed(self.layers[self.first_trained :]):
+            g = layer.backward(g)
+
+    def step(self, x: np.ndarray, y: np.ndarray, training: bool) -> tuple[float, int]:
+        """One forward and backward pass: ``(loss, correct)``; gradients in ``flat_grad``."""
+        logits = self.forward(x, training)
+        correct = int(np.count_nonzero(np.argmax(logits, axis=1) == y))
+        loss, g = nl.LOSSES[self.spec.loss](logits, y)
+        self.backward(g)
+        return loss, correct
+
+
+def _tiling_pool(layer) -> bool:
+    """A max-pool whose windows do not overlap (stride = size), so it can fuse with a conv."""
+    return isinstance(layer, specs.MaxPool2D) and layer.stride == layer.size and layer.size > 1
+
+
+class NumpyBackend(Backend):
+    """Plain numpy on the CPU; see :mod:`mnist_nets.backends.numpy_layers` for the math."""
+
+    name = "numpy"
+
+    def versions(self) -> dict[str, str]:
+        versions = {"numpy": np.__version__}
+        try:  # which BLAS does the matrix products (numpy >= 1.25 records it)
+            blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+            versions["blas"] = f"{blas['name']} {blas['version']}"
+        except (AttributeError, KeyError, TypeError):
+            pass
+        return versions
+
+    def build(
+        self,
+        spec: specs.ModelSpec,
+        params: dict,
+        device: str = "cpu",
+        seed: int = 0,
+        *,
+        dtype=np.float32,
+    ) -> NumpyModel:
+        """A :class:`NumpyModel`; ``dtype`` float32 (default) or float64 (gradient checks)."""
+        self.check_device(device)
+        if np.dtype(dtype) not in [np.dtype(d) for d in DTYPES]:
+            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        return NumpyModel(spec, check_params(spec, params), dtype, seed)
+
+    def _inputs(self, model: NumpyModel, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[1:] != model.spec.input_shape:
+            raise ValueError(
+                f"inputs of shape {x.shape}; spec {model.spec.name!r} takes a batch of NHWC "
+                f"images (N, {', '.join(map(str, model.spec.input_shape))})"
+            )
+        return np.ascontiguousarray(x, dtype=model.dtype)
+
+    def forward(self, model: NumpyModel, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return model.forward(self._inputs(model, x), training).copy()
+
+    def activations(self, model: NumpyModel, x: np.ndarray) -> list[np.ndarray]:
+        """Every spec layer's output (eval mode), from layers without the speed rewrites, so
+        that each output is that of the spec's own layer."""
+        h = self._inputs(model, x)
+        outputs = []
+        for layer in model.plain_layers:
+            h = layer.forward(h, training=False)
+            outputs.append(h.copy())
+        return outputs
+
+    def loss_and_grads(self, model: NumpyModel, x: np.ndarray, y: np.ndarray):
+        labels = np.asarray(y).astype(np.intp)
+        loss, _ = model.step(self._inputs(model, x), labels, training=False)
+        return loss, {name: g.copy() for name, g in model.grads.items()}
+
+    def export_params(self, model: NumpyModel) -> dict[str, np.ndarray]:
+        return {name: p.astype(np.float32) for name, p in model.params.items()}
+
+    def stage(self, model: NumpyModel, x: np.ndarray, y: np.ndarray | None = None):
+        x = self._inputs(model, x)
+        return (x, None if y is None else np.asarray(y).astype(np.intp))
+
+    def train_epoch(
+        self,
+        model: NumpyModel,
+        staged,
+        order: np.ndarray,
+        *,
+        lr: float,
+        momentum: float,
+        batch_size: int,
+        sync_every: int,
+        on_sync: OnSync,
+    ) -> None:
+        x, y = staged
+        n = len(order)
+        n_batches = math.ceil(n / batch_size)
+        losses = np.zeros(n_batches)
+        correct = np.zeros(n_batches)
+        first = 0  # first batch not yet reported
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for b in range(n_batches):
+                idx = order[b * batch_size : (b + 1) * batch_size]
+                losses[b], correct[b] = model.step(x[idx], y[idx], training=True)
+                nl.sgd_momentum_step(
+                    model.flat, model.flat_grad, model.velocity, lr, momentum, model.scratch
+                )
+                if b + 1 - first >= sync_every or b + 1 == n_batches:
+                    on_sync(first, losses[first : b + 1], correct[first : b + 1])
+                    first = b + 1

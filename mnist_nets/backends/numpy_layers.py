@@ -1,0 +1,387 @@
+"""The numpy backend's mathematics, by hand: every layer's forward and backward pass side by side,
+the two losses and the SGD update.  No autograd: each ``backward`` is the chain rule written out.
+
+Conventions
+-----------
+* Activations are NHWC, parameters canonical (see :mod:`mnist_nets.specs`).
+* ``forward(x, training)`` keeps what its ``backward`` needs; ``backward(g)`` takes
+  ``g = dL/dy`` (same shape as the output ``y``), fills the layer's parameter gradients
+  and returns ``dL/dx``, or ``None`` when ``input_grad`` is off (no parameter lies before
+  the layer, so nobody needs it: that skips the costliest product of the first conv layer).
+* Arrays a layer returns live in buffers it reuses from one batch to the next (fresh
+  allocations of a few MB each cost page faults on every batch); they stay valid until the
+  layer's next call, which is all the training step needs.  The backend copies what
+  leaves it.
+* Everything runs in the model's dtype (float32 for training, float64 for gradient
+  checks); no operation upcasts.
+
+Speed, in one paragraph: a convolution is three large float32 matrix products (im2col,
+built with stride tricks and a single copy; a column of ones in the patch matrix carries
+the bias, so its gradient comes out of the weight-gradient product for free); max pooling
+remembers which window element won and routes the gradient there with a handful of
+whole-array operations, no Python loop over pixels; a convolution followed by a
+non-overlapping max-pool writes its output in the order the pool reads as contiguous
+blocks.  (The backend also runs a ReLU that precedes a max-pool after it instead: they
+commute, and the pooled map is smaller.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from mnist_nets import specs
+
+
+class Buffers:
+    """Named arrays reused across batches; one is reallocated only when its shape changes."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = np.dtype(dtype)
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype=None, init=None) -> np.ndarray:
+        """The buffer ``name`` of ``shape``: uninitialised, or set by ``init(array)`` when
+        it is (re)allocated (e.g. zero borders that later writes never touch)."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = np.empty(shape, dtype)
+            if init is not None:
+                init(a)
+            self._arrays[name] = a
+        return a
+
+
+def _zeros(a: np.ndarray) -> None:
+    a.fill(0)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class Layer:
+    """A layer: ``params``/``grads`` map local names ("weight", "bias") to arrays."""
+
+    def __init__(self, name: str, in_shape, out_shape, dtype, input_grad: bool):
+        self.name = name
+        self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
+        self.input_grad = input_grad
+        self.buf = Buffers(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, g: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+class DenseLayer(Layer):
+    """``y = x @ W + b`` with ``W`` of shape ``(in, out)``."""
+
+    def __init__(self, name, in_shape, out_shape, dtype, input_grad, weight, bias, dw, db):
+        super().__init__(name, in_shape, out_shape, dtype, input_grad)
+        self.params = {"weight": weight, "bias": bias}
+        self.grads = {"weight": dw, "bias": db}
+
+    def forward(self, x, training):
+        self.x = x
+        y = np.matmul(x, self.params["weight"], out=self.buf.get("y", (len(x), self.out_shape[0])))
+        y += self.params["bias"]
+        return y
+
+    def backward(self, g):
+        # dL/dW = x^T g;  dL/db = sum over the batch of g;  dL/dx = g W^T
+        np.matmul(self.x.T, g, out=self.grads["weight"])
+        np.sum(g, axis=0, out=self.grads["bias"])
+        if not self.input_grad:
+            return None
+        w = self.params["weight"]
+        return np.matmul(g, w.T, out=self.buf.get("dx", (len(g), w.shape[0])))
+
+
+class Conv2DLayer(Layer):
+    """Cross-correlation of NHWC ``x`` with a ``(k, k, C, F)`` kernel, stride ``s``,
+    symmetric zero padding ``p``:
+
+        y[n, u, v, f] = b[f] + sum_{i, j, c} xp[n, s*u + i, s*v + j, c] * W[i, j, c, f]
+
+    where ``xp`` is ``x`` padded with ``p`` zeros on each side.  As matrices (im2col): with
+    ``P`` the patch matrix, one row per output pixel ``(n, u, v)`` and one column per
+    ``(i, j, c)`` plus a column of ones, ``y = P @ [W; b]`` with ``W`` reshaped to
+    ``(k*k*C, F)``; ``wb`` below is that ``(k*k*C + 1, F)`` matrix, and the canonical
+    weight and bias are views of it.
+
+    Fused with a following non-overlapping ``q x q`` max-pool (``pool=q``), the rows of ``P``
+    (and so of ``y``) are ordered by pooling phase, ``(a, b, n, u', v')`` for the pixel
+    ``(u, v) = (q*u' + a, q*v' + b)``: ``y`` then has shape ``(q*q, N, OH//q, OW//q, F)``
+    and each window element is one contiguous block for :class:`MaxPool2DLayer`.  Pixels
+    the pool drops (an odd edge) are not computed at all.
+    """
+
+    def __init__(
+        self, name, in_shape, out_shape, dtype, input_grad, layer: specs.Conv2D, wb, dwb, pool=1
+    ):
+        super().__init__(name, in_shape, out_shape, dtype, input_grad)
+        self.k, self.s, self.p, self.pool = layer.kernel, layer.stride, layer.padding, pool
+        c = in_shape[2]
+        self.wb, self.dwb = wb, dwb  # (K + 1, F), K = k*k*C
+        K, F = wb.shape[0] - 1, wb.shape[1]
+        self.params = {"weight": wb[:K].reshape(self.k, self.k, c, F), "bias": wb[K]}
+        self.grads = {"weight": dwb[:K].reshape(self.k, self.k, c, F), "bias": dwb[K]}
+        oh, ow, _ = out_shape
+        self.oh, self.ow = oh // pool * pool, ow // pool * pool  # the pixels computed
+        # With one input channel, a patch-matrix *column* is a whole image shifted, so the
+        # transposed layout (K + 1, M) copies long runs; otherwise rows of (i, j, c) copy
+        # runs of C contiguous channels.
+        self.transposed = c == 1
+
+    def _padded(self, x):
+        p = self.p
+        if p == 0:
+            return x
+        n, h, w, c = x.shape
+        xp = self.buf.get("xp", (n, h + 2 * p, w + 2 * p, c), init=_zeros)  # borders stay 0
+        xp[:, p : p + h, p : p + w] = x
+        return xp
+
+    def _pixels(self, n: int) -> tuple[int, ...]:
+        """The shape of the output-pixel axes, in the order of the rows of ``P``."""
+        q = self.pool
+        if q == 1:
+            return (n, self.oh, self.ow)
+        return (q, q, n, self.oh // q, self.ow // q)
+
+    def _patches(self, x) -> np.ndarray:
+        """The patch matrix ``P`` (M, K + 1) for NHWC ``x``: one copy through a strided view."""
+        k, s, q = self.k, self.s, self.pool
+        n, c = len(x), x.shape[3]
+        # windows[n, u, v, c, i, j] = xp[n, s*u + i, s*v + j, c]: a view, nothing copied yet
+        windows = sliding_window_view(self._padded(x), (k, k), axis=(1, 2))
+        windows = windows[:, : s * self.oh : s, : s * self.ow : s].transpose(0, 1, 2, 4, 5, 3)
+        if q > 1:  # (n, q*u' + a, q*v' + b, ...) -> (a, b, n, u', v', ...)
+            windows = windows.reshape(n, self.oh // q, q, self.ow // q, q, k, k, c)
+            windows = windows.transpose(2, 4, 0, 1, 3, 5, 6, 7)
+        pixels = self._pixels(n)
+        m, K = math.prod(pixels), k * k * c
+        if self.transposed:
+            pt = self.buf.get("pt", (K + 1, m), init=lambda a: a[K].fill(1))
+            axes = (*range(-3, 0), *range(len(pixels)))  # patch axes first
+            np.copyto(pt[:K].reshape(k, k, c, *pixels), windows.transpose(axes))
+            return pt.T
+        pm = self.buf.get("p", (m, K + 1), init=lambda a: a[:, K].fill(1))
+        np.copyto(pm[:, :K].reshape(*pixels, k, k, c), windows)
+        return pm
+
+    def forward(self, x, training):
+        self.n = n = len(x)
+        self.P = self._patches(x)
+        y = np.matmul(self.P, self.wb, out=self.buf.get("y", (self.P.shape[0], self.wb.shape[1])))
+        if self.pool > 1:  # (q*q, N, OH/q, OW/q, F): block a*q + b is phase (a, b)
+            return y.reshape(self.pool**2, n, self.oh // self.pool, self.ow // self.pool, -1)
+        return y.reshape(n, self.oh, self.ow, -1)
+
+    def backward(self, g):
+        # With G = dL/dy as an (M, F) matrix:  dL/d[W; b] = P^T G  (the ones column gives
+        # dL/db = sum of G over pixels);  dL/dP = G W^T, and dL/dx adds each patch entry's
+        # gradient back where it was copied from (col2im), one window offset (i, j) at a time:
+        #   dL/dxp[n, s*u + i, s*v + j, :] += G[(n, u, v), :] @ W[i, j].T
+        n, f, q = self.n, self.wb.shape[1], self.pool
+        # (G^T P)^T rather than P^T G: the same numbers, and BLAS is faster with the long
+        # pixel axis as the inner dimension of both operands
+        dwb_t = np.matmul(g.reshape(-1, f).T, self.P, out=self.buf.get("dwb_t", self.dwb.T.shape))
+        self.dwb[...] = dwb_t.T
+        if not self.input_grad:
+            return None
+        k, s, p = self.k, self.s, self.p
+        h, w, c = self.in_shape
+        oh, ow = self.oh, self.ow
+        if q > 1:  # rows back from pooling-phase order to (n, u, v)
+            gn = self.buf.get("g", (n, oh // q, q, ow // q, q, f))
+            np.copyto(gn, g.reshape(q, q, n, oh // q, ow // q, f).transpose(2, 3, 0, 4, 1, 5))
+            g = gn
+        g2 = g.reshape(n * oh * ow, f)
+        dxp = self.buf.get("dxp", (n, h + 2 * p, w + 2 * p, c))
+        dxp.fill(0)
+        w4 = self.params["weight"]
+        dpatch = self.buf.get("dpatch", (n * oh * ow, c))
+        for i in range(k):
+            for j in range(k):
+                np.matmul(g2, w4[i, j].T, out=dpatch)
+                dst = dxp[:, i : i + s * oh : s, j : j + s * ow : s]
+                np.add(dst, dpatch.reshape(n, oh, ow, c), out=dst)
+        return dxp[:, p : p + h, p : p + w] if p else dxp
+
+
+class MaxPool2DLayer(Layer):
+    """``y[n, u, v, c] = max_{i, j < k} x[n, s*u + i, s*v + j, c]`` (no padding, floor).
+
+    With ``phased=True`` the input comes from a :class:`Conv2DLayer` fused with this pool:
+    shape ``(k*k, N, OH, OW, C)``, block ``i*k + j`` holding every window's element
+    ``(i, j)``; the input gradient is returned in that layout too.
+    """
+
+    def __init__(
+        self, name, in_shape, out_shape, dtype, input_grad, layer: specs.MaxPool2D, phased=False
+    ):
+        super().__init__(name, in_shape, out_shape, dtype, input_grad)
+        self.k, self.s, self.phased = layer.size, layer.stride, phased
+
+    def _window_views(self, a):
+        """``a[:, s*u + i, s*v + j]`` over all (u, v), for each window offset (i, j) in row-major
+        order: k*k strided views of the pooled shape."""
+        k, s = self.k, self.s
+        oh, ow, _ = self.out_shape
+        return [a[:, i : i + s * oh : s, j : j + s * ow : s] for i in range(k) for j in range(k)]
+
+    def forward(self, x, training):
+        kk = self.k * self.k
+        shape = (x.shape[1] if self.phased else x.shape[0], *self.out_shape)
+        elements = list(x) if self.phased else self._window_views(x)
+        y = self.buf.get("y", shape)
+        if kk == 1:
+            np.copyto(y, elements[0])
+        else:
+            np.maximum(elements[0], elements[1], out=y)
+        for e in elements[2:]:
+            np.maximum(y, e, out=y)
+        # won[o]: window element o is the maximum, and the first one (as torch and TF choose)
+        self.won = won = self.buf.get("won", (kk, *shape), np.bool_)
+        taken = self.buf.get("taken", shape, np.bool_)
+        np.equal(elements[0], y, out=won[0])
+        np.copyto(taken, won[0])
+        for o in range(1, kk - 1):
+            np.equal(elements[o], y, out=won[o])
+            np.greater(won[o], taken, out=won[o])  # a > b is a and not b
+            np.logical_or(taken, won[o], out=taken)
+        if kk > 1:
+            np.logical_not(taken, out=won[kk - 1])
+        return y
+
+    def backward(self, g):
+        # dL/dx[n, s*u + i, s*v + j, c] = sum of g over the windows (u, v) that (i, j) won
+        kk, n = self.k * self.k, len(g)
+        if self.phased:
+            dx = self.buf.get("dx", (kk, *g.shape))
+            for o in range(kk):
+                np.multiply(g, self.won[o], out=dx[o])
+            return dx
+        h, w, _ = self.in_shape
+        oh, ow, _ = self.out_shape
+        dx = self.buf.get("dx", (n, *self.in_shape))
+        tiles = self.s == self.k and oh * self.k == h and ow * self.k == w
+        if not tiles:
+            dx.fill(0)
+        for o, dst in enumerate(self._window_views(dx)):
+            if self.s == self.k:  # windows do not overlap: each element of dx is written once
+                np.multiply(g, self.won[o], out=dst)
+            else:
+                dst += g * self.won[o]
+        return dx
+
+
+class ReLULayer(Layer):
+    """``y = max(x, 0)``."""
+
+    def forward(self, x, training):
+        self.mask = np.greater(x, 0, out=self.buf.get("mask", x.shape, np.bool_))
+        return np.multiply(x, self.mask, out=self.buf.get("y", x.shape))
+
+    def backward(self, g):
+        # dL/dx = g where x > 0, else 0 (the subgradient 0 at x = 0, as torch and TF use)
+        return np.multiply(g, self.mask, out=self.buf.get("dx", g.shape))
+
+
+class FlattenLayer(Layer):
+    """``(N, H, W, C) -> (N, H*W*C)`` in H, W, C order: a reshape of NHWC."""
+
+    def forward(self, x, training):
+        return x.reshape(len(x), -1)
+
+    def backward(self, g):
+        # a reshape moves no value: dL/dx is dL/dy reshaped back
+        return g.reshape(len(g), *self.in_shape)
+
+
+class DropoutLayer(Layer):
+    """Inverted dropout: in training ``y = x * m / (1 - rate)`` with ``m ~ Bernoulli(1 - rate)``
+    drawn from the model's generator; at inference ``y = x``."""
+
+    def __init__(self, name, in_shape, out_shape, dtype, input_grad, rate, rng):
+        super().__init__(name, in_shape, out_shape, dtype, input_grad)
+        self.rate, self.rng = rate, rng
+        self.keep = None  # the mask m of the last training forward pass
+
+    def forward(self, x, training):
+        if not training or self.rate == 0:
+            self.keep = None
+            return x
+        u = self.rng.random(x.shape, dtype=self.buf.dtype)
+        # m = 1 where u >= rate, which has probability 1 - rate
+        self.keep = np.greater_equal(u, self.rate, out=self.buf.get("keep", x.shape, np.bool_))
+        y = np.multiply(x, self.keep, out=self.buf.get("y", x.shape))
+        y *= self.buf.dtype.type(1 / (1 - self.rate))
+        return y
+
+    def backward(self, g):
+        # dL/dx = g * m / (1 - rate): the same mask and scale as the forward pass
+        if self.keep is None:
+            return g
+        dx = np.multiply(g, self.keep, out=self.buf.get("dx", g.shape))
+        dx *= self.buf.dtype.type(1 / (1 - self.rate))
+        return dx
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Batch mean of ``-log softmax(z)[y] = logsumexp(z) - z[y]`` and its gradient
+    ``dL/dz = (softmax(z) - onehot(y)) / N``.  Log-sum-exp subtracts the row maximum first,
+    so ``exp`` never overflows."""
+    n = len(logits)
+    rows = np.arange(n)
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    total = e.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(total[:, 0]) - z[rows, labels]))
+    grad = e / total
+    grad[rows, labels] -= 1
+    grad /= n
+    return loss, grad
+
+
+def mean_squared_error(outputs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean over the batch and the 10 outputs of ``(o - onehot(y))**2``; its gradient is
+    ``dL/do = 2 (o - onehot(y)) / (N * 10)``."""
+    diff = outputs.copy()
+    diff[np.arange(len(outputs)), labels] -= 1
+    loss = float(np.mean(np.square(diff)))
+    diff *= diff.dtype.type(2 / diff.size)
+    return loss, diff
+
+
+LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mean_squared_error}
+
+
+# --------------------------------------------------------------------------- optimizer
+
+
+def sgd_momentum_step(
+    params: np.ndarray,
+    grads: np.ndarray,
+    velocity: np.ndarray,
+    lr: float,
+    momentum: float,
+    scratch: np.ndarray | None = None,
+) -> None:
+    """``v = momentum * v + grad;  param -= lr * v``, in place, on flat parameter vectors
+    (``scratch``, shaped like them, saves allocating ``lr * v``)."""
+    dtype = params.dtype.type
+    velocity *= dtype(momentum)
+    velocity += grads
+    params -= np.multiply(velocity, dtype(lr), out=scratch)

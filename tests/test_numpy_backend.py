@@ -1,0 +1,223 @@
+"""The numpy backend as a Backend: building, the interface's contracts, and training on real MNIST
+(it learns, it is reproducible bit for bit, it reports divergence).  Its math is checked
+against finite differences in test_numpy_layers.py."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnist_nets.backends import DeviceError, get_backend
+from mnist_nets.data import Split, epoch_order, load_split
+from mnist_nets.params import ParamsError, init_params
+from mnist_nets.specs import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ModelSpec,
+    Recipe,
+    ReLU,
+    get_spec,
+)
+from mnist_nets.training import Diverged
+
+BACKEND = get_backend("numpy")
+
+# a small network with every layer type, dropout included, quick to train
+SMALL = ModelSpec(
+    "small",
+    (
+        Conv2D(4, 3, stride=2, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dropout(0.4),
+        Dense(16),
+        ReLU(),
+        Dropout(0.2),
+        Dense(10),
+    ),
+    Recipe(lr=0.05, momentum=0.9, batch_size=32, epochs=2),
+)
+
+
+@pytest.fixture(scope="module")
+def train_2000():
+    return load_split("train", limit=2000)
+
+
+def train(spec, data, *, seed, build_seed=0, epochs=2, lr=None, **kwargs):
+    r = spec.recipe
+    model = BACKEND.build(spec, init_params(spec, seed), seed=build_seed)
+    history = BACKEND.train(
+        model,
+        (data, None),
+        epochs,
+        lr or r.lr,
+        r.batch_size,
+        seed,
+        momentum=r.momentum,
+        **kwargs,
+    )
+    return model, history
+
+
+# --------------------------------------------------------------------------- interface
+
+
+def test_build_checks_device_params_and_dtype():
+    spec = get_spec("perceptron")
+    params = init_params(spec, 0)
+    assert BACKEND.devices() == ["cpu"]
+    with pytest.raises(DeviceError, match="not available to the numpy backend"):
+        BACKEND.build(spec, params, device="cuda")
+    with pytest.raises(ParamsError, match=r"dense1.weight has shape \(10, 784\)"):
+        BACKEND.build(spec, {**params, "dense1.weight": params["dense1.weight"].T})
+    with pytest.raises(ValueError, match="float32 or float64"):
+        BACKEND.build(spec, params, dtype=np.float16)
+    assert "numpy" in BACKEND.versions()
+
+
+def test_forward_export_and_grads_follow_the_interface():
+    spec = get_spec("cnn")
+    params = init_params(spec, 0)
+    model = BACKEND.build(spec, params)
+    x = load_split("test", limit=5).x
+    logits = BACKEND.forward(model, x)
+    assert logits.shape == (5, 10) and logits.dtype == np.float32
+    kept = logits.copy()
+    BACKEND.forward(model, x[::-1])  # a later call must not overwrite earlier results
+    np.testing.assert_array_equal(logits, kept)
+    exported = BACKEND.export_params(model)
+    assert list(exported) == list(spec.param_shapes)
+    for name, value in exported.items():
+        assert value.dtype == np.float32
+        np.testing.assert_array_equal(value, params[name])
+    exported["dense2.bias"] += 1  # a copy: the model does not change
+    np.testing.assert_array_equal(BACKEND.forward(model, x), logits)
+    loss, grads = BACKEND.loss_and_grads(model, x, np.arange(5))
+    assert np.isfinite(loss) and loss > 0
+    assert {n: g.shape for n, g in grads.items()} == spec.param_shapes
+    assert all(np.abs(g).sum() > 0 for g in grads.values())
+    np.testing.assert_array_equal(
+        BACKEND.predict(model, BACKEND.stage(model, x), batch_size=2), np.argmax(logits, axis=1)
+    )
+    with pytest.raises(ValueError, match=r"NHWC images \(N, 28, 28, 1\)"):
+        BACKEND.forward(model, x[:, :, :, 0])
+
+
+def test_on_sync_reports_every_batch_and_propagates_errors():
+    spec = get_spec("perceptron")
+    model = BACKEND.build(spec, init_params(spec, 0))
+    data = load_split("train", limit=100)
+    staged = BACKEND.stage(model, data.x, data.y)
+    calls = []
+
+    def on_sync(first, losses, correct):
+        calls.append((first, list(losses), list(correct)))
+
+    kwargs = dict(lr=0.1, momentum=0.9, batch_size=10)
+    BACKEND.train_epoch(model, staged, np.arange(100), **kwargs, sync_every=3, on_sync=on_sync)
+    assert [(first, len(losses)) for first, losses, _ in calls] == [(0, 3), (3, 3), (6, 3), (9, 1)]
+    correct = [c for _, _, cs in calls for c in cs]
+    assert all(0 <= c <= 10 for c in correct) and sum(correct) > 0
+
+    class Stop(Exception):
+        pass
+
+    def stop(first, losses, correct):
+        raise Stop
+
+    with pytest.raises(Stop):
+        BACKEND.train_epoch(model, staged, np.arange(100), **kwargs, sync_every=5, on_sync=stop)
+
+
+def test_float64_models_keep_float64():
+    spec = get_spec("dnn")
+    model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    x = load_split("test", limit=3).x
+    assert BACKEND.forward(model, x).dtype == np.float64
+    assert (
+        BACKEND.loss_and_grads(model, x, np.zeros(3, int))[1]["dense1.weight"].dtype == np.float64
+    )
+    assert BACKEND.export_params(model)["dense1.weight"].dtype == np.float32
+
+
+def test_no_framework_is_imported():
+    code = (
+        "import sys\nfrom mnist_nets.backends import get_backend\nget_backend('numpy')\n"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_overfits_256_real_images():
+    data = load_split("train", limit=256)
+    spec = get_spec("dnn").with_recipe(batch_size=32)
+    model, history = train(spec, data, seed=0, epochs=10)
+    assert history.epochs[0].train_accuracy < 0.9
+    assert np.mean(BACKEND.predict(model, BACKEND.stage(model, data.x)) == data.y) == 1.0
+
+
+def test_loss_falls_within_one_epoch(train_2000):
+    spec = get_spec("cnn")
+    model = BACKEND.build(spec, init_params(spec, 0))
+    losses = []
+    BACKEND.train_epoch(
+        model,
+        BACKEND.stage(model, train_2000.x, train_2000.y),
+        epoch_order(0, 0, 2000),
+        lr=spec.recipe.lr,
+        momentum=spec.recipe.momentum,
+        batch_size=spec.recipe.batch_size,
+        sync_every=1,
+        on_sync=lambda first, batch_losses, correct: losses.extend(batch_losses),
+    )
+    assert len(losses) == 32
+    assert np.mean(losses[:5]) > 2.0  # chance level: log(10) = 2.3
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_same_seed_same_result_bit_for_bit(train_2000):
+    data = Split(train_2000.x[:640], train_2000.y[:640])
+    first, h1 = train(SMALL, data, seed=3, build_seed=5)
+    second, h2 = train(SMALL, data, seed=3, build_seed=5)
+    other_dropout, _ = train(SMALL, data, seed=3, build_seed=6)
+    a, b = BACKEND.export_params(first), BACKEND.export_params(second)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert [r.loss for r in h1.epochs] == [r.loss for r in h2.epochs]
+    c = BACKEND.export_params(other_dropout)  # the dropout masks follow the build seed
+    assert not np.array_equal(a["dense1.weight"], c["dense1.weight"])
+
+
+def test_divergence_names_epoch_and_batch():
+    data = load_split("train", limit=512)
+    spec = get_spec("dnn").with_recipe(batch_size=32)
+    # where the losses first stop being finite, watched batch by batch (the run below
+    # draws its weights and data order from seed 1 too)
+    model = BACKEND.build(spec, init_params(spec, 1))
+    losses = []
+    BACKEND.train_epoch(
+        model,
+        BACKEND.stage(model, data.x, data.y),
+        epoch_order(1, 0, 512),
+        lr=1e3,
+        momentum=0.9,
+        batch_size=32,
+        sync_every=1,
+        on_sync=lambda first, batch_losses, correct: losses.extend(batch_losses),
+    )
+    bad = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
+    assert 1 < bad < 16  # diverges, but not at once: the batch number is worth checking
+    with pytest.raises(Diverged, match=rf"at epoch 1, batch {bad} \(learning rate 1000\)") as exc:
+        train(spec, data, seed=1, epochs=3, lr=1e3)
+    assert (exc.value.epoch, exc.value.batch) == (1, bad)

@@ -1,0 +1,369 @@
+"""The numpy backend's hand-written math, checked against finite differences in float64.
+
+Each layer type is checked inside a small spec (hypothesis draws its shapes, strides and
+paddings) behind a *probe*, a layer with parameters placed before it: the probe's
+gradient is made of the checked layer's input gradient, so one check covers both the
+input and the parameter gradients.  Then the losses, the SGD step, the max-pool's
+tie-breaking and the registered architectures.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mnist_nets import specs
+from mnist_nets.backends import get_backend
+from mnist_nets.backends import numpy_layers as nl
+from mnist_nets.data import load_split
+from mnist_nets.params import init_params
+from mnist_nets.specs import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
+
+BACKEND = get_backend("numpy")
+RECIPE = Recipe(lr=0.1, epochs=1)
+EPS = 1e-6
+
+
+def reference_loss(outputs: np.ndarray, labels: np.ndarray, loss: str) -> float:
+    """The spec's loss, written independently of the backend, in float64."""
+    z = np.asarray(outputs, np.float64)
+    if loss == "mse":
+        return float(np.mean((z - np.eye(10)[labels]) ** 2))
+    top = z.max(axis=1)
+    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    return float(np.mean(lse - z[np.arange(len(z)), labels]))
+
+
+def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, per_param=8):
+    """Compare ``loss_and_grads`` with central differences on up to ``per_param`` entries
+    of every parameter (all of them when it has fewer)."""
+    rng = np.random.default_rng(seed)
+    params = init_params(spec, seed)
+    for name in params:  # non-zero biases, so that bias gradients and ties are exercised
+        params[name] = params[name] + rng.normal(0, 0.1, params[name].shape).astype(np.float32)
+    model = BACKEND.build(spec, params, dtype=np.float64)
+    loss, grads = BACKEND.loss_and_grads(model, x, y)
+    assert list(grads) == list(spec.param_shapes)
+    assert loss == pytest.approx(reference_loss(BACKEND.forward(model, x), y, spec.loss), rel=1e-12)
+    for name, p in model.params.items():  # views of the model's parameters: edit in place
+        assert grads[name].shape == p.shape and grads[name].dtype == np.float64
+        flat = p.reshape(-1)
+        picks = np.arange(flat.size)
+        if flat.size > per_param:
+            picks = rng.choice(flat.size, per_param, replace=False)
+        numeric = []
+        for i in picks:
+            saved = flat[i]
+            flat[i] = saved + EPS
+            up = reference_loss(BACKEND.forward(model, x), y, spec.loss)
+            flat[i] = saved - EPS
+            down = reference_loss(BACKEND.forward(model, x), y, spec.loss)
+            flat[i] = saved
+            numeric.append((up - down) / (2 * EPS))
+        analytic = grads[name].reshape(-1)[picks]
+        scale = np.abs(grads[name]).max()
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=1e-5, atol=1e-7 * (1 + scale), err_msg=f"{spec.name}: {name}"
+        )
+
+
+def inputs(shape, n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, *shape)).astype(np.float32), rng.integers(0, 10, n)
+
+
+def small_spec(name, shape, layers, loss="cross_entropy"):
+    return ModelSpec(name, tuple(layers), RECIPE, loss=loss, input_shape=shape)
+
+
+@st.composite
+def image_shapes(draw, min_side=1):
+    return (
+        draw(st.integers(min_side, 8)),
+        draw(st.integers(min_side, 8)),
+        draw(st.integers(1, 3)),
+    )
+
+
+def naive_activations(spec: ModelSpec, params: dict, x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output in inference, in float64, written as plainly as possible: loops
+    over kernel offsets and pooling windows, no patch matrix, no layer fusion."""
+    h = np.asarray(x, np.float64)
+    outputs = []
+    for info in spec.layer_infos:
+        layer, name = info.layer, info.name
+        if isinstance(layer, Conv2D):
+            w, b, s, p = (
+                params[f"{name}.weight"],
+                params[f"{name}.bias"],
+                layer.stride,
+                layer.padding,
+            )
+            h = np.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+            oh, ow, _ = info.output_shape
+            out = np.zeros((len(h), *info.output_shape)) + b
+            for i in range(layer.kernel):
+                for j in range(layer.kernel):
+                    out += h[:, i : i + s * oh : s, j : j + s * ow : s] @ w[i, j].astype(np.float64)
+            h = out
+        elif isinstance(layer, MaxPool2D):
+            k, s = layer.size, layer.stride
+            oh, ow, _ = info.output_shape
+            out = np.empty((len(h), *info.output_shape))
+            for u in range(oh):
+                for v in range(ow):
+                    out[:, u, v] = h[:, s * u : s * u + k, s * v : s * v + k].max(axis=(1, 2))
+            h = out
+        elif isinstance(layer, ReLU):
+            h = np.maximum(h, 0)
+        elif isinstance(layer, Flatten):
+            h = h.reshape(len(h), -1)
+        elif isinstance(layer, Dense):
+            h = h @ params[f"{name}.weight"].astype(np.float64) + params[f"{name}.bias"]
+        outputs.append(h)
+    return outputs
+
+
+@st.composite
+def conv_specs(draw):
+    """Small random networks of convolutions, ReLUs and max-pools in any valid order."""
+    shape = (draw(st.integers(3, 10)), draw(st.integers(3, 10)), draw(st.integers(1, 3)))
+    layers, current = [], shape
+    for _ in range(draw(st.integers(1, 4))):
+        kernel = draw(st.integers(1, 4))
+        candidate = draw(
+            st.sampled_from(
+                [
+                    Conv2D(
+                        draw(st.integers(1, 4)),
+                        kernel,
+                        stride=draw(st.integers(1, 2)),
+                        padding=draw(st.integers(0, kernel - 1)),
+                    ),
+                    MaxPool2D(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                    ReLU(),
+                ]
+            )
+        )
+        try:
+            current = candidate.output_shape(current)
+        except specs.SpecError:
+            continue
+        layers.append(candidate)
+    return small_spec("random", shape, [*layers, Flatten(), Dense(10)])
+
+
+@settings(max_examples=30)
+@given(spec=conv_specs(), seed=st.integers(0, 2**16))
+def test_forward_matches_a_plain_reference(spec, seed):
+    params = init_params(spec, seed)
+    params = {n: p + np.float32(0.05) for n, p in params.items()}  # biases too
+    x = np.random.default_rng(seed).normal(size=(2, *spec.input_shape)).astype(np.float32)
+    model = BACKEND.build(spec, params, dtype=np.float64)
+    expected = naive_activations(spec, params, x)
+    np.testing.assert_allclose(BACKEND.forward(model, x), expected[-1], rtol=1e-10, atol=1e-12)
+    activations = BACKEND.activations(model, x)
+    assert [a.shape[1:] for a in activations] == spec.output_shapes
+    for info, got, want in zip(spec.layer_infos, activations, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=info.name)
+
+
+@pytest.mark.parametrize("name", specs.list_specs())
+def test_registered_forward_matches_a_plain_reference(name):
+    spec = specs.get_spec(name)
+    params = init_params(spec, 5)
+    x = load_split("test", limit=4).x
+    model = BACKEND.build(spec, params)  # float32, dropout off at inference
+    logits = BACKEND.forward(model, x)
+    assert logits.dtype == np.float32
+    expected = naive_activations(spec, params, x)
+    np.testing.assert_allclose(logits, expected[-1], rtol=1e-4, atol=1e-5)
+    for info, got, want in zip(
+        spec.layer_infos, BACKEND.activations(model, x), expected, strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=info.name)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+@settings(max_examples=25)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_conv2d_gradients(data, seed):
+    kernel = data.draw(st.integers(1, 4), label="kernel")
+    padding = data.draw(st.integers(0, kernel - 1), label="padding")
+    stride = data.draw(st.integers(1, 3), label="stride")
+    side = max(1, kernel - 2 * padding)
+    h, w = data.draw(st.integers(side, 8)), data.draw(st.integers(side, 8))
+    c = data.draw(st.integers(1, 3), label="channels")
+    conv = Conv2D(data.draw(st.integers(1, 3)), kernel, stride=stride, padding=padding)
+    probe = data.draw(st.booleans(), label="probe")  # without: the input gradient is skipped
+    layers = [Conv2D(c, 1), conv] if probe else [conv]
+    out_h, out_w, _ = conv.output_shape((h, w, c))
+    # a following ReLU + max-pool fuses with the convolution: draw that path too
+    after = data.draw(st.sampled_from(["none", "pool", "relu+pool"]), label="after")
+    if after != "none" and min(out_h, out_w) >= 2:
+        size = data.draw(st.integers(2, min(out_h, out_w, 3)), label="pool")
+        layers += [ReLU()] if after == "relu+pool" else []
+        layers += [MaxPool2D(size)]
+    spec = small_spec("conv", (h, w, c), [*layers, Flatten(), Dense(10)])
+    x, y = inputs((h, w, c), data.draw(st.integers(1, 3), label="batch"), seed)
+    check_gradients(spec, x, y, seed)
+
+
+@settings(max_examples=25)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_maxpool_gradients(data, seed):
+    h, w, c = data.draw(image_shapes(min_side=2), label="shape")
+    size = data.draw(st.integers(1, min(h, w, 3)), label="size")
+    stride = data.draw(st.integers(1, 3), label="stride")  # overlapping, tiling or gapped
+    # directly after a conv the pool fuses with it (when it tiles); a ReLU first is swapped
+    # behind the pool; a Dropout(0) in between keeps the general path
+    between = data.draw(st.sampled_from([[], [ReLU()], [Dropout(0.0)]]), label="between")
+    layers = [Conv2D(c, 1), *between, MaxPool2D(size, stride), Flatten(), Dense(10)]
+    spec = small_spec("pool", (h, w, c), layers)
+    x, y = inputs((h, w, c), data.draw(st.integers(1, 3), label="batch"), seed)
+    check_gradients(spec, x, y, seed)
+
+
+@settings(max_examples=15)
+@given(shape=image_shapes(), units=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_dense_gradients(shape, units, seed):
+    layers = [Flatten(), Dense(units), Dense(10)]  # the first Dense is the probe
+    x, y = inputs(shape, 3, seed)
+    check_gradients(small_spec("dense", shape, layers), x, y, seed)
+
+
+@settings(max_examples=15)
+@given(shape=image_shapes(), seed=st.integers(0, 2**16), loss=st.sampled_from(specs.LOSSES))
+def test_relu_and_flatten_gradients(shape, seed, loss):
+    layers = [Conv2D(shape[2], 1), ReLU(), Flatten(), Dense(7), ReLU(), Dense(10)]
+    x, y = inputs(shape, 3, seed)
+    check_gradients(small_spec("relu", shape, layers, loss=loss), x, y, seed)
+
+
+@settings(max_examples=15)
+@given(
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    rate=st.floats(0.0, 0.9),
+    seed=st.integers(0, 2**16),
+)
+def test_dropout_forward_and_gradient(shape, rate, seed):
+    """Training mode: the same mask, scaled by 1 / (1 - rate), in both directions."""
+    layer = nl.DropoutLayer("dropout1", shape, shape, np.float64, True, rate, None)
+    rng = np.random.default_rng(seed)
+    x, g = rng.normal(size=(4, *shape)), rng.normal(size=(4, *shape))
+
+    def forward(x):
+        layer.rng = np.random.default_rng(seed)  # the same mask at every call
+        return layer.forward(x, training=True).copy()
+
+    y = forward(x)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - rate), rtol=1e-12)
+    np.testing.assert_allclose(layer.backward(g), np.where(kept, g / (1 - rate), 0), rtol=1e-12)
+    # the layer is linear for a fixed mask, so its gradient is exact: <dL/dx, d> = L(x + d) - L(x)
+    d = rng.normal(size=x.shape)
+    assert np.sum(layer.backward(g) * d) == pytest.approx(np.sum(g * (forward(x + d) - y)))
+    assert layer.forward(x, training=False) is x
+
+
+def test_dropout_drops_at_the_rate():
+    layer = nl.DropoutLayer("d", (1000,), (1000,), np.float32, True, 0.3, np.random.default_rng(0))
+    y = layer.forward(np.ones((100, 1000), np.float32), training=True)
+    assert y.dtype == np.float32
+    assert np.mean(y == 0) == pytest.approx(0.3, abs=0.005)
+    assert np.unique(y).tolist() == pytest.approx([0.0, 1 / 0.7])
+
+
+def test_maxpool_ties_go_to_the_first_element():
+    """As in torch and TensorFlow: a window of equal values passes its gradient to the first."""
+    layer = nl.MaxPool2DLayer("pool1", (4, 4, 1), (2, 2, 1), np.float64, True, MaxPool2D(2))
+    x = np.ones((1, 4, 4, 1))
+    x[0, 2:, 2:, 0] = [[1, 3], [3, 3]]  # one window's maximum is tied three times
+    y = layer.forward(x, training=False)
+    assert y[0, :, :, 0].tolist() == [[1, 1], [1, 3]]
+    dx = layer.backward(np.full((1, 2, 2, 1), 2.0))[0, :, :, 0]
+    assert dx.tolist() == [[2, 0, 2, 0], [0, 0, 0, 0], [2, 0, 0, 2], [0, 0, 0, 0]]
+
+
+def test_fused_conv_and_pool_route_ties_to_the_first_element():
+    """The fused path (conv output in pooling-phase order) breaks ties the same way."""
+    spec = small_spec("fused", (4, 4, 1), [Conv2D(1, 1), MaxPool2D(2), Flatten(), Dense(10)])
+    wb, dwb = np.array([[1.0], [0.0]]), np.zeros((2, 1))  # identity convolution
+    conv = nl.Conv2DLayer(
+        "conv1", (4, 4, 1), (4, 4, 1), np.float64, True, spec.layers[0], wb, dwb, 2
+    )
+    pool = nl.MaxPool2DLayer("pool1", (4, 4, 1), (2, 2, 1), np.float64, True, MaxPool2D(2), True)
+    x = np.ones((1, 4, 4, 1))
+    x[0, 2:, 2:, 0] = [[1, 3], [3, 3]]
+    assert pool.forward(conv.forward(x, False), False)[0, :, :, 0].tolist() == [[1, 1], [1, 3]]
+    dx = conv.backward(pool.backward(np.full((1, 2, 2, 1), 2.0)))[0, :, :, 0]
+    assert dx.tolist() == [[2, 0, 2, 0], [0, 0, 0, 0], [2, 0, 0, 2], [0, 0, 0, 0]]
+    assert dwb[:, 0].tolist() == [2 * (1 + 1 + 1 + 3), 8]  # sum of x * g over the winners, sum of g
+
+
+# --------------------------------------------------------------------------- losses
+
+
+@settings(max_examples=20)
+@given(
+    logits=st.lists(st.floats(-30, 30), min_size=10, max_size=10).map(np.array),
+    label=st.integers(0, 9),
+    loss=st.sampled_from(specs.LOSSES),
+)
+def test_loss_values_and_gradients(logits, label, loss):
+    z, y = np.stack([logits, logits[::-1]]), np.array([label, 9 - label])
+    value, grad = nl.LOSSES[loss](z.copy(), y)
+    assert value == pytest.approx(reference_loss(z, y, loss), rel=1e-12, abs=1e-12)
+    numeric = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        dz = np.zeros_like(z)
+        dz[idx] = EPS
+        numeric[idx] = (reference_loss(z + dz, y, loss) - reference_loss(z - dz, y, loss)) / (
+            2 * EPS
+        )
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    z = np.zeros((2, 10), np.float32)
+    z[:, 0] = 1e4
+    loss, grad = nl.softmax_cross_entropy(z, np.array([0, 1]))
+    assert loss == pytest.approx((0 + 1e4) / 2)
+    assert np.isfinite(grad).all() and grad.dtype == np.float32
+    np.testing.assert_allclose(grad[1, :2], [0.5, -0.5])
+
+
+def test_mse_averages_over_batch_and_outputs():
+    loss, grad = nl.mean_squared_error(np.zeros((4, 10), np.float32), np.array([0, 1, 2, 3]))
+    assert loss == pytest.approx(0.1)  # one wrong output of 10, squared error 1
+    assert grad[0, 0] == pytest.approx(-2 / 40) and grad[0, 1] == 0
+
+
+# --------------------------------------------------------------------------- optimizer
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_momentum_step(momentum):
+    rng = np.random.default_rng(0)
+    p, g1, g2 = (rng.normal(size=5).astype(np.float32) for _ in range(3))
+    params, velocity = p.copy(), np.zeros(5, np.float32)
+    nl.sgd_momentum_step(params, g1, velocity, 0.1, momentum)
+    nl.sgd_momentum_step(params, g2, velocity, 0.1, momentum)
+    v1 = g1
+    v2 = momentum * v1 + g2
+    np.testing.assert_allclose(params, p - 0.1 * v1 - 0.1 * v2, rtol=1e-6)
+    np.testing.assert_allclose(velocity, v2, rtol=1e-6)
+    assert params.dtype == velocity.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+@pytest.mark.parametrize("name", specs.list_specs())
+def test_architecture_gradients(name):
+    spec = specs.get_spec(name).without_dropout()
+    real = load_split("train", limit=2)  # real digits: flat backgrounds make pooling ties
+    x = np.concatenate([real.x, np.random.default_rng(1).random((1, 28, 28, 1), np.float32)])
+    check_gradients(spec, x, np.array([*real.y, 7]), seed=11, per_param=3)
