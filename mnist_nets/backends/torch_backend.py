@@ -1,0 +1,423 @@
+"""The PyTorch backend: any spec as an ``nn.Sequential`` in eager mode, trained by SGD.
+
+Layout conversion (here and nowhere else):
+
+* inputs arrive as float32 NHWC numpy arrays and become NCHW tensors, the logical layout
+  torch's convolutions take (:meth:`TorchBackend.stage` does it once per data set).  On
+  CPU, a network with convolutions is kept in torch's ``channels_last`` memory format
+  (NCHW indexing over NHWC memory): measured ~1.5x less CPU time per ``cnn`` epoch, and an
+  NHWC array then needs no copy at all.  CUDA and MPS keep the default format;
+* a conv kernel is stored by torch as ``(out, in, kh, kw)``: canonical ``(kh, kw, in, out)``
+  is ``weight.permute(2, 3, 1, 0)``; a dense weight is stored as ``F.linear`` takes it,
+  ``(out, in)``, the transpose of canonical ``(in, out)``; biases are the same in both;
+* **flatten order**: the canonical order is H, W, C.  :class:`FlattenHWC` permutes an
+  NCHW activation to NHWC before flattening (``x.permute(0, 2, 3, 1).reshape(n, -1)``),
+  so the dense weights after it are the canonical ones, merely transposed, and no
+  parameter needs its rows reordered.  The permute costs no copy in ``channels_last``
+  format or when C == 1, and one small copy of the flattened activation otherwise.
+
+Training: per batch, gather the batch on the device from the staged tensors with the
+epoch's order (moved to the device once per epoch), forward, loss,
+``torch.autograd.grad`` (no ``.grad`` fields to zero) and the update of
+:mod:`mnist_nets.backends.base`, ``v = momentum * v + grad; p -= lr * v``, as three
+``torch._foreach_*`` calls over all parameters.  It is the arithmetic of
+``torch.optim.SGD(momentum=m, dampening=0, nesterov=False)`` without its per-step Python
+overhead (and without the ``torch._dynamo`` import, ~2.5 s, that constructing one
+triggers).  The velocities start at zero in :meth:`TorchBackend.build` and live in the
+:class:`TorchModel`, so momentum carries across epochs while each epoch brings its own
+learning rate.  Per-batch losses and correct counts go into preallocated device tensors
+and reach the host only every ``sync_every`` batches, so no step waits for the device.
+
+Determinism: dropout draws from a ``torch.Generator`` of the model's own, seeded by
+``build``'s seed, so the same seed, parameters and data order give the same run and
+the global RNG is never touched.  On CPU, torch's kernels for these layers are
+deterministic for a fixed thread count, and :func:`torch.use_deterministic_algorithms`
+is left off (it would only make torch fill every new tensor with NaN first).  On CUDA,
+building a model turns it on (``CUBLAS_WORKSPACE_CONFIG`` is set when this module is
+imported, before cuBLAS starts), and turns off cuDNN autotuning and TF32, so the numbers
+are full float32 like the other backends' (see :attr:`TorchBackend.tf32`).
+
+Threads: torch's default intra-op thread count is left alone and recorded by
+:meth:`TorchBackend.versions` as ``torch_threads``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+# Read by cuBLAS when it starts: deterministic GEMMs need a fixed workspace.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mnist_nets.backends.base import Backend, OnSync
+from mnist_nets.machine import cpu_name
+from mnist_nets.params import check_params
+from mnist_nets.specs import (
+    NUM_CLASSES,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ModelSpec,
+    ReLU,
+)
+
+# --------------------------------------------------------------------------- layers
+
+
+class Conv(nn.Module):
+    """``F.conv2d`` with symmetric zero padding; weight ``(out, in, kh, kw)``."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, stride: int, padding: int):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+
+class Linear(nn.Module):
+    """``y = x @ weight.T + bias`` with weight ``(out, in)``."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class FlattenHWC(nn.Module):
+    """``(N, C, H, W) -> (N, H*W*C)`` in the canonical H, W, C order; flat inputs pass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        return x.reshape(x.shape[0], -1)
+
+
+class SeededDropout(nn.Module):
+    """Inverted dropout drawing its masks from ``generator``: in training, keep each
+    element with probability ``1 - rate`` and scale it by ``1 / (1 - rate)``."""
+
+    def __init__(self, rate: float, generator: torch.Generator):
+        super().__init__()
+        self.keep = 1.0 - rate
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        mask = torch.empty_like(x).bernoulli_(self.keep, generator=self.generator)
+        return x * mask.div_(self.keep)
+
+
+# canonical <-> torch layout of each parameter kind ("conv", "dense" or "bias")
+def _to_torch(kind: str, value: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.array(value, dtype=np.float32))  # a copy: never the caller's
+    if kind == "conv":
+        return t.permute(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw)
+    if kind == "dense":
+        return t.t()  # (in, out) -> (out, in)
+    return t
+
+
+def _to_canonical(kind: str, t: torch.Tensor) -> np.ndarray:
+    t = t.detach()
+    if kind == "conv":
+        t = t.permute(2, 3, 1, 0)  # (out, in, kh, kw) -> (kh, kw, in, out)
+    elif kind == "dense":
+        t = t.t()
+    return np.array(t.cpu().numpy(), dtype=np.float32, order="C", copy=True)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class TorchModel:
+    """A built spec: the module, its parameters by canonical name, velocities, dropout RNG."""
+
+    spec: ModelSpec
+    net: nn.Sequential
+    device: torch.device
+    params: dict[str, tuple[nn.Parameter, str]]  # name -> (tensor, "conv" | "dense" | "bias")
+    velocity: list[torch.Tensor]  # SGD momentum buffers, in the order of ``params``
+    generator: torch.Generator
+    memory_format: torch.memory_format
+    classes: torch.Tensor = field(repr=False)  # arange(10) on the device, for one-hot targets
+
+    @property
+    def tensors(self) -> list[nn.Parameter]:
+        return [t for t, _ in self.params.values()]
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The spec's batch-mean loss (see :mod:`mnist_nets.specs`)."""
+        if self.spec.loss == "cross_entropy":
+            return F.cross_entropy(logits, y)  # (N, C) NLL: deterministic on CUDA too
+        one_hot = (y[:, None] == self.classes).to(logits.dtype)  # F.one_hot syncs on CUDA
+        return F.mse_loss(logits, one_hot)
+
+
+def _build_net(
+    spec: ModelSpec,
+    params: dict[str, np.ndarray],
+    device: torch.device,
+    memory_format: torch.memory_format,
+    generator: torch.Generator,
+) -> tuple[nn.Sequential, dict[str, tuple[nn.Parameter, str]]]:
+    """The module for ``spec`` holding the canonical ``params``, and its parameters by name."""
+
+    def tensor(name: str, kind: str) -> torch.Tensor:
+        t = _to_torch(kind, params[name]).to(device)
+        return t.contiguous(
+            memory_format=memory_format if kind == "conv" else torch.contiguous_format
+        )
+
+    modules: list[nn.Module] = []
+    by_name: dict[str, tuple[nn.Parameter, str]] = {}
+    previous_has_params = False
+    for info in spec.layer_infos:
+        layer, w, b = info.layer, f"{info.name}.weight", f"{info.name}.bias"
+        if isinstance(layer, Conv2D):
+            module = Conv(tensor(w, "conv"), tensor(b, "bias"), layer.stride, layer.padding)
+            by_name[w], by_name[b] = (module.weight, "conv"), (module.bias, "bias")
+        elif isinstance(layer, Dense):
+            module = Linear(tensor(w, "dense"), tensor(b, "bias"))
+            by_name[w], by_name[b] = (module.weight, "dense"), (module.bias, "bias")
+        elif isinstance(layer, MaxPool2D):
+            module = nn.MaxPool2d(layer.size, layer.stride)  # floor, no padding
+        elif isinstance(layer, ReLU):
+            # In place only on a fresh conv/dense output, never on the caller's input.
+            module = nn.ReLU(inplace=previous_has_params)
+        elif isinstance(layer, Flatten):
+            module = FlattenHWC()
+        elif isinstance(layer, Dropout):
+            module = SeededDropout(layer.rate, generator) if layer.rate > 0 else nn.Identity()
+        else:  # pragma: no cover - ModelSpec admits only the types above
+            raise TypeError(f"the torch backend has no layer for {layer!r}")
+        previous_has_params = isinstance(layer, (Conv2D, Dense))
+        modules.append(module)
+    return nn.Sequential(*modules), by_name
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class TorchBackend(Backend):
+    """PyTorch, eager mode, float32, on "cpu", "cuda" or "mps"."""
+
+    name = "torch"
+    #: allow TF32 matmuls/convolutions on CUDA (faster on Ampere and later, ~1e-3 relative
+    #: error); off by default so every backend computes in full float32.
+    tf32: bool = False
+    #: devices on which a network with convolutions runs in ``channels_last`` memory format
+    #: (measured faster on CPU; not measured on GPUs, which keep the default format)
+    channels_last_devices: tuple[str, ...] = ("cpu",)
+
+    # -- devices and versions ---------------------------------------------------
+
+    def devices(self) -> list[str]:
+        found = ["cpu"]
+        if torch.cuda.is_available():
+            found.append("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            found.append("mps")
+        return found
+
+    def device_name(self, device: str = "cpu") -> str:
+        device = self.check_device(device)
+        if device == "cuda":
+            return torch.cuda.get_device_name(torch.cuda.current_device())
+        if device == "mps":
+            return f"Apple GPU (MPS) on {cpu_name()}"
+        return cpu_name()
+
+    def versions(self) -> dict[str, str]:
+        out = {
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "torch_threads": str(torch.get_num_threads()),
+            "python": platform.python_version(),
+        }
+        if torch.cuda.is_available():
+            out["cuda"] = str(torch.version.cuda)
+            out["cudnn"] = str(torch.backends.cudnn.version())
+        return out
+
+    # -- the model ---------------------------------------------------------------
+
+    def build(
+        self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int = 0
+    ) -> TorchModel:
+        checked = check_params(spec, params)
+        dev = torch.device(self.check_device(device))
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.allow_tf32 = self.tf32
+            torch.backends.cuda.matmul.allow_tf32 = self.tf32
+            torch.use_deterministic_algorithms(True)
+        has_conv = any(isinstance(layer, Conv2D) for layer in spec.layers)
+        memory_format = (
+            torch.channels_last
+            if has_conv and dev.type in self.channels_last_devices
+            else torch.contiguous_format
+        )
+        generator = torch.Generator(device=dev)
+        generator.manual_seed(int(seed))
+        net, by_name = _build_net(spec, checked, dev, memory_format, generator)
+        velocity = [torch.zeros_like(t) for t, _ in by_name.values()]
+        classes = torch.arange(NUM_CLASSES, device=dev)
+        return TorchModel(spec, net, dev, by_name, velocity, generator, memory_format, classes)
+
+    def _input(self, model: TorchModel, x: np.ndarray) -> torch.Tensor:
+        """float32 NHWC numpy -> NCHW tensor on the model's device, checked against the spec.
+
+        On CPU in ``channels_last`` format (or with one channel) this shares the caller's
+        memory, which is never written.
+        """
+        x = np.asarray(x)
+        expected = model.spec.input_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"inputs of shape {x.shape}: spec {model.spec.name!r} takes float32 NHWC "
+                f"arrays (N, {', '.join(map(str, expected))})"
+            )
+        t = torch.from_numpy(np.require(x, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+        t = t.permute(0, 3, 1, 2).to(model.device)
+        return t.contiguous(memory_format=model.memory_format)
+
+    def _labels(self, model: TorchModel, y: np.ndarray, n: int) -> torch.Tensor:
+        """``n`` integer labels in 0..9 -> int64 tensor on the model's device."""
+        y = np.asarray(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(
+                f"labels of shape {y.shape} and dtype {y.dtype}: expected {n} integers"
+            )
+        if n and (y.min() < 0 or y.max() >= NUM_CLASSES):
+            raise ValueError(f"labels must be in 0..{NUM_CLASSES - 1}, got {y.min()}..{y.max()}")
+        return torch.from_numpy(y.astype(np.int64)).to(model.device)
+
+    def forward(self, model: TorchModel, x: np.ndarray, training: bool = False) -> np.ndarray:
+        model.net.train(training)
+        with torch.inference_mode():
+            logits = model.net(self._input(model, x))
+        return logits.cpu().numpy()
+
+    def activations(self, model: TorchModel, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's output (eval mode), canonical: NHWC images, ``(N, F)`` vectors."""
+        model.net.train(False)
+        outputs = []
+        with torch.inference_mode():
+            a = self._input(model, x)
+            for module in model.net:
+                a = module(a)
+                nhwc = a.permute(0, 2, 3, 1) if a.dim() == 4 else a
+                # copied now: an in-place ReLU may overwrite ``a`` next
+                outputs.append(np.array(nhwc.cpu().numpy(), order="C", copy=True))
+        return outputs
+
+    def loss_and_grads(
+        self, model: TorchModel, x: np.ndarray, y: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        model.net.train(False)  # dropout off
+        xs = self._input(model, x)
+        loss = model.loss(model.net(xs), self._labels(model, y, len(xs)))
+        grads = torch.autograd.grad(loss, model.tensors)
+        return float(loss.detach()), {
+            name: _to_canonical(kind, g)
+            for (name, (_, kind)), g in zip(model.params.items(), grads, strict=True)
+        }
+
+    def export_params(self, model: TorchModel) -> dict[str, np.ndarray]:
+        return {name: _to_canonical(kind, t) for name, (t, kind) in model.params.items()}
+
+    # -- training ------------------------------------------------------------------
+
+    def stage(
+        self, model: TorchModel, x: np.ndarray, y: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(x, y)`` as device tensors: x NCHW float32, y int64 (or None)."""
+        xs = self._input(model, x)
+        if y is None:
+            return xs, None
+        return xs, self._labels(model, y, len(xs))
+
+    def train_epoch(
+        self,
+        model: TorchModel,
+        staged: tuple[torch.Tensor, torch.Tensor | None],
+        order: np.ndarray,
+        *,
+        lr: float,
+        momentum: float,
+        batch_size: int,
+        sync_every: int,
+        on_sync: OnSync,
+    ) -> None:
+        x, y = staged
+        if y is None:
+            raise ValueError("train_epoch needs labels: stage the training set with its labels")
+        n_batches = math.ceil(len(order) / batch_size)
+        dev = model.device
+        order_t = torch.as_tensor(np.asarray(order, dtype=np.int64), device=dev)
+        losses = torch.empty(n_batches, dtype=torch.float32, device=dev)
+        correct = torch.empty(n_batches, dtype=torch.int64, device=dev)
+        net, loss_fn, params, velocity = model.net, model.loss, model.tensors, model.velocity
+        lr, momentum = float(lr), float(momentum)
+        net.train(True)
+        first = 0
+        for b in range(n_batches):
+            idx = order_t[b * batch_size : (b + 1) * batch_size]
+            yb = y.index_select(0, idx)
+            logits = net(x.index_select(0, idx))
+            loss = loss_fn(logits, yb)
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                if momentum:
+                    torch._foreach_mul_(velocity, momentum)  # v = momentum * v + grad
+                    torch._foreach_add_(velocity, grads)
+                    torch._foreach_add_(params, velocity, alpha=-lr)  # p -= lr * v
+                else:
+                    torch._foreach_add_(params, grads, alpha=-lr)
+                losses[b] = loss
+                correct[b] = (logits.argmax(1) == yb).sum()
+            if b + 1 - first == sync_every or b + 1 == n_batches:
+                on_sync(
+                    first,
+                    losses[first : b + 1].cpu().numpy().astype(np.float64),
+                    correct[first : b + 1].cpu().numpy(),
+                )
+                first = b + 1
+        _synchronize(dev)
+
+    def predict(
+        self, model: TorchModel, staged: tuple[torch.Tensor, Any], batch_size: int = 1000
+    ) -> np.ndarray:
+        x = staged[0]
+        model.net.train(False)
+        labels = torch.empty(len(x), dtype=torch.int64, device=model.device)
+        with torch.inference_mode():
+            for i in range(0, len(x), batch_size):
+                labels[i : i + batch_size] = model.net(x[i : i + batch_size]).argmax(1)
+        return labels.cpu().numpy()
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait until ``device`` has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
