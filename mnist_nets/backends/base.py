@@ -93,10 +93,10 @@ class Backend(abc.ABC):
     def forward(self, model: Any, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits ``(N, 10)`` as a numpy array for float32 NHWC ``x``."""
 
+    @abc.abstractmethod
     def activations(self, model: Any, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's output for ``x`` (eval mode), in the canonical layout: NHWC for
         images, ``(N, features)`` after Flatten; the last one equals :meth:`forward`'s."""
-        raise NotImplementedError(f"the {self.name} backend does not expose activations")
 
     @abc.abstractmethod
     def loss_and_grads(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
