@@ -1,0 +1,69 @@
+"""A tqdm progress bar for training runs, implementing :class:`mnist_nets.training.Progress`.
+
+One bar per epoch, on stderr (stdout stays free for results and ``--json``):
+
+    numpy epoch 2/5: 100%|████| 469/469 [00:03<00:00, loss 0.3121, train 91.2%, test 92.0%, ...]
+
+While the epoch runs the bar shows the batches done, the running mean loss and the
+samples per second; when it ends, the epoch's loss, training and test accuracy.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+from tqdm import tqdm
+
+from mnist_nets.training import EpochRecord
+
+
+class BarProgress:
+    """Draws :func:`mnist_nets.training.fit`'s progress; ``label`` prefixes each bar."""
+
+    def __init__(self, label: str = "", file: IO[str] | None = None, disable: bool = False):
+        self.label = f"{label} " if label else ""
+        self.file = file if file is not None else sys.stderr
+        self.disable = disable
+        self.bar: tqdm | None = None
+
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self.close()
+        self.bar = tqdm(
+            total=batches,
+            desc=f"{self.label}epoch {epoch}/{epochs}",
+            unit="batch",
+            file=self.file,
+            disable=self.disable,
+            dynamic_ncols=True,
+            leave=True,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+            "[{elapsed}<{remaining}{postfix}]",
+        )
+
+    def batches_done(self, done: int, mean_loss: float, samples_per_s: float) -> None:
+        if self.bar is None:
+            return
+        text = f"loss {mean_loss:.4f}, {samples_per_s:,.0f} samples/s"
+        if done >= self.bar.total:
+            text += ", evaluating"
+        self.bar.set_postfix_str(text, refresh=False)
+        self.bar.update(done - self.bar.n)  # redraws (at most every 0.1 s)
+        if done >= self.bar.total:
+            self.bar.refresh()  # evaluation may take a while: say so now
+
+    def epoch_end(self, record: EpochRecord) -> None:
+        if self.bar is None:
+            return
+        text = f"loss {record.loss:.4f}, train {record.train_accuracy:.1%}"
+        if record.test_accuracy is not None:
+            text += f", test {record.test_accuracy:.1%}"
+        text += f", {record.samples / max(record.seconds, 1e-9):,.0f} samples/s"
+        self.bar.set_postfix_str(text, refresh=False)
+        self.close()
+
+    def close(self) -> None:
+        """End the current bar where it stands (also after an error or Ctrl-C)."""
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            bar.close()
