@@ -26,14 +26,19 @@ test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # `make bench`: the benchmark matrix on real MNIST, then the README's tables and plots.
-# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ARGS for extra pytest options.
+# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ARGS for extra pytest options
+# (e.g. BENCH_ARGS="--models cnn --frameworks torch --rounds 3"); REPORT_ARGS for the report.
+# The histories go to bench/results/.  The report runs even when a cell fails (the cells
+# that ran are stored), and make still fails with pytest's exit status.
 bench: $(STAMP)
 	$(BIN)/python -m mnist_nets data fetch
-	$(BIN)/python -m pytest bench --benchmark-autosave $(BENCH_ARGS)
-	$(BIN)/python bench/report.py
+	$(BIN)/python -m pytest bench --benchmark-autosave \
+	    $(if $(BENCH_PROFILE),--bench-profile $(BENCH_PROFILE)) $(BENCH_ARGS); \
+	status=$$?; $(BIN)/python bench/report.py $(REPORT_ARGS) && exit $$status
 
+# `make report`: README.md's tables and assets/ from the stored histories, no measuring.
 report: $(STAMP)
-	$(BIN)/python bench/report.py
+	$(BIN)/python bench/report.py $(REPORT_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,179 @@
+"""The README's plots, drawn with matplotlib (Agg) into PNG bytes.
+
+The same cells always give the same bytes: fixed size and DPI, no timestamp or
+software tag in the PNG metadata (``metadata={"Software": None}``), sorted inputs.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+from bench.history import Cell
+from bench.tables import LABELS, diverged, seconds
+
+COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "tensorflow": "#55a868"}
+MARKERS = {"numpy": "o", "torch": "s", "tensorflow": "^"}
+DEVICE_STYLE = {"cpu": "-", "cuda": "--", "mps": ":"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "font.size": 9,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _order(cell: Cell) -> tuple:
+    """numpy, PyTorch, TensorFlow; CPU before GPU."""
+    framework, device = cell.info["framework"], cell.info["device"]
+    rank = list(COLORS).index(framework) if framework in COLORS else len(COLORS)
+    return (device != "cpu", device, rank, framework, cell.info.get("model", ""))
+
+
+def _pad_flat(ax) -> None:
+    """Give a nearly flat series a visible y-range instead of an offset axis."""
+    low, high = ax.get_ylim()
+    middle = (low + high) / 2
+    span = max(high - low, abs(middle) * 0.02, 1e-3)
+    ax.set_ylim(middle - span, middle + span)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+
+
+def _label(cell: Cell) -> str:
+    framework, device = cell.info["framework"], cell.info["device"]
+    return f"{LABELS.get(framework, framework)} ({device})"
+
+
+def curves(model: str, cells: Sequence[Cell]) -> bytes:
+    """Training loss and test accuracy per epoch, one line per framework and device."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for cell in sorted(cells, key=_order):
+        epochs = cell.info.get("per_epoch") or []
+        if not epochs:
+            continue
+        x = [e["epoch"] for e in epochs]
+        style = {
+            "color": COLORS.get(cell.info["framework"], "gray"),
+            "linestyle": DEVICE_STYLE.get(cell.info["device"], "-"),
+            "marker": MARKERS.get(cell.info["framework"], "o"),
+            "markersize": 4,
+            "label": _label(cell),
+        }
+        ax_loss.plot(x, [e["loss"] for e in epochs], **style)
+        acc = [e["test_accuracy"] for e in epochs]
+        ax_acc.plot(x, [100 * a if a is not None else math.nan for a in acc], **style)
+    ax_loss.set(title=f"{model}: training loss", xlabel="epoch", ylabel="mean loss per image")
+    ax_acc.set(title=f"{model}: test accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    epochs_seen = sorted({e["epoch"] for c in cells for e in c.info.get("per_epoch") or []})
+    for ax in (ax_loss, ax_acc):
+        if 0 < len(epochs_seen) <= 12:
+            ax.set_xticks(epochs_seen)
+            ax.set_xlim(epochs_seen[0] - 0.5, epochs_seen[-1] + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _pad_flat(ax)
+    ax_acc.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def training_time(models: Sequence[str], cells: Sequence[Cell]) -> bytes:
+    """Training time per cell: one group of bars per architecture, log scale."""
+    plt = _pyplot()
+    series = list(
+        dict.fromkeys((c.info["framework"], c.info["device"]) for c in sorted(cells, key=_order))
+    )
+    by_key = {(c.info["model"], c.info["framework"], c.info["device"]): c for c in cells}
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.55 * len(models) * max(1, len(series)) / 3))
+    height = 0.8 / max(1, len(series))
+    for j, (framework, device) in enumerate(series):
+        ys, widths = [], []
+        for i, model in enumerate(models):
+            cell = by_key.get((model, framework, device))
+            if cell is None or diverged(cell.info) or not cell.info.get("train_seconds"):
+                continue
+            ys.append(i + (j - (len(series) - 1) / 2) * height)
+            widths.append(cell.info["train_seconds"])
+        bars = ax.barh(
+            ys,
+            widths,
+            height=height,
+            color=COLORS.get(framework, "gray"),
+            hatch="//" if device != "cpu" else None,
+            label=f"{LABELS.get(framework, framework)} ({device})",
+        )
+        ax.bar_label(bars, labels=[seconds(w) for w in widths], padding=2, fontsize=7)
+    ax.set_yticks(range(len(models)), list(models))
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set(title="Training time per cell (log scale)", xlabel="seconds")
+    ax.margins(x=0.15)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def throughput_vs_peak(cells: Sequence[Cell]) -> bytes:
+    """Training throughput against the fraction of the device's float32 GEMM peak."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    seen: set[tuple[str, str]] = set()
+    for cell in sorted(cells, key=_order):
+        info = cell.info
+        fraction, rate = info.get("fraction_of_peak"), info.get("samples_per_second")
+        if diverged(info) or not fraction or not rate:
+            continue
+        fd = (info["framework"], info["device"])
+        color = COLORS.get(fd[0], "gray")
+        ax.scatter(
+            100 * fraction,
+            rate,
+            marker=MARKERS.get(fd[0], "o"),
+            facecolors=color if fd[1] == "cpu" else "none",
+            edgecolors=color,
+            label=None if fd in seen else f"{LABELS.get(fd[0], fd[0])} ({fd[1]})",
+        )
+        seen.add(fd)
+        ax.annotate(
+            info["model"],
+            (100 * fraction, rate),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(
+        title="Throughput against the measured float32 GEMM peak",
+        xlabel="% of peak (achieved training GFLOP/s / GEMM GFLOP/s)",
+        ylabel="training images per second",
+    )
+    if seen:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

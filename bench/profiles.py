@@ -1,0 +1,115 @@
+"""Benchmark profiles: how much data, which recipe, which cells.
+
+* ``smoke``: the first 1,000 training and 1,000 test images, one epoch of each spec's
+  recipe.  The whole matrix in a few minutes; a test runs it so CI proves the harness.
+* ``standard``: the full 60,000 / 10,000 images and each spec's own recipe
+  (``spec.recipe``).  The README's main tables.
+* ``seed``: the original project's recipe (``spec.seed_recipe``): full-batch gradient
+  descent, 100 "epochs" each one step over all 60,000 images, lr 0.01.  On a CPU the
+  convolutional networks are skipped (meant for a GPU).
+
+A run with ``--train-limit``, ``--test-limit`` or ``--epochs`` is recorded as profile
+``custom`` so that it can never be mistaken for one of the three.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from mnist_nets.specs import Conv2D, ModelSpec, Recipe
+
+PROFILES = ("smoke", "standard", "seed")
+CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_limit: int | None  # None: all 60,000
+    test_limit: int | None  # None: all 10,000
+    epochs: int | None  # None: the recipe's own
+    use_seed_recipe: bool = False
+    micro_batch: int = 128  # micro-benchmarks: batch size
+    micro_seconds: float = 1.0  # micro-benchmarks: time budget per case
+    run_micro: bool = True  # the seed profile leaves them to the standard profile
+    description: str = ""
+
+    def recipe(self, spec: ModelSpec) -> Recipe:
+        """The recipe this profile trains ``spec`` with."""
+        recipe = spec.recipe
+        if self.use_seed_recipe:
+            if spec.seed_recipe is None:
+                raise ValueError(f"spec {spec.name!r} has no seed_recipe")
+            recipe = spec.seed_recipe
+        if self.epochs is not None:
+            recipe = dataclasses.replace(recipe, epochs=self.epochs)
+        return recipe
+
+    def skip_reason(self, spec: ModelSpec, device: str) -> str | None:
+        """Why this profile does not run ``spec`` on ``device`` (None: it does)."""
+        if self.use_seed_recipe and device == "cpu" and is_convolutional(spec):
+            return "seed profile: meant for a GPU"
+        return None
+
+
+def is_convolutional(spec: ModelSpec) -> bool:
+    return any(isinstance(layer, Conv2D) for layer in spec.layers)
+
+
+_PROFILES = {
+    "smoke": Profile(
+        "smoke",
+        train_limit=1000,
+        test_limit=1000,
+        epochs=1,
+        micro_batch=32,
+        micro_seconds=0.05,
+        description="1,000 train / 1,000 test images, 1 epoch of the spec's recipe",
+    ),
+    "standard": Profile(
+        "standard",
+        train_limit=None,
+        test_limit=None,
+        epochs=None,
+        description="60,000 train / 10,000 test images, the spec's recipe",
+    ),
+    "seed": Profile(
+        "seed",
+        train_limit=None,
+        test_limit=None,
+        epochs=None,
+        use_seed_recipe=True,
+        run_micro=False,
+        description="the original project's recipe: 100 full-batch steps, lr 0.01",
+    ),
+}
+
+
+def get_profile(
+    name: str,
+    *,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    epochs: int | None = None,
+) -> Profile:
+    """The profile called ``name``; any override turns it into profile ``custom``."""
+    if name not in _PROFILES:
+        raise ValueError(
+            f"unknown benchmark profile {name!r}; choose one of: {', '.join(PROFILES)}"
+        )
+    profile = _PROFILES[name]
+    overrides = {
+        k: v
+        for k, v in (("train_limit", train_limit), ("test_limit", test_limit), ("epochs", epochs))
+        if v is not None
+    }
+    if not overrides:
+        return profile
+    text = ", ".join(f"{k} {v}" for k, v in overrides.items())
+    return dataclasses.replace(
+        profile,
+        name=CUSTOM,
+        description=f"{profile.name} with {text}",
+        **overrides,
+    )

@@ -1,0 +1,440 @@
+"""The README's generated Markdown: tables and text blocks, from a :class:`Selection`.
+
+Every function here is pure (selection in, Markdown out), so the same histories always
+give the same text.  A cell that was never measured says so ("not run", or for a GPU
+row "no GPU in the stored runs" when no stored run had one): never blank, never a
+number typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bench.history import Cell, Selection
+from mnist_nets.specs import ModelSpec
+
+FRAMEWORKS = ("numpy", "torch", "tensorflow")
+GPU_FRAMEWORKS = ("torch", "tensorflow")
+NOT_RUN = "not run"
+NO_GPU = "no GPU in the stored runs"
+SEED_CPU_SKIP = "skipped: meant for a GPU"
+LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+
+# --------------------------------------------------------------------------- numbers
+
+
+def seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    if s < 1:
+        return f"{s:.2g} s"
+    if s < 100:
+        return f"{s:.1f} s"
+    return f"{s:,.0f} s"
+
+
+def percent(fraction: float | None, digits: int = 2) -> str:
+    if fraction is None:
+        return "–"
+    return f"{100 * fraction:.{digits}f} %"
+
+
+def share(fraction: float | None) -> str:
+    """A percentage of peak, two significant digits below 10 %."""
+    if fraction is None:
+        return "–"
+    pct = 100 * fraction
+    return f"{pct:.0f} %" if pct >= 10 else f"{pct:#.2g} %"
+
+
+def count(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def size(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "–"
+    mib = nbytes / 2**20
+    return f"{mib:,.0f} MiB" if mib >= 10 else f"{mib:.1f} MiB"
+
+
+def learning_rate(info: dict[str, Any]) -> str:
+    text = f"{info['lr']:g}"
+    extras = []
+    if info.get("momentum"):
+        extras.append(f"momentum {info['momentum']:g}")
+    if info.get("lr_decay", 1) != 1:
+        extras.append(f"×{info['lr_decay']:g}/epoch")
+    return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def train_time(info: dict[str, Any]) -> str:
+    """Median training time; with several rounds, "median (min–max)"."""
+    rounds = info.get("train_seconds_rounds") or []
+    text = seconds(info.get("train_seconds"))
+    if len(rounds) > 1:
+        text += f" ({seconds(min(rounds))}–{seconds(max(rounds))}, {len(rounds)} runs)"
+    return text
+
+
+def time_to_target(info: dict[str, Any]) -> str:
+    target = info.get("target_accuracy")
+    if target is None:
+        return "no target"
+    if info.get("target_reached"):
+        return f"{seconds(info.get('time_to_target_seconds'))} (epoch {info.get('target_epoch')})"
+    return f"not reached ({percent(target, 1)})"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def device_rows(selection: Selection, profile: str) -> list[tuple[str, str]]:
+    """(framework, device) rows: every framework on cpu, the GPU frameworks on cuda, and
+    any other pair the stored runs hold."""
+    rows = [(f, "cpu") for f in FRAMEWORKS] + [(f, "cuda") for f in GPU_FRAMEWORKS]
+    for p, _, framework, device in sorted(selection.training):
+        if p == profile and (framework, device) not in rows:
+            rows.append((framework, device))
+    return rows
+
+
+def has_gpu(selection: Selection) -> bool:
+    return any(key[-1] != "cpu" for key in [*selection.training, *selection.micro])
+
+
+def missing(selection: Selection, device: str) -> str:
+    return NO_GPU if device != "cpu" and not has_gpu(selection) else NOT_RUN
+
+
+def not_run_cells(why: str, n: int) -> list[str]:
+    """``n`` cells of a row never measured: the reason first, then "not run"."""
+    return [why] + [NOT_RUN] * (n - 1)
+
+
+def diverged(info: dict[str, Any]) -> bool:
+    return bool(info.get("diverged")) or info.get("test_accuracy") is None
+
+
+MAIN_COLUMNS = (
+    "Accuracy",
+    "Training Time",
+    "Epochs",
+    "Learning Rate",
+    "Device",
+    "Samples/s",
+    "Time to target",
+    "% of peak",
+)
+
+
+def main_metrics(cell: Cell | None, device: str, why_missing: str) -> list[str]:
+    """The comparison tables' columns for one cell (Device included)."""
+    if cell is None:
+        cells = not_run_cells(why_missing, 7)
+        return [*cells[:4], device, *cells[4:]]
+    info = cell.info
+    if diverged(info):
+        return ["diverged", "–", str(info["epochs"]), learning_rate(info), device] + ["–"] * 3
+    return [
+        percent(info["test_accuracy"]),
+        train_time(info),
+        str(info["epochs"]),
+        learning_rate(info),
+        device,
+        count(info.get("samples_per_second")),
+        time_to_target(info),
+        share(info.get("fraction_of_peak")),
+    ]
+
+
+def by_architecture(selection: Selection, models: Sequence[str], profile: str) -> str:
+    parts = []
+    for model in models:
+        rows = []
+        for framework, device in device_rows(selection, profile):
+            cell = selection.training.get((profile, model, framework, device))
+            rows.append(
+                [
+                    LABELS.get(framework, framework),
+                    *main_metrics(cell, device, missing(selection, device)),
+                ]
+            )
+        parts.append(f"#### {model}\n\n" + table(("Framework", *MAIN_COLUMNS), rows))
+    return "\n\n".join(parts)
+
+
+def by_framework(selection: Selection, models: Sequence[str], profile: str) -> str:
+    parts = []
+    pairs = device_rows(selection, profile)
+    for framework in FRAMEWORKS + tuple(sorted({f for f, _ in pairs} - set(FRAMEWORKS))):
+        rows = []
+        for device in [d for f, d in pairs if f == framework]:
+            for model in models:
+                cell = selection.training.get((profile, model, framework, device))
+                rows.append([model, *main_metrics(cell, device, missing(selection, device))])
+        parts.append(
+            f"#### {LABELS.get(framework, framework)}\n\n"
+            + table(("Architecture", *MAIN_COLUMNS), rows)
+        )
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def machine(selection: Selection, profile: str) -> str:
+    runs = selection.runs()
+    if not runs:
+        return f"No stored runs yet ({NOT_RUN}): `make bench` measures and stores them."
+    lines = [f"Main tables: profile `{profile}`"]
+    descriptions = {
+        c.info.get("profile_description")
+        for c in selection.training.values()
+        if c.key[0] == profile and c.info.get("profile_description")
+    }
+    if descriptions:
+        lines[0] += f" ({'; '.join(sorted(descriptions))})"
+    lines[0] += ". The figures come from these stored runs (`bench/results/`):"
+    lines.append("")
+    for run in runs:
+        m = run.machine
+        versions = m.get("versions") or {}
+        libs = ", ".join(
+            f"{name} {versions[name]}"
+            for name in ("python", "numpy", "torch", "tensorflow", "keras")
+            if name in versions
+        )
+        cores = f", {m['cores']} cores" if m.get("cores") else ""
+        gpu = f"GPU {m['gpu']}" if m.get("gpu") else "no GPU"
+        peaks = m.get("gemm_peaks") or {}
+        peak_text = "; ".join(
+            f"float32 GEMM peak {v['gflops']:,.1f} GFLOP/s on {dev} ({v.get('method', '')})"
+            for dev, v in sorted(peaks.items())
+            if isinstance(v, dict) and v.get("gflops")
+        )
+        what = sorted({c.key[0] + (" micro" if c.kind == "micro" else "") for c in run.cells})
+        loads = [c.info["data_load_seconds"] for c in run.cells if c.info.get("data_load_seconds")]
+        if loads:
+            what.append(f"loading MNIST {seconds(loads[0])}")
+        lines.append(
+            f"- `{run.run_id}` ({run.datetime[:16].replace('T', ' ')} UTC; "
+            f"{', '.join(what)}): CPU {m.get('cpu', 'unknown')}{cores}; {gpu}; "
+            f"{libs or 'versions not recorded'}" + (f"; {peak_text}" if peak_text else "")
+        )
+    return "\n".join(lines)
+
+
+def network(
+    spec: ModelSpec,
+    selection: Selection,
+    profile: str,
+    diagram: str,
+    curves: str | None,
+) -> str:
+    """One network's generated block: what it is, diagram, curves and measured figures."""
+    r = spec.recipe
+    recipe = f"SGD, lr {r.lr:g}"
+    if r.momentum:
+        recipe += f", momentum {r.momentum:g}"
+    recipe += f", batch {r.batch_size}, {r.epochs} epochs"
+    if r.lr_decay != 1:
+        recipe += f", lr ×{r.lr_decay:g} per epoch"
+    target = (
+        f"target test accuracy {percent(spec.target_accuracy, 1)}"
+        if spec.target_accuracy is not None
+        else "no target accuracy"
+    )
+    loss = {"cross_entropy": "softmax cross-entropy", "mse": "mean squared error"}[spec.loss]
+    lines = [
+        f"{spec.description} **{spec.param_count:,} parameters**; "
+        f"{spec.flops_forward / 1e6:.3g} MFLOPs per image forward, "
+        f"{spec.flops_training / 1e6:.3g} MFLOPs per image per training step; loss: {loss}. "
+        f"Recipe: {recipe}; {target}.",
+        "",
+        f"![{spec.name}: layers, output shapes and parameters]({diagram})",
+        "",
+    ]
+    if curves:
+        lines += [f"![{spec.name}: training loss and test accuracy per epoch]({curves})", ""]
+    else:
+        lines += [f"Loss and accuracy curves: {NOT_RUN} (profile `{profile}`).", ""]
+    rows = []
+    epoch_text = None
+    for framework, device in device_rows(selection, profile):
+        cell = selection.training.get((profile, spec.name, framework, device))
+        label = LABELS.get(framework, framework)
+        if cell is None:
+            rows.append([label, device, *not_run_cells(missing(selection, device), 8)])
+            continue
+        info = cell.info
+        epoch_text = epoch_text or info.get("epoch_definition")
+        mem = info.get("device_peak_bytes") if device != "cpu" else None
+        memory = size(info.get("peak_rss_increase_bytes"))
+        if mem is not None:
+            memory = f"{size(mem)} GPU, {memory} host"
+        one_off = [
+            info.get("build_seconds"),
+            info.get("warmup_seconds"),
+            info.get("stage_and_overhead_seconds"),
+        ]
+        if diverged(info):
+            rows.append([label, device, "diverged"] + ["–"] * 7)
+            continue
+        rows.append(
+            [
+                label,
+                device,
+                percent(info["test_accuracy"]),
+                f"{info['final_loss']:.4f}",
+                train_time(info),
+                count(info.get("samples_per_second")),
+                "–" if info.get("achieved_gflops") is None else f"{info['achieved_gflops']:.3g}",
+                share(info.get("fraction_of_peak")),
+                memory,
+                " + ".join(seconds(s) for s in one_off),
+            ]
+        )
+    lines += [f"Measured (profile `{profile}`):", ""]
+    lines.append(
+        table(
+            (
+                "Framework",
+                "Device",
+                "Test accuracy",
+                "Final loss",
+                "Training time",
+                "Samples/s",
+                "GFLOP/s",
+                "% of peak",
+                "Peak memory",
+                "Build + warm-up + staging",
+            ),
+            rows,
+        )
+    )
+    if epoch_text:
+        lines += ["", f"An epoch here: {epoch_text}."]
+    return "\n".join(lines)
+
+
+def single_neuron_finding(selection: Selection, profile: str) -> str:
+    """The perceptron against the literal one-neuron reading of the original README."""
+    rows = []
+    best: dict[str, float] = {}
+    for framework, device in device_rows(selection, profile):
+        row = [LABELS.get(framework, framework), device]
+        for model in ("perceptron", "single_neuron"):
+            cell = selection.training.get((profile, model, framework, device))
+            if cell is None:
+                row.append(missing(selection, device))
+            elif diverged(cell.info):
+                row.append("diverged")
+            else:
+                acc = cell.info["test_accuracy"]
+                best[model] = max(best.get(model, 0.0), acc)
+                row.append(percent(acc))
+        rows.append(row)
+    text = table(
+        ("Framework", "Device", "perceptron (784 → 10)", "single_neuron (784 → 1 → 10)"), rows
+    )
+    if len(best) == 2:
+        text += (
+            f"\n\nMeasured (profile `{profile}`): one hidden neuron reaches at most "
+            f"{percent(best['single_neuron'])} test accuracy; ten output perceptrons reach "
+            f"{percent(best['perceptron'])}."
+        )
+    return text
+
+
+def seed_profile(selection: Selection, models: Sequence[str]) -> str:
+    cells = {k: c for k, c in selection.training.items() if k[0] == "seed"}
+    if not cells:
+        return (
+            f"Seed profile: {NOT_RUN} (`make bench BENCH_PROFILE=seed`, "
+            "best on a machine with a GPU)."
+        )
+    devices = ["cpu", *sorted({k[3] for k in cells} - {"cpu"})]
+    rows = []
+    for model in models:
+        for device in devices:
+            for framework in FRAMEWORKS if device == "cpu" else GPU_FRAMEWORKS:
+                cell = cells.get(("seed", model, framework, device))
+                label = LABELS.get(framework, framework)
+                if cell is None:
+                    conv = model in ("cnn", "alexnet")
+                    why = SEED_CPU_SKIP if device == "cpu" and conv else NOT_RUN
+                    rows.append([model, label, *not_run_cells(why, 4), device])
+                    continue
+                info = cell.info
+                rows.append(
+                    [model, label]
+                    + (
+                        ["diverged", "–"]
+                        if diverged(info)
+                        else [percent(info["test_accuracy"]), train_time(info)]
+                    )
+                    + [str(info["epochs"]), learning_rate(info), device]
+                )
+    return table(
+        (
+            "Architecture",
+            "Framework",
+            "Accuracy",
+            "Training Time",
+            "Epochs",
+            "Learning Rate",
+            "Device",
+        ),
+        rows,
+    )
+
+
+PASS_LABELS = {
+    "forward": "forward",
+    "loss_and_grads": "forward + backward",
+    "train_steps": "SGD steps",
+}
+
+
+def micro(
+    selection: Selection, profile: str, cases: Sequence[str], descriptions: dict[str, str]
+) -> str:
+    cells = {k: c for k, c in selection.micro.items() if k[0] == profile}
+    if not cells:
+        return f"Micro-benchmarks: {NOT_RUN} (profile `{profile}`)."
+    devices = ["cpu", *sorted({k[4] for k in cells} - {"cpu"})]
+    batches = sorted({c.info["batch_size"] for c in cells.values() if c.info.get("batch_size")})
+    parts = []
+    for device in devices:
+        frameworks = FRAMEWORKS if device == "cpu" else GPU_FRAMEWORKS
+        rows = []
+        for case in cases:
+            for i, (pass_, label) in enumerate(PASS_LABELS.items()):
+                name = case
+                if i == 0 and case in descriptions:
+                    name += f": {descriptions[case]}"
+                row = [name, label]
+                for framework in frameworks:
+                    cell = cells.get((profile, case, pass_, framework, device))
+                    row.append(
+                        NOT_RUN if cell is None else count(cell.info.get("samples_per_second"))
+                    )
+                rows.append(row)
+        header = ["Case", "Pass", *(LABELS[f] for f in frameworks)]
+        parts.append(f"On {device}:\n\n" + table(header, rows))
+    intro = (
+        "Images per second (median of the rounds) through batches of "
+        + (", ".join(map(str, batches)) or "?")
+        + " images: *forward* in inference mode, *forward + backward* with dropout off "
+        "(both as the backend's `forward` and `loss_and_grads`), *SGD steps* as training "
+        "runs them (`train_epoch` over 2 staged batches)."
+    )
+    return intro + "\n\n" + "\n\n".join(parts)

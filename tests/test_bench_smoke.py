@@ -1,0 +1,114 @@
+"""The benchmark harness end to end: the `smoke` profile on real MNIST, then the report.
+
+Runs ``pytest bench --bench-profile smoke`` in a subprocess (two cheap models, every
+installed framework, the CPU, the dense-layer micro-benchmarks) into a temporary
+storage folder, then ``bench/report.py`` on that storage against a temporary copy of
+the README: the cells run must show measured figures, the others "not run".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.readme import BEGIN, END
+from conftest import framework_installed
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("perceptron", "dnn")
+LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+
+
+def block(text: str, name: str) -> str:
+    return text.split(BEGIN.format(name) + "\n", 1)[1].split("\n" + END.format(name), 1)[0]
+
+
+def rows(markdown: str) -> list[list[str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("|") and "---" not in line]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+
+
+@pytest.mark.slow
+def test_smoke_profile_end_to_end(tmp_path):
+    frameworks = [f for f in ("numpy", "torch", "tensorflow") if framework_installed(f)]
+    storage = tmp_path / "results"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "bench",
+        "--bench-profile",
+        "smoke",
+        "--models",
+        ",".join(MODELS),
+        "--frameworks",
+        ",".join(frameworks),
+        "--device",
+        "cpu",
+        "-k",
+        "test_train or dense",
+        "--benchmark-autosave",
+        f"--benchmark-storage=file://{storage}",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    (history,) = storage.rglob("*.json")
+    data = json.loads(history.read_text())
+    assert data["machine_info"]["mnist_nets"]["gemm_peaks"]["cpu"]["gflops"] > 0
+    trained = {
+        (b["extra_info"]["model"], b["extra_info"]["framework"]): b["extra_info"]
+        for b in data["benchmarks"]
+        if b["extra_info"]["kind"] == "training"
+    }
+    assert set(trained) == {(m, f) for m in MODELS for f in frameworks}
+    for info in trained.values():
+        assert info["profile"] == "smoke" and info["train_samples"] == 1000
+        assert 0.0 < info["test_accuracy"] <= 1.0 and info["train_seconds"] > 0
+        assert len(info["per_epoch"]) == info["epochs"] == 1
+        assert info["warmup_seconds"] > 0 and info["peak_gflops"] > 0
+    # same seed, same data order, same initial weights: the frameworks agree closely
+    for model in MODELS:
+        accuracies = [trained[(model, f)]["test_accuracy"] for f in frameworks]
+        assert max(accuracies) - min(accuracies) <= 0.02, (model, accuracies)
+
+    readme = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", readme)
+    assets = tmp_path / "assets"
+    args = ["--readme", str(readme), "--results", str(storage), "--assets", str(assets)]
+    assert report.main([*args, "--profile", "smoke"]) == 0
+    assert report.main([*args, "--profile", "smoke", "--check"]) == 0
+    text = readme.read_text()
+
+    by_architecture = block(text, "tables-by-architecture")
+    for model in ("perceptron", "dnn", "cnn", "alexnet"):
+        table = rows(by_architecture.split(f"#### {model}\n", 1)[1].split("####", 1)[0])
+        cells = {(r[0], r[5]): r for r in table[1:]}
+        for framework in frameworks:
+            accuracy = cells[(LABELS[framework], "cpu")][1]
+            if model in MODELS:
+                assert accuracy.endswith(" %") and accuracy[0].isdigit(), (model, framework)
+            else:
+                assert accuracy == "not run", (model, framework)
+    header, *body = rows(block(text, "micro"))
+    micro = {(r[0].split(":")[1], r[1]): dict(zip(header, r, strict=True)) for r in body}
+    for pass_ in ("forward", "forward + backward", "SGD steps"):
+        for framework in frameworks:
+            rate = micro[("dense", pass_)][LABELS[framework]]
+            assert rate[0].isdigit(), (pass_, framework, rate)
+        assert micro[("cnn", pass_)]["numpy"] == "not run"
+    assert (assets / "images" / "perceptron_curves.png").is_file()
+    assert not (assets / "images" / "cnn_curves.png").exists()

@@ -1,0 +1,380 @@
+"""bench/report.py on small synthetic histories, against a temporary README and assets folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench import report, tables
+from bench.history import load_runs, select
+from bench.readme import BEGIN, END
+from mnist_nets.specs import list_specs
+
+FOLDER = "Linux-CPython-3.11-64bit"
+
+
+def training_cell(model, framework, device="cpu", profile="standard", **overrides):
+    """One training benchmark as pytest-benchmark stores it (only what the report reads)."""
+    info = {
+        "schema": 1,
+        "kind": "training",
+        "profile": profile,
+        "profile_description": f"{profile} data",
+        "model": model,
+        "framework": framework,
+        "device": device,
+        "device_name": "Test CPU",
+        "epochs": 2,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "lr_decay": 0.5,
+        "batch_size": 128,
+        "epoch_definition": "one pass over 60,000 images",
+        "test_accuracy": 0.9234,
+        "final_loss": 0.28,
+        "per_epoch": [
+            {
+                "epoch": 1,
+                "loss": 0.4,
+                "train_accuracy": 0.88,
+                "test_accuracy": 0.91,
+                "seconds": 6.0,
+                "eval_seconds": 0.1,
+                "lr": 0.1,
+            },
+            {
+                "epoch": 2,
+                "loss": 0.28,
+                "train_accuracy": 0.92,
+                "test_accuracy": 0.9234,
+                "seconds": 6.34,
+                "eval_seconds": 0.1,
+                "lr": 0.05,
+            },
+        ],
+        "train_seconds": 12.34,
+        "train_seconds_rounds": [12.34],
+        "samples_per_second": 9724.5,
+        "target_accuracy": 0.915,
+        "target_reached": True,
+        "time_to_target_seconds": 12.34,
+        "target_epoch": 2,
+        "achieved_gflops": 0.305,
+        "fraction_of_peak": 0.0061,
+        "peak_rss_increase_bytes": 50 * 2**20,
+        "build_seconds": 0.01,
+        "warmup_seconds": 0.5,
+        "versions": {"numpy": "2.4.6"},
+    }
+    info.update(overrides)
+    return {
+        "group": None,
+        "name": f"test_train[{model}-{framework}-{device}]",
+        "fullname": f"bench/test_training.py::test_train[{model}-{framework}-{device}]",
+        "params": {"model": model, "framework": framework, "device": device},
+        "extra_info": info,
+        "options": {},
+        "stats": {"min": 13.0, "max": 13.0, "median": 13.0, "rounds": 1},
+    }
+
+
+def micro_cell(case, pass_, framework, rate, device="cpu", profile="standard"):
+    return {
+        "name": f"test_micro[{framework}-{device}-{pass_}-{case}]",
+        "extra_info": {
+            "kind": "micro",
+            "profile": profile,
+            "case": case,
+            "pass": pass_,
+            "framework": framework,
+            "device": device,
+            "batch_size": 128,
+            "samples_per_second": rate,
+        },
+        "stats": {"median": 128 / rate},
+    }
+
+
+def write_run(results: Path, number: int, benchmarks, when="2026-01-01T10:00:00", gpu=None):
+    path = results / FOLDER / f"{number:04d}_abc_20260101_100000.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "machine_info": {
+            "node": "testhost",
+            "cpu": {"brand_raw": "Test CPU"},
+            "mnist_nets": {
+                "cpu": "Test CPU",
+                "cores": 2,
+                "gpu": gpu,
+                "versions": {"python": "3.11.7", "numpy": "2.4.6", "torch": "2.13.0"},
+                "gemm_peaks": {"cpu": {"gflops": 50.0, "method": "numpy matmul"}},
+            },
+        },
+        "commit_info": {},
+        "benchmarks": benchmarks,
+        "datetime": f"{when}+00:00",
+        "version": "5.3.1",
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def readme_template() -> str:
+    names = [f"network-{m}" for m in list_specs()] + [
+        "single-neuron-finding",
+        "tables-by-architecture",
+        "tables-by-framework",
+        "machine",
+        "overview-plots",
+        "micro",
+        "seed-profile",
+    ]
+    body = "\n".join(f"## {n}\n\nProse.\n\n{BEGIN.format(n)}\n{END.format(n)}\n" for n in names)
+    return "# Test README\n\nIntro kept as it is.\n\n" + body
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """A temporary README (from the template), results folder and assets folder."""
+    readme = tmp_path / "README.md"
+    readme.write_text(readme_template())
+    (tmp_path / "results").mkdir()
+    return SimpleNamespace(readme=readme, results=tmp_path / "results", assets=tmp_path / "assets")
+
+
+def run_report(ws, *extra):
+    return report.main(
+        [
+            "--readme",
+            str(ws.readme),
+            "--results",
+            str(ws.results),
+            "--assets",
+            str(ws.assets),
+            *extra,
+        ]
+    )
+
+
+def block(text: str, name: str) -> str:
+    return text.split(BEGIN.format(name) + "\n", 1)[1].split("\n" + END.format(name), 1)[0]
+
+
+def table_cells(markdown: str) -> list[list[str]]:
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in row.strip("|").split("|")] for row in rows if "---" not in row]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_golden_table_by_architecture(tmp_path):
+    write_run(
+        tmp_path,
+        1,
+        [
+            training_cell("perceptron", "numpy"),
+            training_cell(
+                "perceptron",
+                "torch",
+                test_accuracy=0.9012,
+                train_seconds=150.0,
+                train_seconds_rounds=[150.0, 140.0, 160.5],
+                samples_per_second=800.0,
+                target_reached=False,
+                time_to_target_seconds=None,
+                target_epoch=None,
+                fraction_of_peak=0.123,
+                momentum=0.0,
+                lr_decay=1.0,
+            ),
+        ],
+    )
+    selection = select(load_runs(tmp_path))
+    expected = """\
+#### perceptron
+
+| Framework | Accuracy | Training Time | Epochs | Learning Rate | Device | Samples/s | Time to target | % of peak |
+|---|---|---|---|---|---|---|---|---|
+| numpy | 92.34 % | 12.3 s | 2 | 0.1 (momentum 0.9, ×0.5/epoch) | cpu | 9,724 | 12.3 s (epoch 2) | 0.61 % |
+| PyTorch | 90.12 % | 150 s (140 s–160 s, 3 runs) | 2 | 0.1 | cpu | 800 | not reached (91.5 %) | 12 % |
+| TensorFlow | not run | not run | not run | not run | cpu | not run | not run | not run |
+| PyTorch | no GPU in the stored runs | not run | not run | not run | cuda | not run | not run | not run |
+| TensorFlow | no GPU in the stored runs | not run | not run | not run | cuda | not run | not run | not run |"""  # noqa: E501
+    assert tables.by_architecture(selection, ["perceptron"], "standard") == expected
+
+
+def test_report_is_idempotent_and_check_passes(ws):
+    write_run(ws.results, 1, [training_cell(m, "numpy") for m in ("perceptron", "cnn")])
+    assert run_report(ws) == 0
+    first = ws.readme.read_bytes()
+    produced = {p: p.read_bytes() for p in ws.assets.rglob("*") if p.is_file()}
+    assert ws.assets / "images" / "perceptron_curves.png" in produced
+    assert ws.assets / "images" / "training_time.png" in produced
+    assert {p.name for p in (ws.assets / "svg").iterdir()} == {f"{m}.svg" for m in list_specs()}
+    assert first.startswith(b"# Test README\n\nIntro kept as it is.")
+
+    assert run_report(ws) == 0  # the second run changes nothing, plots included
+    assert ws.readme.read_bytes() == first
+    assert {p: p.read_bytes() for p in ws.assets.rglob("*") if p.is_file()} == produced
+    assert run_report(ws, "--check") == 0
+
+    text = ws.readme.read_text()
+    assert "92.34 %" in block(text, "network-perceptron")
+    assert "![perceptron: training loss" in block(text, "network-perceptron")
+    assert "curves: not run" in block(text, "network-dnn")
+    assert "Test CPU, 2 cores; no GPU; python 3.11.7, numpy 2.4.6" in block(text, "machine")
+
+
+def test_check_reports_stale_readme_and_assets_without_writing(ws, capsys):
+    write_run(ws.results, 1, [training_cell("perceptron", "numpy")])
+    assert run_report(ws, "--no-plots") == 0
+    edited = ws.readme.read_text().replace("92.34 %", "99.99 %")
+    ws.readme.write_text(edited)
+    (ws.assets / "svg" / "cnn.svg").unlink()
+    capsys.readouterr()
+    assert run_report(ws, "--check", "--no-plots") == 1
+    out = capsys.readouterr().out
+    assert f"out of date: {ws.readme}" in out
+    assert "cnn.svg" in out
+    assert ws.readme.read_text() == edited  # --check writes nothing
+    assert not (ws.assets / "svg" / "cnn.svg").exists()
+
+
+def test_latest_run_wins_unless_a_run_is_chosen(ws):
+    write_run(
+        ws.results, 1, [training_cell("dnn", "torch", test_accuracy=0.5)], "2026-01-01T10:00:00"
+    )
+    write_run(
+        ws.results, 2, [training_cell("dnn", "torch", test_accuracy=0.75)], "2026-01-02T10:00:00"
+    )
+    assert run_report(ws, "--no-plots") == 0
+    assert "75.00 %" in block(ws.readme.read_text(), "tables-by-framework")
+    assert run_report(ws, "--no-plots", "--run", "0001") == 0
+    text = block(ws.readme.read_text(), "tables-by-framework")
+    assert "50.00 %" in text and "75.00 %" not in text
+    assert run_report(ws, "--no-plots", "--run", "0009") == 2
+
+
+def test_partial_and_missing_cells_never_blank(ws):
+    write_run(
+        ws.results,
+        1,
+        [
+            training_cell("cnn", "torch", device="cuda", device_peak_bytes=2**30),
+            training_cell("cnn", "numpy", diverged="training diverged: nan", test_accuracy=None),
+        ],
+        gpu="Test GPU",
+    )
+    assert run_report(ws, "--no-plots") == 0
+    text = ws.readme.read_text()
+    for name in ("tables-by-architecture", "tables-by-framework", "network-cnn"):
+        for row in table_cells(block(text, name)):
+            assert all(row), f"blank cell in {name}: {row}"
+    arch = block(text, "tables-by-architecture").split("#### cnn", 1)[1].split("####", 1)[0]
+    cells = {(r[0], r[5]): r for r in table_cells(arch)[1:]}
+    assert cells[("PyTorch", "cuda")][1] == "92.34 %"
+    assert cells[("TensorFlow", "cuda")][1] == "not run"  # a GPU was there: not run
+    assert cells[("TensorFlow", "cpu")][1] == "not run"
+    assert cells[("numpy", "cpu")][1] == "diverged"
+    assert "Test GPU" in block(text, "machine")
+    assert "1,024 MiB GPU" in block(text, "network-cnn")
+    assert block(text, "micro") == "Micro-benchmarks: not run (profile `standard`)."
+    assert block(text, "seed-profile").startswith("Seed profile: not run")
+
+
+def test_no_histories_at_all(ws, capsys):
+    ws.results.rmdir()
+    assert run_report(ws, "--no-plots") == 2  # a results folder that does not exist
+    assert "no such folder" in capsys.readouterr().err
+    ws.results.mkdir()
+    assert run_report(ws, "--no-plots") == 0
+    text = ws.readme.read_text()
+    assert "No stored runs yet" in block(text, "machine")
+    arch = table_cells(block(text, "tables-by-architecture"))
+    assert arch[1][1:5] == ["not run"] * 4
+    assert arch[4][1] == "no GPU in the stored runs"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty benchmark history"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "a benchmark history is a JSON object"),
+        ('{"benchmarks": [], "datetime": "x"}', "'machine_info' missing"),
+        (
+            '{"benchmarks": [{"name": "b", "extra_info": {"kind": "training"}}], '
+            '"datetime": "x", "machine_info": {}}',
+            "lacks profile, model, framework, device",
+        ),
+    ],
+)
+def test_malformed_history_names_the_file_and_leaves_readme(ws, capsys, content, message):
+    write_run(ws.results, 1, [training_cell("perceptron", "numpy")])
+    bad = ws.results / FOLDER / "0002_bad.json"
+    bad.write_text(content)
+    before = ws.readme.read_bytes()
+    assert run_report(ws) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and message in err
+    assert ws.readme.read_bytes() == before
+    assert not ws.assets.exists()
+
+
+def test_missing_markers_are_named(ws, capsys):
+    text = readme_template().replace(BEGIN.format("micro") + "\n" + END.format("micro"), "")
+    ws.readme.write_text(text)
+    assert run_report(ws, "--no-plots") == 2
+    assert "['micro']" in capsys.readouterr().err
+    assert ws.readme.read_text() == text
+
+
+def test_seed_and_micro_tables(ws):
+    write_run(
+        ws.results,
+        1,
+        [
+            training_cell(
+                "dnn",
+                "numpy",
+                profile="seed",
+                epochs=100,
+                lr=0.01,
+                momentum=0.0,
+                lr_decay=1.0,
+                test_accuracy=0.8,
+            ),
+            micro_cell("layer:dense", "forward", "torch", 123456.7),
+            micro_cell("model:cnn", "train_steps", "numpy", 900.0),
+        ],
+    )
+    assert run_report(ws, "--no-plots") == 0
+    text = ws.readme.read_text()
+    seed = {(r[0], r[1]): r for r in table_cells(block(text, "seed-profile"))[1:]}
+    assert seed[("dnn", "numpy")][2:6] == ["80.00 %", "12.3 s", "100", "0.01"]
+    assert seed[("cnn", "numpy")][2] == "skipped: meant for a GPU"
+    assert seed[("perceptron", "PyTorch")][2] == "not run"
+    micro = {(":".join(r[0].split(":")[:2]), r[1]): r for r in table_cells(block(text, "micro"))}
+    assert micro[("layer:dense", "forward")][2:5] == ["not run", "123,457", "not run"]
+    assert all(all(row) for row in micro.values())
+    assert micro[("model:cnn", "SGD steps")][2] == "900"
+
+
+def test_real_readme_has_every_block():
+    """The committed README carries every block the report writes (prose may change)."""
+    text = (Path(report.ROOT) / "README.md").read_text(encoding="utf-8")
+    names = readme_template()
+    for name in [line.split()[2] for line in names.splitlines() if "mnist_nets:begin" in line]:
+        assert BEGIN.format(name) in text and END.format(name) in text, name
+
+
+def test_committed_readme_is_current():
+    """README.md's tables and the diagrams match the committed histories in bench/results/
+    (plots are left out: PNG bytes may differ between machines)."""
+    assert report.main(["--check", "--no-plots"]) == 0, (
+        "README.md is out of date with bench/results/: run `python bench/report.py`"
+    )
