@@ -223,3 +223,17 @@ def test_first_epoch_loss_curves_stay_close(mnist_train):
         )
         mean = abs(curve.mean() - reference_curve.mean())
         assert mean <= EPOCH_MEAN_BOUND, f"{name} vs numpy: epoch mean loss differs by {mean:.3g}"
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_every_backend_rejects_bad_inputs_alike(name):
+    spec = get_spec("perceptron")
+    backend = get_backend(name)
+    model = backend.build(spec, init_params(spec, 0))
+    x = np.zeros((3, 28, 28, 1), np.float32)
+    with pytest.raises(ValueError, match=r"labels must be in 0..9, got 0..10"):
+        backend.loss_and_grads(model, x, np.array([0, 10, 3]))
+    with pytest.raises(ValueError, match=r"labels of shape \(2,\).*expected 3 integers"):
+        backend.loss_and_grads(model, x, np.array([1, 2]))
+    with pytest.raises(ValueError, match=r"inputs of shape \(3, 28, 28\).*NHWC"):
+        backend.forward(model, x[..., 0])

@@ -105,7 +105,7 @@ def test_forward_export_and_grads_follow_the_interface():
     np.testing.assert_array_equal(
         BACKEND.predict(model, BACKEND.stage(model, x), batch_size=2), np.argmax(logits, axis=1)
     )
-    with pytest.raises(ValueError, match=r"NHWC images \(N, 28, 28, 1\)"):
+    with pytest.raises(ValueError, match=r"NHWC arrays \(N, 28, 28, 1\)"):
         BACKEND.forward(model, x[:, :, :, 0])
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_nets.specs import ModelSpec
+from mnist_nets.specs import NUM_CLASSES, ModelSpec
 
 if TYPE_CHECKING:
     from mnist_nets.data import Split
@@ -47,6 +47,27 @@ class DeviceError(ValueError):
 
 
 DEVICES = ("cpu", "cuda", "mps")
+
+
+def check_inputs(spec: ModelSpec, x) -> np.ndarray:
+    """``x`` as an array, after checking it is a batch of NHWC images of the spec's shape."""
+    x = np.asarray(x)
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(spec.input_shape):
+        raise ValueError(
+            f"inputs of shape {x.shape}: spec {spec.name!r} takes float32 NHWC arrays "
+            f"(N, {', '.join(map(str, spec.input_shape))})"
+        )
+    return x
+
+
+def check_labels(y, n: int) -> np.ndarray:
+    """``n`` integer labels in 0..9 as an int64 array, or a ValueError saying what is wrong."""
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels of shape {y.shape} and dtype {y.dtype}: expected {n} integers")
+    if n and (y.min() < 0 or y.max() >= NUM_CLASSES):
+        raise ValueError(f"labels must be in 0..{NUM_CLASSES - 1}, got {y.min()}..{y.max()}")
+    return y.astype(np.int64)
 
 
 class Backend(abc.ABC):

@@ -20,7 +20,7 @@ import numpy as np
 
 from mnist_nets import specs
 from mnist_nets.backends import numpy_layers as nl
-from mnist_nets.backends.base import Backend, OnSync
+from mnist_nets.backends.base import Backend, OnSync, check_inputs, check_labels
 from mnist_nets.params import check_params
 
 DTYPES = (np.float32, np.float64)
@@ -178,13 +178,7 @@ class NumpyBackend(Backend):
         return NumpyModel(spec, check_params(spec, params), dtype, seed)
 
     def _inputs(self, model: NumpyModel, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 4 or x.shape[1:] != model.spec.input_shape:
-            raise ValueError(
-                f"inputs of shape {x.shape}; spec {model.spec.name!r} takes a batch of NHWC "
-                f"images (N, {', '.join(map(str, model.spec.input_shape))})"
-            )
-        return np.ascontiguousarray(x, dtype=model.dtype)
+        return np.ascontiguousarray(check_inputs(model.spec, x), dtype=model.dtype)
 
     def forward(self, model: NumpyModel, x: np.ndarray, training: bool = False) -> np.ndarray:
         return model.forward(self._inputs(model, x), training).copy()
@@ -200,8 +194,8 @@ class NumpyBackend(Backend):
         return outputs
 
     def loss_and_grads(self, model: NumpyModel, x: np.ndarray, y: np.ndarray):
-        labels = np.asarray(y).astype(np.intp)
-        loss, _ = model.step(self._inputs(model, x), labels, training=False)
+        x = self._inputs(model, x)
+        loss, _ = model.step(x, check_labels(y, len(x)), training=False)
         return loss, {name: g.copy() for name, g in model.grads.items()}
 
     def export_params(self, model: NumpyModel) -> dict[str, np.ndarray]:
@@ -209,7 +203,7 @@ class NumpyBackend(Backend):
 
     def stage(self, model: NumpyModel, x: np.ndarray, y: np.ndarray | None = None):
         x = self._inputs(model, x)
-        return (x, None if y is None else np.asarray(y).astype(np.intp))
+        return (x, None if y is None else check_labels(y, len(x)))
 
     def train_epoch(
         self,

@@ -53,7 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
 
-from mnist_nets.backends.base import Backend, DeviceError, OnSync
+from mnist_nets.backends.base import Backend, DeviceError, OnSync, check_inputs, check_labels
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
@@ -451,22 +451,11 @@ class TensorflowBackend(Backend):
 
 
 def _check_x(spec: ModelSpec, x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 4 or x.shape[1:] != tuple(spec.input_shape):
-        raise ValueError(
-            f"inputs of shape {x.shape}: spec {spec.name!r} takes float32 NHWC arrays "
-            f"(N, {', '.join(map(str, spec.input_shape))})"
-        )
-    return x
+    return check_inputs(spec, x).astype(np.float32, copy=False)
 
 
 def _check_y(y, n: int) -> np.ndarray:
-    y = np.asarray(y)
-    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels of shape {y.shape} and dtype {y.dtype}: expected {n} integers")
-    if n and (y.min() < 0 or y.max() >= NUM_CLASSES):
-        raise ValueError(f"labels must be in 0..{NUM_CLASSES - 1}, got {y.min()}..{y.max()}")
-    return y.astype(np.int32)
+    return check_labels(y, n).astype(np.int32)
 
 
 __all__ = ["JIT_COMPILE", "Staged", "TFModel", "TensorflowBackend"]

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnist_nets.backends.base import Backend, OnSync
+from mnist_nets.backends.base import Backend, OnSync, check_inputs, check_labels
 from mnist_nets.machine import cpu_name
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
@@ -288,27 +288,14 @@ class TorchBackend(Backend):
         On CPU in ``channels_last`` format (or with one channel) this shares the caller's
         memory, which is never written.
         """
-        x = np.asarray(x)
-        expected = model.spec.input_shape
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"inputs of shape {x.shape}: spec {model.spec.name!r} takes float32 NHWC "
-                f"arrays (N, {', '.join(map(str, expected))})"
-            )
+        x = check_inputs(model.spec, x)
         t = torch.from_numpy(np.require(x, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
         t = t.permute(0, 3, 1, 2).to(model.device)
         return t.contiguous(memory_format=model.memory_format)
 
     def _labels(self, model: TorchModel, y: np.ndarray, n: int) -> torch.Tensor:
         """``n`` integer labels in 0..9 -> int64 tensor on the model's device."""
-        y = np.asarray(y)
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(
-                f"labels of shape {y.shape} and dtype {y.dtype}: expected {n} integers"
-            )
-        if n and (y.min() < 0 or y.max() >= NUM_CLASSES):
-            raise ValueError(f"labels must be in 0..{NUM_CLASSES - 1}, got {y.min()}..{y.max()}")
-        return torch.from_numpy(y.astype(np.int64)).to(model.device)
+        return torch.from_numpy(check_labels(y, n)).to(model.device)
 
     def forward(self, model: TorchModel, x: np.ndarray, training: bool = False) -> np.ndarray:
         model.net.train(training)
