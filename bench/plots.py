@@ -52,12 +52,18 @@ def _order(cell: Cell) -> tuple:
     return (device != "cpu", device, rank, framework, cell.info.get("model", ""))
 
 
-def _pad_flat(ax) -> None:
-    """Give a nearly flat series a visible y-range instead of an offset axis."""
+def _pad_flat(ax, floor: float | None = None, ceiling: float | None = None) -> None:
+    """Give a nearly flat series a visible y-range instead of an offset axis, kept within
+    ``[floor, ceiling]`` (a loss is never negative, an accuracy never above 100 %)."""
     low, high = ax.get_ylim()
     middle = (low + high) / 2
-    span = max(high - low, abs(middle) * 0.02, 1e-3)
-    ax.set_ylim(middle - span, middle + span)
+    half = max(high - low, abs(middle) * 0.02, 1e-3) / 2
+    low, high = middle - half, middle + half
+    if floor is not None and low < floor:
+        low, high = floor, max(high, floor + 2 * half)
+    if ceiling is not None and high > ceiling:
+        low, high = min(low, ceiling - 2 * half), ceiling
+    ax.set_ylim(low, high)
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
 
 
@@ -90,13 +96,13 @@ def curves(model: str, cells: Sequence[Cell]) -> bytes:
     ax_loss.set(title=f"{model}: training loss", xlabel="epoch", ylabel="mean loss per image")
     ax_acc.set(title=f"{model}: test accuracy", xlabel="epoch", ylabel="accuracy (%)")
     epochs_seen = sorted({e["epoch"] for c in cells for e in c.info.get("per_epoch") or []})
-    for ax in (ax_loss, ax_acc):
+    for ax, floor, ceiling in ((ax_loss, 0.0, None), (ax_acc, None, 100.0)):
         if 0 < len(epochs_seen) <= 12:
             ax.set_xticks(epochs_seen)
             ax.set_xlim(epochs_seen[0] - 0.5, epochs_seen[-1] + 0.5)
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        _pad_flat(ax)
+        _pad_flat(ax, floor, ceiling)
     ax_acc.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return _png(fig)

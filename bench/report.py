@@ -77,6 +77,7 @@ def build(
     blocks["single-neuron-finding"] = tables.single_neuron_finding(selection, profile)
     blocks["tables-by-architecture"] = tables.by_architecture(selection, models, profile)
     blocks["tables-by-framework"] = tables.by_framework(selection, models, profile)
+    blocks["numpy-speed"] = tables.numpy_speed(selection, models, profile)
     blocks["machine"] = tables.machine(selection, profile)
     blocks["seed-profile"] = tables.seed_profile(selection, models)
     cases = [f"layer:{n}" for n in LAYER_SPECS] + [f"model:{m}" for m in models]

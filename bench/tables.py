@@ -189,6 +189,58 @@ def by_framework(selection: Selection, models: Sequence[str], profile: str) -> s
 
 # --------------------------------------------------------------------------- blocks
 
+# The numpy backend's speed targets (project issue 3), checked on CPU cells measured in one
+# run: numpy at most 1.5x the training time of the faster framework on cnn, and faster
+# than both frameworks on perceptron and dnn (where framework overhead dominates).
+NUMPY_TARGETS = {  # model -> (as the table shows it, bound on the ratio, bound included)
+    "perceptron": ("< 1", 1.0, False),
+    "dnn": ("< 1", 1.0, False),
+    "cnn": ("≤ 1.5", 1.5, True),
+}
+
+
+def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> str:
+    """numpy's training time against the faster of PyTorch and TensorFlow, on the CPU."""
+    rows = []
+    for model in models:
+        cells = {f: selection.training.get((profile, model, f, "cpu")) for f in FRAMEWORKS}
+        target_text, bound, inclusive = NUMPY_TARGETS.get(model, ("–", None, False))
+        if any(c is None or diverged(c.info) for c in cells.values()):
+            rows.append([model, *not_run_cells(NOT_RUN, 4), target_text, "–"])
+            continue
+        times = {f: c.info["train_seconds"] for f, c in cells.items()}
+        fastest = min(GPU_FRAMEWORKS, key=times.__getitem__)
+        ratio = times["numpy"] / times[fastest]
+        if bound is None:
+            met = "–"
+        else:
+            met = "yes" if (ratio <= bound if inclusive else ratio < bound) else "**no**"
+        if len({c.run.run_id for c in cells.values()}) > 1:
+            met += " (cells from different runs)"
+        rows.append(
+            [
+                model,
+                seconds(times["numpy"]),
+                seconds(times["torch"]),
+                seconds(times["tensorflow"]),
+                f"{ratio:.2f} (vs {LABELS[fastest]})",
+                target_text,
+                met,
+            ]
+        )
+    return table(
+        (
+            "Architecture",
+            "numpy",
+            "PyTorch",
+            "TensorFlow",
+            "numpy ÷ faster framework",
+            "Target",
+            "Met",
+        ),
+        rows,
+    )
+
 
 def machine(selection: Selection, profile: str) -> str:
     runs = selection.runs()

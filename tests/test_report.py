@@ -127,6 +127,7 @@ def readme_template() -> str:
         "single-neuron-finding",
         "tables-by-architecture",
         "tables-by-framework",
+        "numpy-speed",
         "machine",
         "overview-plots",
         "micro",
@@ -378,3 +379,35 @@ def test_committed_readme_is_current():
     assert report.main(["--check", "--no-plots"]) == 0, (
         "README.md is out of date with bench/results/: run `python bench/report.py`"
     )
+
+
+def test_numpy_speed_ratios_against_the_targets(tmp_path):
+    times = {
+        "perceptron": {"numpy": 1.0, "torch": 2.0, "tensorflow": 3.0},  # 0.50: met
+        "dnn": {"numpy": 5.0, "torch": 4.0, "tensorflow": 6.0},  # 1.25: not met
+        "cnn": {"numpy": 15.0, "torch": 12.0, "tensorflow": 10.0},  # 1.50: met (bound kept)
+    }
+    benchmarks = [
+        training_cell(model, framework, train_seconds=t)
+        for model, by_framework in times.items()
+        for framework, t in by_framework.items()
+    ]
+    write_run(tmp_path, 1, benchmarks)
+    write_run(tmp_path, 2, [training_cell("alexnet", "numpy")])
+    selection = select(load_runs(tmp_path))
+    rows = table_cells(tables.numpy_speed(selection, list_specs(), "standard"))
+    assert rows[0] == [
+        "Architecture",
+        "numpy",
+        "PyTorch",
+        "TensorFlow",
+        "numpy ÷ faster framework",
+        "Target",
+        "Met",
+    ]
+    by_model = {row[0]: row for row in rows[1:]}
+    assert by_model["perceptron"][4:] == ["0.50 (vs PyTorch)", "< 1", "yes"]
+    assert by_model["dnn"][4:] == ["1.25 (vs PyTorch)", "< 1", "**no**"]
+    assert by_model["cnn"][4:] == ["1.50 (vs TensorFlow)", "≤ 1.5", "yes"]
+    assert by_model["single_neuron"][1:] == ["not run"] * 4 + ["–", "–"]
+    assert by_model["alexnet"][1:5] == ["not run"] * 4  # torch and TF cells missing
