@@ -8,6 +8,7 @@ tie-breaking and the registered architectures.
 """
 
 import numpy as np
+import numpy_reference
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,16 +25,6 @@ RECIPE = Recipe(lr=0.1, epochs=1)
 EPS = 1e-6
 
 
-def reference_loss(outputs: np.ndarray, labels: np.ndarray, loss: str) -> float:
-    """The spec's loss, written independently of the backend, in float64."""
-    z = np.asarray(outputs, np.float64)
-    if loss == "mse":
-        return float(np.mean((z - np.eye(10)[labels]) ** 2))
-    top = z.max(axis=1)
-    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-    return float(np.mean(lse - z[np.arange(len(z)), labels]))
-
-
 def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, per_param=8):
     """Compare ``loss_and_grads`` with central differences on up to ``per_param`` entries
     of every parameter (all of them when it has fewer)."""
@@ -44,7 +35,9 @@ def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, pe
     model = BACKEND.build(spec, params, dtype=np.float64)
     loss, grads = BACKEND.loss_and_grads(model, x, y)
     assert list(grads) == list(spec.param_shapes)
-    assert loss == pytest.approx(reference_loss(BACKEND.forward(model, x), y, spec.loss), rel=1e-12)
+    assert loss == pytest.approx(
+        numpy_reference.loss_of(BACKEND.forward(model, x), y, spec.loss), rel=1e-12
+    )
     for name, p in model.params.items():  # views of the model's parameters: edit in place
         assert grads[name].shape == p.shape and grads[name].dtype == np.float64
         flat = p.reshape(-1)
@@ -55,9 +48,9 @@ def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, pe
         for i in picks:
             saved = flat[i]
             flat[i] = saved + EPS
-            up = reference_loss(BACKEND.forward(model, x), y, spec.loss)
+            up = numpy_reference.loss_of(BACKEND.forward(model, x), y, spec.loss)
             flat[i] = saved - EPS
-            down = reference_loss(BACKEND.forward(model, x), y, spec.loss)
+            down = numpy_reference.loss_of(BACKEND.forward(model, x), y, spec.loss)
             flat[i] = saved
             numeric.append((up - down) / (2 * EPS))
         analytic = grads[name].reshape(-1)[picks]
@@ -83,45 +76,6 @@ def image_shapes(draw, min_side=1):
         draw(st.integers(min_side, 8)),
         draw(st.integers(1, 3)),
     )
-
-
-def naive_activations(spec: ModelSpec, params: dict, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output in inference, in float64, written as plainly as possible: loops
-    over kernel offsets and pooling windows, no patch matrix, no layer fusion."""
-    h = np.asarray(x, np.float64)
-    outputs = []
-    for info in spec.layer_infos:
-        layer, name = info.layer, info.name
-        if isinstance(layer, Conv2D):
-            w, b, s, p = (
-                params[f"{name}.weight"],
-                params[f"{name}.bias"],
-                layer.stride,
-                layer.padding,
-            )
-            h = np.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
-            oh, ow, _ = info.output_shape
-            out = np.zeros((len(h), *info.output_shape)) + b
-            for i in range(layer.kernel):
-                for j in range(layer.kernel):
-                    out += h[:, i : i + s * oh : s, j : j + s * ow : s] @ w[i, j].astype(np.float64)
-            h = out
-        elif isinstance(layer, MaxPool2D):
-            k, s = layer.size, layer.stride
-            oh, ow, _ = info.output_shape
-            out = np.empty((len(h), *info.output_shape))
-            for u in range(oh):
-                for v in range(ow):
-                    out[:, u, v] = h[:, s * u : s * u + k, s * v : s * v + k].max(axis=(1, 2))
-            h = out
-        elif isinstance(layer, ReLU):
-            h = np.maximum(h, 0)
-        elif isinstance(layer, Flatten):
-            h = h.reshape(len(h), -1)
-        elif isinstance(layer, Dense):
-            h = h @ params[f"{name}.weight"].astype(np.float64) + params[f"{name}.bias"]
-        outputs.append(h)
-    return outputs
 
 
 @st.composite
@@ -160,7 +114,7 @@ def test_forward_matches_a_plain_reference(spec, seed):
     params = {n: p + np.float32(0.05) for n, p in params.items()}  # biases too
     x = np.random.default_rng(seed).normal(size=(2, *spec.input_shape)).astype(np.float32)
     model = BACKEND.build(spec, params, dtype=np.float64)
-    expected = naive_activations(spec, params, x)
+    expected = numpy_reference.activations(spec, params, x)
     np.testing.assert_allclose(BACKEND.forward(model, x), expected[-1], rtol=1e-10, atol=1e-12)
     activations = BACKEND.activations(model, x)
     assert [a.shape[1:] for a in activations] == spec.output_shapes
@@ -176,7 +130,7 @@ def test_registered_forward_matches_a_plain_reference(name):
     model = BACKEND.build(spec, params)  # float32, dropout off at inference
     logits = BACKEND.forward(model, x)
     assert logits.dtype == np.float32
-    expected = naive_activations(spec, params, x)
+    expected = numpy_reference.activations(spec, params, x)
     np.testing.assert_allclose(logits, expected[-1], rtol=1e-4, atol=1e-5)
     for info, got, want in zip(
         spec.layer_infos, BACKEND.activations(model, x), expected, strict=True
@@ -315,14 +269,14 @@ def test_fused_conv_and_pool_route_ties_to_the_first_element():
 def test_loss_values_and_gradients(logits, label, loss):
     z, y = np.stack([logits, logits[::-1]]), np.array([label, 9 - label])
     value, grad = nl.LOSSES[loss](z.copy(), y)
-    assert value == pytest.approx(reference_loss(z, y, loss), rel=1e-12, abs=1e-12)
+    assert value == pytest.approx(numpy_reference.loss_of(z, y, loss), rel=1e-12, abs=1e-12)
     numeric = np.zeros_like(z)
     for idx in np.ndindex(z.shape):
         dz = np.zeros_like(z)
         dz[idx] = EPS
-        numeric[idx] = (reference_loss(z + dz, y, loss) - reference_loss(z - dz, y, loss)) / (
-            2 * EPS
-        )
+        numeric[idx] = (
+            numpy_reference.loss_of(z + dz, y, loss) - numpy_reference.loss_of(z - dz, y, loss)
+        ) / (2 * EPS)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
 
 

@@ -12,6 +12,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+import numpy_reference  # noqa: E402
+from spec_strategies import random_batch, random_params  # noqa: E402
+
 from mnist_nets.backends import DeviceError, get_backend  # noqa: E402
 from mnist_nets.data import load_split  # noqa: E402
 from mnist_nets.params import init_params  # noqa: E402
@@ -79,80 +82,6 @@ TINY = make_spec(
 )
 
 
-def random_params(spec, seed):
-    """Weights and (non-zero) biases of unit-ish scale, so every term matters."""
-    rng = np.random.default_rng(seed)
-    return {
-        p.name: (rng.standard_normal(p.shape) / np.sqrt(max(p.fan_in, 1))).astype(np.float32)
-        for p in spec.parameters
-    }
-
-
-def random_batch(spec, n, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0, 1, (n, *spec.input_shape)).astype(np.float32)
-    return x, rng.integers(0, 10, n).astype(np.uint8)
-
-
-# ----------------------------------------------------------------- numpy reference (float64)
-
-
-def np_conv(a, w, b, stride, pad):
-    a = np.pad(a, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    k = w.shape[0]
-    oh = (a.shape[1] - k) // stride + 1
-    ow = (a.shape[2] - k) // stride + 1
-    out = np.empty((a.shape[0], oh, ow, w.shape[3]))
-    for i in range(oh):
-        for j in range(ow):
-            patch = a[:, i * stride : i * stride + k, j * stride : j * stride + k, :]
-            out[:, i, j, :] = np.einsum("nhwc,hwco->no", patch, w) + b
-    return out
-
-
-def np_pool(a, size, stride):
-    oh = (a.shape[1] - size) // stride + 1
-    ow = (a.shape[2] - size) // stride + 1
-    out = np.empty((a.shape[0], oh, ow, a.shape[3]))
-    for i in range(oh):
-        for j in range(ow):
-            window = a[:, i * stride : i * stride + size, j * stride : j * stride + size, :]
-            out[:, i, j, :] = window.max(axis=(1, 2))
-    return out
-
-
-def np_forward(spec, params, x):
-    """Every layer's output, in float64 (eval mode: dropout is the identity)."""
-    a = np.asarray(x, np.float64)
-    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    outs = []
-    for info in spec.layer_infos:
-        layer = info.layer
-        if isinstance(layer, Conv2D):
-            a = np_conv(
-                a, p[f"{info.name}.weight"], p[f"{info.name}.bias"], layer.stride, layer.padding
-            )
-        elif isinstance(layer, Dense):
-            a = a @ p[f"{info.name}.weight"] + p[f"{info.name}.bias"]
-        elif isinstance(layer, MaxPool2D):
-            a = np_pool(a, layer.size, layer.stride)
-        elif isinstance(layer, ReLU):
-            a = np.maximum(a, 0)
-        elif isinstance(layer, Flatten):
-            a = a.reshape(len(a), -1)
-        outs.append(a)
-    return outs
-
-
-def np_loss(spec, params, x, y):
-    z = np_forward(spec, params, x)[-1]
-    if spec.loss == "cross_entropy":
-        zmax = z.max(axis=1, keepdims=True)
-        logsumexp = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
-        return float(np.mean(logsumexp - z[np.arange(len(y)), y]))
-    return float(np.mean((z - np.eye(10)[y]) ** 2))
-
-
 def assert_close(got, ref, rtol=RTOL, what="", atol=0.0):
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
@@ -189,7 +118,7 @@ def test_forward_matches_numpy_reference(backend, spec):
     params = random_params(spec, seed=1)
     x, _ = random_batch(spec, 5, seed=2)
     model = backend.build(spec, params)
-    ref = np_forward(spec, params, x)
+    ref = numpy_reference.activations(spec, params, x)
     assert_close(backend.forward(model, x), ref[-1], what="logits")
     acts = backend.activations(model, x)
     assert [a.shape for a in acts] == [(5, *s) for s in spec.output_shapes]
@@ -214,7 +143,7 @@ def test_loss_and_grads_match_finite_differences(backend, loss):
     params = random_params(spec, seed=4)
     x, y = random_batch(spec, 6, seed=5)
     value, grads = backend.loss_and_grads(backend.build(spec, params), x, y)
-    assert value == pytest.approx(np_loss(spec, params, x, y), rel=1e-5)
+    assert value == pytest.approx(numpy_reference.loss(spec, params, x, y), rel=1e-5)
     assert list(grads) == list(params)
     eps = 1e-6
     for pname, p in params.items():
@@ -226,9 +155,9 @@ def test_loss_and_grads_match_finite_differences(backend, loss):
             plus[idx] += eps
             minus[idx] -= eps
             shifted[pname] = plus
-            up = np_loss(spec, shifted, x, y)
+            up = numpy_reference.loss(spec, shifted, x, y)
             shifted[pname] = minus
-            numeric[idx] = (up - np_loss(spec, shifted, x, y)) / (2 * eps)
+            numeric[idx] = (up - numpy_reference.loss(spec, shifted, x, y)) / (2 * eps)
         assert_close(grads[pname], numeric, rtol=1e-4, what=f"d {loss} / d {pname}")
 
 

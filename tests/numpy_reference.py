@@ -1,0 +1,70 @@
+"""A plain float64 numpy reference of a spec's forward pass and loss, for the backend tests.
+
+Written as plainly as possible, independently of every backend: loops over kernel offsets
+and pooling windows, no patch matrix, no layer fusion, canonical layout throughout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, ReLU
+
+
+def activations(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hwc") -> list:
+    """Every layer's output at inference (dropout is the identity), in float64, NHWC for
+    images.  ``flatten="chw"`` flattens in the *wrong* order, for tests that show the
+    canonical order matters."""
+    h = np.asarray(x, np.float64)
+    outputs = []
+    for info in spec.layer_infos:
+        layer, name = info.layer, info.name
+        if isinstance(layer, Conv2D):
+            w = np.asarray(params[f"{name}.weight"], np.float64)
+            s, p = layer.stride, layer.padding
+            h = np.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+            oh, ow, _ = info.output_shape
+            out = np.zeros((len(h), *info.output_shape)) + params[f"{name}.bias"]
+            for i in range(layer.kernel):
+                for j in range(layer.kernel):
+                    out += h[:, i : i + s * oh : s, j : j + s * ow : s] @ w[i, j]
+            h = out
+        elif isinstance(layer, MaxPool2D):
+            k, s = layer.size, layer.stride
+            oh, ow, _ = info.output_shape
+            out = np.empty((len(h), *info.output_shape))
+            for u in range(oh):
+                for v in range(ow):
+                    out[:, u, v] = h[:, s * u : s * u + k, s * v : s * v + k].max(axis=(1, 2))
+            h = out
+        elif isinstance(layer, ReLU):
+            h = np.maximum(h, 0)
+        elif isinstance(layer, Flatten):
+            if flatten == "chw" and h.ndim == 4:
+                h = h.transpose(0, 3, 1, 2)
+            h = h.reshape(len(h), -1)
+        elif isinstance(layer, Dense):
+            h = h @ np.asarray(params[f"{name}.weight"], np.float64) + params[f"{name}.bias"]
+        outputs.append(h)
+    return outputs
+
+
+def forward(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hwc") -> np.ndarray:
+    """The logits, in float64."""
+    return activations(spec, params, x, flatten)[-1]
+
+
+def loss_of(outputs: np.ndarray, labels: np.ndarray, loss: str) -> float:
+    """The spec's batch-mean loss of ``outputs`` (see mnist_nets.specs), in float64."""
+    z = np.asarray(outputs, np.float64)
+    labels = np.asarray(labels)
+    if loss == "mse":
+        return float(np.mean((z - np.eye(10)[labels]) ** 2))
+    top = z.max(axis=1)
+    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    return float(np.mean(lse - z[np.arange(len(z)), labels]))
+
+
+def loss(spec: ModelSpec, params: dict, x: np.ndarray, y: np.ndarray) -> float:
+    """The spec's loss for ``params`` on ``(x, y)``, in float64."""
+    return loss_of(forward(spec, params, x), y, spec.loss)
