@@ -26,12 +26,3 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def describe() -> dict[str, object]:
-    return {
-        "cpu": cpu_name(),
-        "cores": cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
