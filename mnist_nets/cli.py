@@ -292,14 +292,12 @@ def _train_one(
             on_epoch_end=on_epoch_end,
         )
     except Diverged as exc:
-        progress.close()
         where = f"{label}: " if label else ""
         raise TrainingFailed(f"{where}{exc}{saved_note()}") from None
     except KeyboardInterrupt:
-        progress.close()
         raise Interrupted("interrupted" + saved_note()) from None
     finally:
-        progress.close()  # the bar ends where it stands, before any message
+        progress.close()  # the bar ends where it stands, before main prints any message
     return model, history
 
 
