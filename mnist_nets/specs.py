@@ -560,6 +560,7 @@ def _flops(
 _REGISTRY: dict[str, str] = {
     "perceptron": "mnist_nets.architectures.perceptron",
     "single_neuron": "mnist_nets.architectures.single_neuron",
+    "single_neuron_ce": "mnist_nets.architectures.single_neuron_ce",
     "dnn": "mnist_nets.architectures.dnn",
     "cnn": "mnist_nets.architectures.cnn",
     "alexnet": "mnist_nets.architectures.alexnet",

@@ -411,3 +411,30 @@ def test_numpy_speed_ratios_against_the_targets(tmp_path):
     assert by_model["cnn"][4:] == ["1.50 (vs TensorFlow)", "≤ 1.5", "yes"]
     assert by_model["single_neuron"][1:] == ["not run"] * 4 + ["–", "–"]
     assert by_model["alexnet"][1:5] == ["not run"] * 4  # torch and TF cells missing
+
+
+def test_single_neuron_finding_golden(tmp_path):
+    accuracies = {"perceptron": 0.9235, "single_neuron": 0.2116, "single_neuron_ce": 0.3877}
+    write_run(
+        tmp_path,
+        1,
+        [training_cell(model, "numpy", test_accuracy=acc) for model, acc in accuracies.items()]
+        + [training_cell("single_neuron", "torch", test_accuracy=0.25)],
+    )
+    selection = select(load_runs(tmp_path))
+    expected = """\
+| Framework | Device | perceptron (784 → 10) | single_neuron (784 → 1 → 10, MSE) | single_neuron_ce (784 → 1 → 10, cross-entropy) |
+|---|---|---|---|---|
+| numpy | cpu | 92.35 % | 21.16 % | 38.77 % |
+| PyTorch | cpu | not run | 25.00 % | not run |
+| TensorFlow | cpu | not run | not run | not run |
+| PyTorch | cuda | no GPU in the stored runs | no GPU in the stored runs | no GPU in the stored runs |
+| TensorFlow | cuda | no GPU in the stored runs | no GPU in the stored runs | no GPU in the stored runs |
+
+Measured (profile `standard`, best of the frameworks): one hidden neuron reaches at most 25.00 % test accuracy under MSE and 38.77 % under cross-entropy; ten output perceptrons reach 92.35 %."""  # noqa: E501
+    assert tables.single_neuron_finding(selection, "standard") == expected
+
+    # without every column measured, no summary sentence claims a figure
+    write_run(tmp_path, 2, [training_cell("single_neuron_ce", "numpy", test_accuracy=0.5)])
+    only_ce = select(load_runs(tmp_path), run="0002")
+    assert "Measured" not in tables.single_neuron_finding(only_ce, "standard")

@@ -28,7 +28,9 @@ def make(*layers, loss="cross_entropy"):
 
 
 def test_registry_has_the_five_networks():
-    assert list_specs() == ["perceptron", "single_neuron", "dnn", "cnn", "alexnet"]
+    assert list_specs() == [
+        "perceptron", "single_neuron", "single_neuron_ce", "dnn", "cnn", "alexnet"
+    ]
     for name in list_specs():
         spec = get_spec(name)
         assert spec.name == name
@@ -68,6 +70,9 @@ def test_perceptron_is_784_to_10_and_single_neuron_is_literal():
     single = get_spec("single_neuron")
     assert single.param_shapes["dense1.weight"] == (784, 1)
     assert single.loss == "mse"
+    # the same bottleneck, differing only in its loss
+    variant = get_spec("single_neuron_ce")
+    assert variant.layers == single.layers and variant.loss == "cross_entropy"
 
 
 def test_alexnet_has_alexnets_shape():
