@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_nets import cli
+from mnist_nets.cli.common import TrainingFailed, softmax, stdout_to_stderr
+from mnist_nets.cli.train import train_one
 from mnist_nets.data import load_mnist, load_split
 from mnist_nets.params import load_params
 from mnist_nets.specs import get_spec, list_specs
@@ -92,7 +93,7 @@ def model_probabilities(weights: Path, images_uint8: np.ndarray) -> np.ndarray:
     backend = get_backend("numpy")
     model = backend.build(spec, params)
     logits = backend.forward(model, images_uint8[..., None].astype(np.float32) / 255)
-    return cli._softmax(np.asarray(logits, dtype=np.float64))
+    return softmax(np.asarray(logits, dtype=np.float64))
 
 
 # --------------------------------------------------------------------------- data, specs
@@ -392,8 +393,8 @@ def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
     data = (load_split("train", 200), load_split("test", 50))
     from mnist_nets.params import init_params
 
-    with pytest.raises(cli.TrainingFailed, match=r"epoch 2.*holds the weights of epoch 1"):
-        cli._train_one(
+    with pytest.raises(TrainingFailed, match=r"epoch 2.*holds the weights of epoch 1"):
+        train_one(
             spec, backend, "cpu", data, epochs=3, lr=0.1, batch_size=50, seed=0,
             params=init_params(spec, 0), out=str(out), quiet=True,
         )  # fmt: skip
@@ -509,7 +510,7 @@ def test_progress_bar_reports_batches_loss_speed_and_accuracy():
 
 
 def test_json_mode_keeps_stray_prints_off_stdout(capfd):
-    with cli._stdout_to_stderr(True):
+    with stdout_to_stderr(True):
         print("chatter", flush=True)
         os.write(1, b"C-level chatter\n")
     print("result")

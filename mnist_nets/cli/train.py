@@ -1,0 +1,163 @@
+"""``train``: one model in one framework, with a progress bar and epoch-wise checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from mnist_nets.cli.common import (
+    Interrupted,
+    TrainingFailed,
+    check_out,
+    load_backend,
+    load_data,
+    pct,
+    print_json,
+    resolve_device,
+    stdout_to_stderr,
+)
+from mnist_nets.specs import get_spec
+
+
+def train_one(
+    spec,
+    backend,
+    device: str,
+    data,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    params: dict,
+    out: str | None = None,
+    quiet: bool = False,
+    label: str = "",
+):
+    """Build and train one model; returns ``(model, history)``.
+
+    With ``out``, the weights are saved after every complete epoch (atomically, and
+    only when finite).  A divergence raises :class:`TrainingFailed`, Ctrl-C
+    :class:`Interrupted`, each saying which epoch's weights ``out`` holds.
+    """
+    from mnist_nets.params import save_params
+    from mnist_nets.progress import BarProgress
+    from mnist_nets.training import Diverged
+
+    saved: list[int] = []
+
+    def saved_note() -> str:
+        if out is None:
+            return ""
+        if saved:
+            return f"; {out} holds the weights of epoch {saved[-1]}, the last complete one"
+        return f"; no weights were saved to {out}"
+
+    def on_epoch_end(record, model) -> None:
+        if out is None:
+            return
+        weights = backend.export_params(model)
+        bad = [name for name, value in weights.items() if not np.all(np.isfinite(value))]
+        if bad:
+            raise TrainingFailed(
+                f"training diverged: {', '.join(bad)} became NaN or infinite in epoch "
+                f"{record.epoch} (learning rate {record.lr:g}); try a lower learning rate, "
+                f"e.g. --lr {record.lr / 10:g}" + saved_note()
+            )
+        save_params(out, spec, weights)
+        saved.append(record.epoch)
+
+    model = backend.build(spec, params, device=device, seed=seed)
+    r = spec.recipe
+    progress = BarProgress(label=label, disable=quiet)
+    try:
+        history = backend.train(
+            model,
+            data,
+            epochs,
+            lr,
+            batch_size,
+            seed,
+            momentum=r.momentum,
+            lr_decay=r.lr_decay,
+            progress=progress,
+            on_epoch_end=on_epoch_end,
+        )
+    except Diverged as exc:
+        where = f"{label}: " if label else ""
+        raise TrainingFailed(f"{where}{exc}{saved_note()}") from None
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted" + saved_note()) from None
+    finally:
+        progress.close()  # the bar ends where it stands, before main prints any message
+    return model, history
+
+
+def recipe_values(spec, args: argparse.Namespace) -> tuple[int, float, int]:
+    r = spec.recipe
+    return (args.epochs or r.epochs, args.lr or r.lr, args.batch_size or r.batch_size)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    spec = get_spec(args.model)
+    epochs, lr, batch_size = recipe_values(spec, args)
+    check_out(args.out)
+    with stdout_to_stderr(args.json):
+        from mnist_nets.params import init_params
+
+        backend = load_backend(args.framework)
+        device = resolve_device(backend, args.device)
+        train, test = load_data(args.limit, args.test_limit)
+        _, history = train_one(
+            spec,
+            backend,
+            device,
+            (train, test),
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=args.seed,
+            params=init_params(spec, args.seed),
+            out=args.out,
+            quiet=args.quiet,
+        )
+        device_name = backend.device_name(device)
+        versions = backend.versions()
+    final = history.final
+    if args.json:
+        print_json(
+            {
+                "model": spec.name,
+                "framework": args.framework,
+                "device": device,
+                "device_name": device_name,
+                "epochs": epochs,
+                "lr": lr,
+                "batch_size": batch_size,
+                "momentum": spec.recipe.momentum,
+                "lr_decay": spec.recipe.lr_decay,
+                "seed": args.seed,
+                "train_samples": len(train),
+                "test_samples": len(test),
+                "train_seconds": history.train_seconds,
+                "test_accuracy": final.test_accuracy,
+                "history": history.to_dict()["epochs"],
+                "weights": args.out,
+                "versions": versions,
+            }
+        )
+        return 0
+    rate = sum(r.samples for r in history.epochs) / max(history.train_seconds, 1e-9)
+    print(
+        f"{spec.name} in {args.framework} on {device} ({device_name}): "
+        f"{epochs} epoch{'s' if epochs > 1 else ''} of {len(train):,} training images, "
+        f"lr {lr:g}, batch {batch_size}, seed {args.seed}"
+    )
+    print(
+        f"test accuracy {pct(final.test_accuracy)} on {len(test):,} test images; "
+        f"trained in {history.train_seconds:.1f} s ({rate:,.0f} samples/s)"
+    )
+    if args.out:
+        print(f"weights saved to {args.out}")
+    return 0
