@@ -7,13 +7,13 @@ highest, which lets more digits win an interval of that scalar's line.  Measured
 much is the single neuron.
 """
 
-from mnist_nets.architectures import SEED_RECIPE
-from mnist_nets.specs import Dense, Flatten, ModelSpec, Recipe, ReLU
+from mnist_nets.architectures import SEED_RECIPE, single_neuron
+from mnist_nets.specs import ModelSpec, Recipe
 
 SPEC = ModelSpec(
     name="single_neuron_ce",
     description="784 -> 1 ReLU neuron -> 10, softmax cross-entropy.",
-    layers=(Flatten(), Dense(1), ReLU(), Dense(10)),
+    layers=single_neuron.SPEC.layers,  # the same network; only the loss and recipe differ
     loss="cross_entropy",
     recipe=Recipe(lr=0.05, momentum=0.9, batch_size=128, epochs=10),
     target_accuracy=None,
