@@ -40,7 +40,7 @@ from bench.profiles import Profile
 from mnist_nets.data import Split
 from mnist_nets.params import init_params
 from mnist_nets.specs import ModelSpec, Recipe
-from mnist_nets.training import Diverged, History
+from mnist_nets.training import Diverged, History, Progress
 
 SCHEMA = 1
 
@@ -78,6 +78,7 @@ class TrainingCell:
     train: Split
     test: Split
     seed: int = 0
+    progress: Progress | None = None  # told of each epoch (bench/progress.py)
     data_load_seconds: float | None = None
     rounds: list[RoundResult] = field(default_factory=list)
     warmup_seconds: float | None = None
@@ -143,6 +144,7 @@ class TrainingCell:
                 self.seed,
                 momentum=r.momentum,
                 lr_decay=r.lr_decay,
+                progress=self.progress,
             )
         except Diverged as exc:
             diverged = str(exc)

@@ -12,11 +12,22 @@ from __future__ import annotations
 import pytest
 
 from bench.cell import TrainingCell
+from bench.progress import EpochLines, terminal_line_writer
 from mnist_nets.specs import get_spec
 
 
 def test_train(
-    benchmark, model, framework, device, backend_on, profile, bench_data, rounds, seed, gemm_peak
+    benchmark,
+    model,
+    framework,
+    device,
+    backend_on,
+    profile,
+    bench_data,
+    rounds,
+    seed,
+    gemm_peak,
+    pytestconfig,
 ):
     spec = get_spec(model)
     reason = profile.skip_reason(spec, device)
@@ -33,6 +44,9 @@ def test_train(
         test=test,
         seed=seed,
         data_load_seconds=load_seconds,
+        progress=EpochLines(
+            f"{model} / {framework} / {device}", terminal_line_writer(pytestconfig)
+        ),
     )
     peak = gemm_peak(device)
     benchmark.group = f"train-{profile.name}-{model}"

@@ -65,6 +65,9 @@ def test_smoke_profile_end_to_end(tmp_path):
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    for model in MODELS:  # a line per epoch while the cells run (bench/progress.py)
+        for framework in frameworks:
+            assert f"{model} / {framework} / cpu, round 1: epoch 1/1, loss " in done.stdout
 
     (history,) = storage.rglob("*.json")
     data = json.loads(history.read_text())
