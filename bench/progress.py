@@ -5,7 +5,7 @@ prints nothing until a cell ends.  :class:`EpochLines` implements
 :class:`mnist_nets.training.Progress` and writes, through pytest's terminal reporter
 (so output capturing does not swallow it), a line when an epoch ends:
 
-      cnn / numpy / cpu, round 1: epoch 2/6, loss 0.0412, train 98.7 %, test 98.9 %, 21.4 s
+      cnn / numpy / cpu, round 1: epoch 2/6, loss 0.0412, train 98.7%, test 98.9%, 21.4 s
 
 Nothing is written between epochs, so the timed training loop does no terminal work.
 """
