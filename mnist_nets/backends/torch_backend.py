@@ -75,14 +75,25 @@ from mnist_nets.specs import (
 
 
 class Conv(nn.Module):
-    """``F.conv2d`` with symmetric zero padding; weight ``(out, in, kh, kw)``."""
+    """``F.conv2d`` with symmetric zero padding; weight ``(out, in, kh, kw)``.
+
+    A 1x1 kernel with a stride ``s > 1`` (its padding is 0: padding stays below the
+    kernel) is computed as a stride-1 convolution of every ``s``-th pixel, the same
+    numbers: torch 2.13.0 on CPU gets the weight gradient of a strided 1x1 convolution
+    in channels_last wrong, intermittently or always depending on the input size
+    (tests/test_torch_backend.py::test_strided_1x1_conv_gradients).
+    """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, stride: int, padding: int):
         super().__init__()
         self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
         self.stride, self.padding = stride, padding
+        self.subsample = weight.shape[-2:] == (1, 1) and stride > 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subsample:
+            s = self.stride
+            return F.conv2d(x[:, :, ::s, ::s], self.weight, self.bias)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
 
@@ -179,10 +190,12 @@ def _build_net(
     """The module for ``spec`` holding the canonical ``params``, and its parameters by name."""
 
     def tensor(name: str, kind: str) -> torch.Tensor:
+        # clone, not contiguous: a permuted kernel with one filter, e.g. (1, 2, 2, 2) with
+        # strides (1, 1, 4, 2), already counts as channels_last and `contiguous` keeps
+        # those strides, with which torch 2.13.0's CPU convolution backward fails
+        # ("slow_conv2d: grad_weight must be contiguous"); clone lays it out afresh.
         t = _to_torch(kind, params[name]).to(device)
-        return t.contiguous(
-            memory_format=memory_format if kind == "conv" else torch.contiguous_format
-        )
+        return t.clone(memory_format=memory_format if kind == "conv" else torch.contiguous_format)
 
     modules: list[nn.Module] = []
     by_name: dict[str, tuple[nn.Parameter, str]] = {}
