@@ -13,7 +13,15 @@ files are written atomically and only when their content changes, so a second ru
 changes nothing.  A malformed or empty history stops the report with an error naming
 the file, before anything is written.
 
-Exit status: 0 done (or up to date), 1 ``--check`` found differences, 2 an error.
+Only runs of the profile shown (``--profile``, default ``standard``) and of ``seed`` (its
+own table) feed the README: a ``smoke`` run (``make bench BENCH_PROFILE=smoke``) or a
+``custom`` one (``--train-limit``, ``--epochs`` ...) is stored and listed by ``--list``,
+but leaves README.md and assets/ as they were, unless asked for by ``--profile`` or
+``--run``.
+
+Exit status: 0 done (or up to date), 1 ``--check`` found differences, 2 an error (a
+malformed history or README, a file that cannot be read or written), told in one line;
+nothing is written unless every file can be built, and each file is written whole.
 """
 
 from __future__ import annotations
@@ -37,6 +45,14 @@ from mnist_nets.specs import get_spec, list_specs
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 OVERVIEW_PLOTS = ("training_time.png", "throughput_vs_peak.png")
+
+
+def readme_runs(runs: list, profile: str) -> tuple[list, list]:
+    """``(kept, left_out)``: the runs with a cell of ``profile`` or of the seed profile
+    feed the README; the others (smoke, custom) no figure comes from."""
+    shown = {profile, "seed"}
+    kept = [r for r in runs if any(c.key[0] in shown for c in r.cells)]
+    return kept, [r for r in runs if r not in kept]
 
 
 def _link(path: Path, readme: Path) -> str:
@@ -113,7 +129,7 @@ def stale_assets(assets: Path, produced: dict[Path, bytes], with_plots: bool) ->
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # missing or unreadable: to be (re)written
         return None
 
 
@@ -167,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"report: no stored histories in {args.results}: every cell says 'not run'",
                 file=sys.stderr,
             )
+        if args.run is None:
+            runs, left_out = readme_runs(runs, args.profile)
+            if left_out:
+                print(
+                    f"report: {len(left_out)} stored run(s) of other profiles left out "
+                    f"(profile {args.profile} shown): " + ", ".join(r.run_id for r in left_out),
+                    file=sys.stderr,
+                )
         selection = select(runs, run=args.run, machine=args.machine)
         if not readme.is_file():
             raise ReadmeError(f"{readme}: no such README")
@@ -181,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         new_text = replace_blocks(old_text, blocks, where=str(readme))
     except (HistoryError, ReadmeError) as exc:
         print(f"report: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "filename", None) or readme
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"report: error: {where}: cannot read: {reason}", file=sys.stderr)
         return 2
 
     changed = [p for p, data in files.items() if _read(p) != data]
@@ -198,12 +227,21 @@ def main(argv: list[str] | None = None) -> int:
         print("report: README.md and assets are up to date", file=sys.stderr)
         return 0
 
-    for path in changed:
-        _write(path, files[path])
-    for path in stale:
-        path.unlink()
-    if readme_changed:
-        _write(readme, new_text.encode("utf-8"))
+    try:
+        for path in changed:
+            _write(path, files[path])
+        for path in stale:
+            path.unlink()
+        if readme_changed:
+            _write(readme, new_text.encode("utf-8"))
+    except OSError as exc:
+        print(
+            f"report: error: {exc.filename or readme}: cannot write: {exc.strerror or exc}; "
+            "each file is either whole and new or as it was: free space or fix the "
+            "permissions, then run the report again",
+            file=sys.stderr,
+        )
+        return 2
     n = len(changed) + len(stale) + readme_changed
     print(
         f"report: {len(selection.training)} training and {len(selection.micro)} micro cells; "

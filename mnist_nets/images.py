@@ -57,7 +57,14 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raw = np.asarray(img, dtype=np.float64)
         return (raw / (65535.0 if raw.max() > 255 else 255.0)).clip(0, 1).astype(np.float32)
     if img.mode == "F":
-        return np.asarray(img, dtype=np.float32).clip(0, 1)
+        raw = np.asarray(img, dtype=np.float32)
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        if bad:
+            raise ImageError(
+                f"{path}: {bad:,} pixel(s) are NaN or infinite (a floating-point image); "
+                "give an image with finite pixel values"
+            )
+        return raw.clip(0, 1)
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -70,6 +77,8 @@ def preprocess(gray: np.ndarray, name: str = "image") -> np.ndarray:
     x = np.asarray(gray, dtype=np.float32)
     if x.ndim != 2 or min(x.shape) < 1:
         raise ImageError(f"{name}: expected a 2-D grayscale image, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ImageError(f"{name}: the image holds NaN or infinite pixels")
     border = np.concatenate([x[0], x[-1], x[1:-1, 0], x[1:-1, -1]])
     background = float(np.median(border))
     if background > 0.5:  # dark digit on a light background: make it light on dark
@@ -80,6 +89,8 @@ def preprocess(gray: np.ndarray, name: str = "image") -> np.ndarray:
     x = np.clip((x - background) / (top - background), 0.0, 1.0).astype(np.float32)
 
     rows, cols = np.flatnonzero((x > INK).any(axis=1)), np.flatnonzero((x > INK).any(axis=0))
+    if len(rows) == 0 or len(cols) == 0:
+        raise ImageError(f"{name}: no digit found (no pixel stands out from the background)")
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     side = max(r1 - r0, c1 - c0)
     margin = int(np.ceil(MARGIN * side))

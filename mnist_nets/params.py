@@ -31,7 +31,52 @@ Params = dict[str, np.ndarray]
 
 
 class ParamsError(ValueError):
-    """Parameters that do not fit their spec, or a weights file that cannot be read."""
+    """Parameters that do not fit their spec, or a weights file that cannot be read.
+
+    ``exit_code``: the command line's exit code for it (2, or 3 when the system refused
+    to read the file).
+    """
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def is_weights_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file that looks like weights saved by :func:`save_params`
+    (a zip archive holding ``__format__`` and ``__spec__``); reads only the zip directory."""
+    path = Path(path)
+    try:
+        if path.is_symlink() or not path.is_file() or not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return all(f"{meta}.npy" in names for meta in _META)
+
+
+def _check_entry_sizes(path: Path) -> None:
+    """Each array's header against the bytes stored: a header that claims more data than
+    the archive holds is refused before anything is allocated."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            count = 1
+            for n in shape:
+                count *= int(n)
+            if count * dtype.itemsize > info.file_size:
+                raise ValueError(
+                    f"entry {info.filename} claims shape {shape} ({count:,} values) but holds "
+                    f"{info.file_size:,} bytes"
+                )
 
 
 def init_params(spec: ModelSpec, seed: int = 0) -> Params:
@@ -88,6 +133,12 @@ def check_params(spec: ModelSpec, params: dict, where: str = "parameters") -> Pa
     return out
 
 
+def weights_file_size(spec: ModelSpec) -> int:
+    """About how many bytes :func:`save_params` writes for ``spec`` (a little more)."""
+    spec_chars = len(json.dumps(spec.to_dict()))  # stored as UTF-32: 4 bytes a character
+    return 4 * spec.param_count + 256 * (len(spec.parameters) + 2) + 4 * spec_chars
+
+
 def save_params(path: str | os.PathLike, spec: ModelSpec, params: dict) -> Path:
     """Write ``params`` (checked against ``spec``) to ``path`` as ``.npz``, atomically."""
     path = Path(path)
@@ -112,24 +163,39 @@ def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple
     hint = "save weights with mnist_nets.params.save_params or `mnist-nets train --out FILE`"
     if not path.is_file():
         raise ParamsError(f"{path}: no such weights file ({hint})")
-    if not zipfile.is_zipfile(path):  # np.load would take it for a pickle and say so
-        raise ParamsError(f"{path}: not a readable .npz weights file (not a zip archive); {hint}")
     try:
+        if not zipfile.is_zipfile(path):  # np.load would take it for a pickle and say so
+            raise ParamsError(
+                f"{path}: not a readable .npz weights file (not a zip archive); {hint}"
+            )
+        try:
+            _check_entry_sizes(path)
+        except ValueError as exc:
+            raise ParamsError(f"{path}: not a valid weights file: {exc}; {hint}") from None
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ParamsError(f"{path}: not a readable .npz weights file ({exc}); {hint}") from None
+    except PermissionError as exc:
+        raise ParamsError(f"{path}: cannot read: {exc.strerror}", exit_code=3) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParamsError(f"{path}: not a readable .npz weights file ({detail}); {hint}") from None
     for meta in _META:
         if meta not in arrays:
             raise ParamsError(f"{path}: no {meta} entry, so not a mnist_nets weights file; {hint}")
-    version = int(arrays.pop("__format__"))
+    fmt = arrays.pop("__format__")
+    if fmt.shape != () or not np.issubdtype(fmt.dtype, np.integer):
+        raise ParamsError(
+            f"{path}: not a valid weights file: its __format__ entry is {fmt.dtype} of shape "
+            f"{fmt.shape}, not one integer; {hint}"
+        )
+    version = int(fmt)
     if version != FORMAT_VERSION:
         raise ParamsError(
             f"{path}: weights format {version}, this version reads format {FORMAT_VERSION}"
         )
     try:
         stored_spec = ModelSpec.from_dict(json.loads(str(arrays.pop("__spec__"))))
-    except (json.JSONDecodeError, SpecError) as exc:
+    except (json.JSONDecodeError, SpecError, TypeError, ValueError, AttributeError) as exc:
         raise ParamsError(f"{path}: the stored spec is malformed: {exc}") from None
     if spec is not None and spec.param_shapes != stored_spec.param_shapes:
         raise ParamsError(

@@ -54,6 +54,12 @@ def get_backend(name: str) -> Backend:
             f"the {name} backend needs {exc.name}, which is not installed: "
             f"`pip install -r requirements.txt` (pinned) or `pip install 'mnist-nets[{extra}]'`"
         ) from exc
+    except (ImportError, OSError) as exc:  # installed, but broken (a shared library missing...)
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackendUnavailable(
+            f"the {name} backend's framework is installed but fails to import "
+            f"({type(exc).__name__}: {detail}); reinstall it: `pip install -r requirements.txt`"
+        ) from exc
     backend = getattr(module, class_name)()
     _INSTANCES[name] = backend
     return backend

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -20,7 +21,10 @@ from mnist_nets.backends import list_backends
 PROG = "mnist-nets"
 EXIT_DIVERGED = 1
 EXIT_USAGE = 2
+EXIT_SYSTEM = 3  # the system refused a read or write: disk full, permission denied, ...
+EXIT_INTERNAL = 4  # an unexpected error: a bug
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away (`| head`): 128 + SIGPIPE, as a shell says
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -34,6 +38,19 @@ class Interrupted(Exception):
 
 class TrainingFailed(RuntimeError):
     """Training diverged (exit 1); the message says what was saved."""
+
+
+class SystemFault(RuntimeError):
+    """The system refused a read or write (exit 3); the message names the file and the fix."""
+
+
+def escaped(text: str) -> str:
+    """``text`` with control characters (escape codes, newlines) shown as escapes."""
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
+def os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def err(message: str) -> None:
@@ -113,18 +130,77 @@ def load_data(limit: int | None, test_limit: int | None):
     return load_split("train", limit), load_split("test", test_limit)
 
 
-def check_out(path: str | None) -> None:
-    """Fail before training, not after the first epoch, when ``--out`` cannot be written."""
+def check_out(path: str | None, *, force: bool = False, size_hint: int = 0) -> bool:
+    """Fail before training, not after the first epoch, when ``--out`` cannot be written.
+
+    Refused: a folder; a file that is not weights saved by this program (a symlink, a
+    FIFO, notes.md, ...) unless ``force``; a file in MNIST's cache or data folder; a
+    name too long for the file system; a folder where no file can be created (tried by
+    creating and removing a temporary file there); a file system with less than
+    ``size_hint`` bytes free.  Returns whether ``path`` exists now.
+    """
     if path is None:
-        return
+        return False
+    from mnist_nets.data import cache_dir
+    from mnist_nets.fileio import temp_name_prefix
+    from mnist_nets.params import is_weights_file
+
     out = Path(path)
-    if out.is_dir():
-        raise UsageError(f"--out {path}: is a directory; give a file name such as weights.npz")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {path}: cannot write in {parent}")
+    too_long = [p for p in out.parts if len(os.fsencode(p)) > _NAME_MAX]
+    if too_long:
+        raise UsageError(
+            f"--out {path}: a name in it is {len(os.fsencode(too_long[0])):,} bytes long, file "
+            f"systems allow {_NAME_MAX}; choose a shorter name"
+        )
+    try:
+        if out.is_dir():
+            raise UsageError(f"--out {path}: is a directory; give a file name such as weights.npz")
+        exists = out.is_symlink() or out.exists()
+        env = os.environ.get("MNIST_NETS_DATA")
+        real = out.resolve()
+        for folder in [cache_dir(), *([Path(env)] if env else [])]:
+            if real.parent.is_relative_to(folder.resolve()):
+                raise UsageError(
+                    f"--out {path}: is inside MNIST's folder {folder}; save weights elsewhere"
+                )
+        if exists and not force and not is_weights_file(out):
+            kind = (
+                "a symbolic link"
+                if out.is_symlink()
+                else "not a regular file"
+                if not out.is_file()
+                else "not a weights file saved by mnist-nets"
+            )
+            raise UsageError(
+                f"--out {path}: exists and is {kind}; refusing to replace it: choose another "
+                "name, or add --force to replace it"
+            )
+        parent = out.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"--out {path}: {parent} is not a folder")
+        # can a file be created there? (os.access says yes for /proc and /sys as root)
+        fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(out), suffix=".part", dir=parent)
+        os.close(fd)
+        os.unlink(tmp)
+        if size_hint:
+            st = os.statvfs(parent)
+            free = st.f_bavail * st.f_frsize
+            if free < size_hint:
+                raise SystemFault(
+                    f"--out {path}: {free:,} bytes free on the file system of {parent}, the "
+                    f"weights need about {size_hint:,}; free space or choose another place"
+                )
+    except OSError as exc:
+        raise SystemFault(
+            f"--out {path}: cannot create a file in {out.parent}: {os_reason(exc)}; "
+            "choose a writable place"
+        ) from None
+    return exists
+
+
+_NAME_MAX = 255  # bytes in one file name (NAME_MAX on Linux, macOS, Windows)
 
 
 def batched_logits(backend, model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -162,7 +238,8 @@ def stdout_to_stderr(active: bool) -> Iterator[None]:
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2))
+    """One JSON object on stdout; NaN and infinities are refused (they are not JSON)."""
+    print(json.dumps(obj, indent=2, allow_nan=False))
 
 
 def pct(x: float) -> str:

@@ -34,16 +34,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     logits: dict[str, np.ndarray] = {}
     with stdout_to_stderr(args.json):
-        train, test = load_data(args.limit, args.test_limit)
-        params = init_params(spec, args.seed)
+        # every framework is loaded before any trains: one that fails to load is
+        # skipped (an error when named in --frameworks) before time is spent on the others
+        backends = {}
         for name in frameworks:
             try:
-                backend = load_backend(name)
+                backends[name] = load_backend(name)
             except BackendUnavailable as exc:
                 if explicit:
                     raise
                 err(f"{PROG}: skipping {name}: {exc}")
-                continue
+        if not backends:
+            raise UsageError("no framework could be loaded; install one (see requirements.txt)")
+        train, test = load_data(args.limit, args.test_limit)
+        params = init_params(spec, args.seed)
+        for name, backend in backends.items():
             device = resolve_device(backend, args.device)
             model, history = train_one(
                 spec,

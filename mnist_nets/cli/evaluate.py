@@ -7,6 +7,8 @@ import argparse
 import numpy as np
 
 from mnist_nets.cli.common import (
+    batched_logits,
+    escaped,
     load_backend,
     load_data,
     pct,
@@ -17,7 +19,7 @@ from mnist_nets.cli.common import (
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mnist_nets.params import load_params
+    from mnist_nets.params import ParamsError, load_params
 
     spec, params = load_params(args.weights)
     with stdout_to_stderr(args.json):
@@ -25,7 +27,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device = resolve_device(backend, args.device)
         _, test = load_data(None, args.limit)
         model = backend.build(spec, params, device=device)
-        predicted = np.asarray(backend.predict(model, backend.stage(model, test.x)))
+        with np.errstate(all="ignore"):  # overflow is told below
+            logits = batched_logits(backend, model, test.x)
+    if not np.all(np.isfinite(logits)):
+        rows = int(np.count_nonzero(~np.isfinite(logits).all(axis=1)))
+        raise ParamsError(
+            f"{args.weights}: the outputs are NaN or infinite for {rows:,} of {len(test):,} "
+            "test images (weights too large, or from a diverged run?)"
+        )
+    predicted = logits.argmax(axis=1)
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (test.y.astype(np.int64), predicted.astype(np.int64)), 1)
     correct = int(np.trace(confusion))
@@ -45,7 +55,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        f"{spec.name} weights from {args.weights}, evaluated in {args.framework} on {device}: "
+        f"{escaped(spec.name)} weights from {escaped(args.weights)}, "
+        f"evaluated in {args.framework} on {device}: "
         f"test accuracy {pct(accuracy)} ({correct:,} of {len(test):,})"
     )
     print("confusion matrix (rows: true digit, columns: predicted digit):")

@@ -11,7 +11,7 @@ from mnist_nets.specs import get_spec, list_specs
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    files = mnist_files(args.data_dir, log=err)
+    files = mnist_files(args.data_dir, log=err, repair=True)
     for name, path in files.items():
         print(f"{name}: {path}")
     print(f"MNIST verified (sha256); cache: {cache_dir()}", file=sys.stderr)

@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="The classic MNIST networks in numpy, PyTorch and TensorFlow.",
-        epilog="Exit codes: 0 ok, 1 training diverged, 2 bad input, 130 interrupted. "
+        epilog="Exit codes: 0 ok, 1 training diverged, 2 bad input, 3 a file or stream could "
+        "not be read or written (disk full, permission denied), 4 internal error, 130 "
+        "interrupted, 141 stdout closed. "
         "Results go to stdout, progress and messages to stderr.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -117,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--out",
         metavar="FILE",
-        help="save the weights (.npz) after every complete epoch; the file is always whole",
+        help="save the weights (.npz) after every complete epoch; the file is always whole. "
+        "An existing FILE is replaced only when it holds weights saved by mnist-nets",
+    )
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="let --out replace an existing file that is not a weights file (or a link)",
     )
     train.set_defaults(func=cmd_train)
 

@@ -1,4 +1,10 @@
-"""``predict``: the digit and class probabilities for pictures of digits."""
+"""``predict``: the digit and class probabilities for pictures of digits.
+
+Each image stands alone: one that cannot be read, holds no digit, or gives NaN or
+infinite outputs is reported on its own line on stderr (and, with ``--json``, as an
+entry with an ``"error"``), while the others are still predicted; the exit code is then
+2.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,11 @@ import argparse
 import numpy as np
 
 from mnist_nets.cli.common import (
+    EXIT_USAGE,
+    PROG,
     batched_logits,
+    err,
+    escaped,
     load_backend,
     print_json,
     resolve_device,
@@ -17,28 +27,54 @@ from mnist_nets.cli.common import (
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mnist_nets.images import load_digit
+    from mnist_nets.images import ImageError, load_digit
     from mnist_nets.params import load_params
 
     spec, params = load_params(args.weights)
-    x = np.stack([load_digit(path) for path in args.images])
-    with stdout_to_stderr(args.json):
-        backend = load_backend(args.framework)
-        device = resolve_device(backend, args.device)
-        model = backend.build(spec, params, device=device)
-        probs = softmax(batched_logits(backend, model, x))
-    digits = probs.argmax(axis=1)
+    errors: dict[int, str] = {}
+    inputs: dict[int, np.ndarray] = {}
+    for i, path in enumerate(args.images):
+        try:
+            inputs[i] = load_digit(path)
+        except ImageError as exc:
+            errors[i] = str(exc)
+    probs: dict[int, np.ndarray] = {}
+    if inputs:
+        with stdout_to_stderr(args.json):
+            backend = load_backend(args.framework)
+            device = resolve_device(backend, args.device)
+            model = backend.build(spec, params, device=device)
+            with np.errstate(all="ignore"):  # overflow is told below, per image
+                logits = batched_logits(backend, model, np.stack(list(inputs.values())))
+        for i, row in zip(inputs, logits, strict=True):
+            if np.all(np.isfinite(row)):
+                probs[i] = softmax(row[None])[0]
+            else:
+                errors[i] = (
+                    f"{args.images[i]}: the outputs of the weights in {args.weights} are NaN "
+                    "or infinite for this image (weights too large, or from a diverged run?)"
+                )
+    for i in sorted(errors):
+        err(f"{PROG}: error: {escaped(errors[i])}")
     if args.json:
         print_json(
             [
-                {"image": path, "digit": int(d), "probabilities": [float(p) for p in row]}
-                for path, d, row in zip(args.images, digits, probs, strict=True)
+                {"image": path, "error": errors[i]}
+                if i in errors
+                else {
+                    "image": path,
+                    "digit": int(probs[i].argmax()),
+                    "probabilities": [float(p) for p in probs[i]],
+                }
+                for i, path in enumerate(args.images)
             ]
         )
-        return 0
-    name_width = max(5, *(len(p) for p in args.images))
-    print(f"{'image':<{name_width}}  digit  " + "  ".join(f"{d:>5}" for d in range(10)))
-    for path, d, row in zip(args.images, digits, probs, strict=True):
-        cells = "  ".join(f"{p:5.3f}" for p in row)
-        print(f"{path:<{name_width}}  {d:>5}  {cells}")
-    return 0
+        return EXIT_USAGE if errors else 0
+    if probs:
+        shown = [escaped(args.images[i]) for i in probs]
+        name_width = max(5, *(len(p) for p in shown))
+        print(f"{'image':<{name_width}}  digit  " + "  ".join(f"{d:>5}" for d in range(10)))
+        for name, row in zip(shown, probs.values(), strict=True):
+            cells = "  ".join(f"{p:5.3f}" for p in row)
+            print(f"{name:<{name_width}}  {int(row.argmax()):>5}  {cells}")
+    return EXIT_USAGE if errors else 0

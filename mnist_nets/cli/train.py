@@ -8,6 +8,7 @@ import numpy as np
 
 from mnist_nets.cli.common import (
     Interrupted,
+    SystemFault,
     TrainingFailed,
     check_out,
     load_backend,
@@ -32,6 +33,7 @@ def train_one(
     seed: int,
     params: dict,
     out: str | None = None,
+    out_existed: bool = False,
     quiet: bool = False,
     label: str = "",
 ):
@@ -39,7 +41,9 @@ def train_one(
 
     With ``out``, the weights are saved after every complete epoch (atomically, and
     only when finite).  A divergence raises :class:`TrainingFailed`, Ctrl-C
-    :class:`Interrupted`, each saying which epoch's weights ``out`` holds.
+    :class:`Interrupted`, a failed save (a full disk...) :class:`SystemFault`, each
+    saying exactly what ``out`` holds: this run's last complete epoch, the file that was
+    there before this run (``out_existed``), or nothing (it does not exist).
     """
     from mnist_nets.params import save_params
     from mnist_nets.progress import BarProgress
@@ -47,12 +51,19 @@ def train_one(
 
     saved: list[int] = []
 
+    def holds() -> str:
+        if saved:
+            return f"{out} holds the weights of epoch {saved[-1]}, the last complete one"
+        if out_existed:
+            return f"{out} still holds the file that was there before this run"
+        return f"{out} does not exist"
+
     def saved_note() -> str:
         if out is None:
             return ""
         if saved:
-            return f"; {out} holds the weights of epoch {saved[-1]}, the last complete one"
-        return f"; no weights were saved to {out}"
+            return "; " + holds()
+        return f"; no weights were saved to {out} by this run ({holds()})"
 
     def on_epoch_end(record, model) -> None:
         if out is None:
@@ -65,11 +76,21 @@ def train_one(
                 f"{record.epoch} (learning rate {record.lr:g}); try a lower learning rate, "
                 f"e.g. --lr {record.lr / 10:g}" + saved_note()
             )
-        save_params(out, spec, weights)
+        try:
+            save_params(out, spec, weights)
+        except OSError as exc:
+            raise SystemFault(
+                f"cannot save the weights of epoch {record.epoch} to {out}: "
+                f"{exc.strerror or exc}; nothing half-written remains and {holds()}; free "
+                "space or choose another --out, then train again"
+            ) from None
         saved.append(record.epoch)
 
     model = backend.build(spec, params, device=device, seed=seed)
     r = spec.recipe
+    # a batch larger than the training set is the training set (and TensorFlow indexes
+    # batches with int32: --batch-size 2**31 would fail inside it)
+    batch_size = min(batch_size, len(data[0]))
     progress = BarProgress(label=label, disable=quiet)
     try:
         history = backend.train(
@@ -102,7 +123,9 @@ def recipe_values(spec, args: argparse.Namespace) -> tuple[int, float, int]:
 def cmd_train(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     epochs, lr, batch_size = recipe_values(spec, args)
-    check_out(args.out)
+    from mnist_nets.params import weights_file_size
+
+    out_existed = check_out(args.out, force=args.force, size_hint=weights_file_size(spec))
     with stdout_to_stderr(args.json):
         from mnist_nets.params import init_params
 
@@ -120,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             params=init_params(spec, args.seed),
             out=args.out,
+            out_existed=out_existed,
             quiet=args.quiet,
         )
         device_name = backend.device_name(device)
