@@ -507,3 +507,63 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     assert "internal error: KeyError" in one_line(err) and "MNIST_NETS_DEBUG=1" in err
     result = run_cli("evaluate", tmp_path / "missing.npz", env={"MNIST_NETS_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@pytest.fixture
+def report_workspace(tmp_path):
+    from test_report import readme_template, training_cell, write_run
+
+    readme = tmp_path / "README.md"
+    readme.write_text(readme_template())
+    results, assets = tmp_path / "results", tmp_path / "assets"
+    write_run(results, 1, [training_cell("perceptron", "numpy")], when="2026-01-01T10:00:00")
+    args = ["--readme", str(readme), "--results", str(results), "--assets", str(assets)]
+    return readme, results, assets, args, training_cell, write_run
+
+
+def snapshot(readme: Path, assets: Path) -> dict[str, bytes]:
+    files = {str(p): p.read_bytes() for p in assets.rglob("*") if p.is_file()}
+    return {**files, "README": readme.read_bytes()}
+
+
+def test_smoke_and_custom_runs_leave_the_readme_and_assets_alone(report_workspace, capsys):
+    from bench import report
+
+    readme, results, assets, args, training_cell, write_run = report_workspace
+    assert report.main(args) == 0
+    before = snapshot(readme, assets)
+    assert "0001_abc" in readme.read_text()
+    write_run(
+        results, 2, [training_cell("perceptron", "numpy", profile="smoke")],
+        when="2026-01-02T10:00:00",
+    )  # fmt: skip
+    write_run(
+        results, 3, [training_cell("dnn", "torch", profile="custom")], when="2026-01-03T10:00:00"
+    )
+    assert report.main([*args, "--check"]) == 0  # an extra local run: still current
+    assert report.main(args) == 0
+    assert snapshot(readme, assets) == before
+    assert "2 stored run(s) of other profiles left out" in capsys.readouterr().err
+    # asked for by name, a smoke run is shown
+    assert report.main([*args, "--profile", "smoke"]) == 0
+    assert "0002_abc" in readme.read_text()
+
+
+def test_report_that_cannot_write_says_so_and_leaves_files_whole(
+    report_workspace, capsys, monkeypatch
+):
+    from bench import report
+
+    readme, _, _, args, *_ = report_workspace
+    before = readme.read_bytes()
+    monkeypatch.setattr(os, "replace", enospc)
+    code = report.main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("report: error:") and "No space left on device" in err[-1]
+    assert "Traceback" not in "".join(err)
+    assert readme.read_bytes() == before
+    assert not [p for p in readme.parent.rglob("*.part")]

@@ -187,7 +187,7 @@ def check_out(path: str | None, *, force: bool = False, size_hint: int = 0) -> b
         if size_hint:
             st = os.statvfs(parent)
             free = st.f_bavail * st.f_frsize
-            if free < size_hint:
+            if free < -(-size_hint // st.f_frsize) * st.f_frsize:  # whole blocks
                 raise SystemFault(
                     f"--out {path}: {free:,} bytes free on the file system of {parent}, the "
                     f"weights need about {size_hint:,}; free space or choose another place"
