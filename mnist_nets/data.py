@@ -260,7 +260,7 @@ def mnist_files(
                     path,
                     name,
                     checksums,
-                    "replace it with the original file "
+                    "delete it or replace it with the original file "
                     "(mnist_nets never modifies a folder you give it)",
                 )
                 found[name] = path

@@ -43,7 +43,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a folder on the way that cannot be searched, ...
+        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not is_file:
         raise ImageError(f"{path}: no such image file")
     try:
         with Image.open(path) as img:
