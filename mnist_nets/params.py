@@ -174,6 +174,8 @@ def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple
             raise ParamsError(f"{path}: not a valid weights file: {exc}; {hint}") from None
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
+    except ParamsError:
+        raise
     except PermissionError as exc:
         raise ParamsError(f"{path}: cannot read: {exc.strerror}", exit_code=3) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, MemoryError) as exc:

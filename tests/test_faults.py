@@ -467,6 +467,7 @@ def test_an_entry_whose_header_claims_1e11_floats(tmp_path, capsys):
     line = one_line(err)
     assert str(path) in line and "not a valid weights file" in line
     assert "100,000,000,000 values" in line
+    assert line.count(str(path)) == 1, line  # said once, not wrapped in another message
 
 
 def test_a_model_name_is_printed_escaped(tmp_path, capsys, monkeypatch):
