@@ -45,8 +45,8 @@ import numpy as np
 
 from bench import memory
 from bench.environment import thread_counts
-from bench.steadiness import CpuWindow
 from bench.profiles import Profile
+from bench.steadiness import CpuWindow
 from mnist_nets.data import Split
 from mnist_nets.params import init_params
 from mnist_nets.specs import ModelSpec, Recipe

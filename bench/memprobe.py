@@ -114,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = probe(args.model, args.framework, args.device, args.seed, args.steps)
-    except Exception as exc:  # noqa: BLE001 - one line naming the problem, exit 2
-        print(f"memprobe {args.model}/{args.framework}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(
+            f"memprobe {args.model}/{args.framework}: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
         return 2
     print(json.dumps(result))
     return 0

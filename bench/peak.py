@@ -102,7 +102,10 @@ def _torch_cpu_gflops(n: int = 2048, budget_s: float = 1.0) -> tuple[float, str]
     b = torch.randn((n, n), dtype=torch.float32, generator=gen)
     out = torch.empty((n, n), dtype=torch.float32)
     gflops = _best_of(lambda: torch.matmul(a, b, out=out), flops=2.0 * n**3, budget_s=budget_s)
-    return gflops, f"torch {torch.__version__} float32 matmul {n}x{n}, {torch.get_num_threads()} threads"
+    return (
+        gflops,
+        f"torch {torch.__version__} float32 matmul {n}x{n}, {torch.get_num_threads()} threads",
+    )
 
 
 def measure_cpu(when: str, budget_s: float = 1.0) -> list[dict]:
