@@ -486,7 +486,7 @@ def network(
         lines += [
             "",
             f"The benchmark trained {trained} of the recipe's {r.epochs} epochs "
-            "(see *What a benchmark run measures*).",
+            "(see *How the benchmarks run*).",
         ]
     return "\n".join(lines)
 
