@@ -12,14 +12,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bench.history import Cell, Selection
+from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
+from mnist_nets.backends.registry import NAMES, REFERENCE, gpu_frameworks
 from mnist_nets.specs import ModelSpec
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow")
-GPU_FRAMEWORKS = ("torch", "tensorflow")
+FRAMEWORKS = NAMES
+GPU_FRAMEWORKS = gpu_frameworks()
+OTHER_FRAMEWORKS = tuple(f for f in FRAMEWORKS if f != REFERENCE)  # against numpy's speed
 NOT_RUN = "not run"
 NO_GPU = "no GPU in the stored runs"
 SEED_CPU_SKIP = "skipped: meant for a GPU"
-LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+LABELS = {f.name: f.label for f in REGISTERED}
+# the library versions the machine block quotes, in the registry's order
+VERSION_KEYS = ("python", *dict.fromkeys(lib for f in REGISTERED for lib in f.libraries))
 
 # --------------------------------------------------------------------------- numbers
 
@@ -252,7 +257,8 @@ NUMPY_TARGETS = {  # model -> (as the table shows it, bound on the ratio, bound 
 
 
 def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> str:
-    """numpy's training time against the faster of PyTorch and TensorFlow, on the CPU.
+    """numpy's training time against the fastest of the other frameworks, on the CPU
+    (among those with a cell: a framework with none shows "not run").
 
     The ratio is of the medians; "faster"/"slower" and the target's "yes"/"no" are said
     only where the rounds' ranges settle it (numpy's whole range beside the framework's
@@ -261,19 +267,21 @@ def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> st
     for model in models:
         cells = {f: selection.training.get((profile, model, f, "cpu")) for f in FRAMEWORKS}
         target_text, bound, inclusive = NUMPY_TARGETS.get(model, ("–", None, False))
-        if any(c is None or diverged(c.info) for c in cells.values()):
-            rows.append([model, *not_run_cells(NOT_RUN, 5), target_text, "–"])
+        measured = {f: c for f, c in cells.items() if c is not None and not diverged(c.info)}
+        others = [f for f in OTHER_FRAMEWORKS if f in measured]
+        if REFERENCE not in measured or not others:
+            rows.append([model, *not_run_cells(NOT_RUN, len(FRAMEWORKS) + 2), target_text, "–"])
             continue
-        infos = {f: c.info for f, c in cells.items()}
+        infos = {f: c.info for f, c in measured.items()}
         times = {f: i["train_seconds"] for f, i in infos.items()}
-        fastest = min(GPU_FRAMEWORKS, key=times.__getitem__)
-        ratio = times["numpy"] / times[fastest]
+        fastest = min(others, key=times.__getitem__)
+        ratio = times[REFERENCE] / times[fastest]
         if bound is None:
             met = "–"
-        elif min(rounds_of(infos["numpy"]), rounds_of(infos[fastest])) < 2:
+        elif min(rounds_of(infos[REFERENCE]), rounds_of(infos[fastest])) < 2:
             met = ONE_ROUND
         else:
-            lo, hi = spread(infos["numpy"])
+            lo, hi = spread(infos[REFERENCE])
             f_lo, f_hi = spread(infos[fastest])
             below = (lambda x, y: x <= y) if inclusive else (lambda x, y: x < y)
             if below(hi, bound * f_lo):
@@ -282,16 +290,14 @@ def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> st
                 met = "**no**"
             else:
                 met = "tie (the rounds straddle the target)"
-        if len({c.run.run_id for c in cells.values()}) > 1:
+        if len({c.run.run_id for c in measured.values()}) > 1:
             met += " (cells from different runs)"
         rows.append(
             [
                 model,
-                train_time(infos["numpy"]),
-                train_time(infos["torch"]),
-                train_time(infos["tensorflow"]),
+                *(train_time(infos[f]) if f in infos else NOT_RUN for f in FRAMEWORKS),
                 f"{ratio:.2f} (vs {LABELS[fastest]})",
-                verdict(infos["numpy"], infos[fastest]),
+                verdict(infos[REFERENCE], infos[fastest]),
                 target_text,
                 met,
             ]
@@ -299,9 +305,7 @@ def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> st
     return table(
         (
             "Architecture",
-            "numpy",
-            "PyTorch",
-            "TensorFlow",
+            *(LABELS[f] for f in FRAMEWORKS),
             "numpy ÷ faster framework (medians)",
             "numpy is",
             "Target",
@@ -358,11 +362,7 @@ def machine(selection: Selection, profile: str) -> str:
     for run in runs:
         m = run.machine
         versions = m.get("versions") or {}
-        libs = ", ".join(
-            f"{name} {versions[name]}"
-            for name in ("python", "numpy", "torch", "tensorflow", "keras")
-            if name in versions
-        )
+        libs = ", ".join(f"{name} {versions[name]}" for name in VERSION_KEYS if name in versions)
         cores = f", {m['cores']} cores" if m.get("cores") else ""
         gpu = f"GPU {m['gpu']}" if m.get("gpu") else "no GPU"
         peaks = m.get("gemm_peaks") or {}
