@@ -11,7 +11,7 @@ model trains, and the one thing that does grow (TensorFlow staging the 60,000 tr
 images: two 188 MB copies) stood in for every model alike.  Here every framework is
 measured the same way:
 
-1. import the backend and load ``steps x batch_size`` training and 1,000 test images;
+1. import the backend and load ``steps x batch_size`` training and 256 test images;
 2. read the resident set size (RSS) and reset the kernel's high-water mark
    (``/proc/self/clear_refs``, "5");
 3. build the model from ``init_params(spec, seed)``, stage the images, train ``steps``
@@ -70,7 +70,7 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
     backend.check_device(device)
     n = min(60_000, steps * recipe.batch_size)
     train = load_split("train", n)
-    test = load_split("test", 1000)
+    test = load_split("test", 256)
     params = init_params(spec, seed)
     gc.collect()
     before_kib = _status_kib("VmRSS")

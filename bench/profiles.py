@@ -93,6 +93,7 @@ _PROFILES = {
         epochs=None,
         rounds=3,
         epoch_caps=STANDARD_EPOCHS,
+        micro_seconds=0.5,
         description="60,000 train / 10,000 test images, the spec's recipe"
         + "".join(f"; {m} {e} epochs" for m, e in STANDARD_EPOCHS),
     ),
