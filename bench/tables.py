@@ -297,9 +297,10 @@ def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> st
                 model,
                 *(train_time(infos[f]) if f in infos else NOT_RUN for f in FRAMEWORKS),
                 f"{ratio:.2f} (vs {LABELS[fastest]})",
-                verdict(infos[REFERENCE], infos[fastest]),
+                verdict(infos[REFERENCE], infos[fastest])
+                + (co_runner_mark(infos[REFERENCE]) or co_runner_mark(infos[fastest])),
                 target_text,
-                met,
+                met + (co_runner_mark(infos[REFERENCE]) or co_runner_mark(infos[fastest])),
             ]
         )
     return table(
