@@ -201,10 +201,18 @@ def test_golden_table_by_architecture(tmp_path):
 | Framework | Accuracy | Training Time | Epochs | Learning Rate | Device | Samples/s | Time to target | % of peak |
 |---|---|---|---|---|---|---|---|---|
 | numpy | 92.34 % | 12.3 s | 2 | 0.1 (momentum 0.9, ×0.5/epoch) | cpu | 9,724 | 12.3 s (epoch 2) | 0.61 % |
-| PyTorch | 90.12 % | 150 s (140 s–160 s, 3 rounds) | 2 | 0.1 | cpu | 800 | not reached (91.5 %) | 12 % |
-| TensorFlow | not run | not run | not run | not run | cpu | not run | not run | not run |
-| PyTorch | no GPU in the stored runs | not run | not run | not run | cuda | not run | not run | not run |
-| TensorFlow | no GPU in the stored runs | not run | not run | not run | cuda | not run | not run | not run |"""  # noqa: E501
+| PyTorch | 90.12 % | 150 s (140 s–160 s, 3 rounds) | 2 | 0.1 | cpu | 800 | not reached (91.5 %) | 12 % |"""  # noqa: E501
+    # every other registered framework: a "not run" row on the CPU, "no GPU" on cuda
+    for framework in tables.FRAMEWORKS[2:]:
+        expected += (
+            f"\n| {tables.LABELS[framework]} | not run | not run | not run | not run | cpu "
+            "| not run | not run | not run |"
+        )
+    for framework in tables.GPU_FRAMEWORKS:
+        expected += (
+            f"\n| {tables.LABELS[framework]} | no GPU in the stored runs | not run | not run "
+            "| not run | cuda | not run | not run | not run |"
+        )
     assert tables.by_architecture(selection, ["perceptron"], "standard") == expected
 
 
@@ -297,7 +305,7 @@ def test_no_histories_at_all(ws, capsys):
     assert "No stored runs yet" in block(text, "machine")
     arch = table_cells(block(text, "tables-by-architecture"))
     assert arch[1][1:5] == ["not run"] * 4
-    assert arch[4][1] == "no GPU in the stored runs"
+    assert arch[len(tables.FRAMEWORKS) + 1][1] == "no GPU in the stored runs"
 
 
 @pytest.mark.parametrize(
@@ -396,11 +404,10 @@ def test_numpy_speed_ratios_against_the_targets(tmp_path):
     write_run(tmp_path, 2, [training_cell("alexnet", "numpy")])
     selection = select(load_runs(tmp_path))
     rows = table_cells(tables.numpy_speed(selection, list_specs(), "standard"))
+    n = len(tables.FRAMEWORKS)  # a column per registered framework
     assert rows[0] == [
         "Architecture",
-        "numpy",
-        "PyTorch",
-        "TensorFlow",
+        *(tables.LABELS[f] for f in tables.FRAMEWORKS),
         "numpy ÷ faster framework (medians)",
         "numpy is",
         "Target",
@@ -408,11 +415,11 @@ def test_numpy_speed_ratios_against_the_targets(tmp_path):
     ]
     by_model = {row[0]: row for row in rows[1:]}
     one = tables.ONE_ROUND  # a single round decides nothing
-    assert by_model["perceptron"][4:] == ["0.50 (vs PyTorch)", one, "< 1", one]
-    assert by_model["dnn"][4:] == ["1.25 (vs PyTorch)", one, "< 1", one]
-    assert by_model["cnn"][4:] == ["1.50 (vs TensorFlow)", one, "≤ 1.5", one]
-    assert by_model["single_neuron"][1:] == ["not run"] * 5 + ["–", "–"]
-    assert by_model["alexnet"][1:6] == ["not run"] * 5  # torch and TF cells missing
+    assert by_model["perceptron"][1 + n :] == ["0.50 (vs PyTorch)", one, "< 1", one]
+    assert by_model["dnn"][1 + n :] == ["1.25 (vs PyTorch)", one, "< 1", one]
+    assert by_model["cnn"][1 + n :] == ["1.50 (vs TensorFlow)", one, "≤ 1.5", one]
+    assert by_model["single_neuron"][1:] == ["not run"] * (n + 2) + ["–", "–"]
+    assert by_model["alexnet"][1 : n + 3] == ["not run"] * (n + 2)  # no other framework
 
 
 def round_cells(model, framework, times, accuracies, **overrides):
@@ -478,7 +485,10 @@ def test_rounds_fold_into_median_range_mean_sd_and_verdicts(tmp_path):
     assert tables.training_memory(info) == "11 MiB"  # round 1's probe
 
     models = ["perceptron", "dnn", "cnn"]
-    rows = {r[0]: r for r in table_cells(tables.numpy_speed(selection, models, "standard"))}
+    rows = {
+        r[0]: r[len(tables.FRAMEWORKS) - 3 :]
+        for r in table_cells(tables.numpy_speed(selection, models, "standard"))
+    }  # (the columns of frameworks beyond these three cut off)
     # torch's round 2 had a co-runner: every verdict against torch carries the mark
     assert rows["perceptron"][4:] == ["0.52 (vs PyTorch)", "faster ⚠", "< 1", "yes ⚠"]
     assert rows["dnn"][4:] == [
@@ -508,10 +518,13 @@ def test_single_neuron_finding_golden(tmp_path):
 | Framework | Device | perceptron (784 → 10) | single_neuron (784 → 1 → 10, MSE) | single_neuron_ce (784 → 1 → 10, cross-entropy) |
 |---|---|---|---|---|
 | numpy | cpu | 92.35 % | 21.16 % | 38.77 % |
-| PyTorch | cpu | not run | 25.00 % | not run |
-| TensorFlow | cpu | not run | not run | not run |
-| PyTorch | cuda | no GPU in the stored runs | no GPU in the stored runs | no GPU in the stored runs |
-| TensorFlow | cuda | no GPU in the stored runs | no GPU in the stored runs | no GPU in the stored runs |
+| PyTorch | cpu | not run | 25.00 % | not run |"""
+    for framework in tables.FRAMEWORKS[2:]:  # every other registered framework
+        expected += f"\n| {tables.LABELS[framework]} | cpu | not run | not run | not run |"
+    no_gpu = " | ".join(["no GPU in the stored runs"] * 3)
+    for framework in tables.GPU_FRAMEWORKS:
+        expected += f"\n| {tables.LABELS[framework]} | cuda | {no_gpu} |"
+    expected += """
 
 Measured (profile `standard`, best of the frameworks): one hidden neuron reaches at most 25.00 % test accuracy under MSE and 38.77 % under cross-entropy; ten output perceptrons reach 92.35 %."""  # noqa: E501
     assert tables.single_neuron_finding(selection, "standard") == expected
