@@ -518,7 +518,7 @@ def test_single_neuron_finding_golden(tmp_path):
 | Framework | Device | perceptron (784 → 10) | single_neuron (784 → 1 → 10, MSE) | single_neuron_ce (784 → 1 → 10, cross-entropy) |
 |---|---|---|---|---|
 | numpy | cpu | 92.35 % | 21.16 % | 38.77 % |
-| PyTorch | cpu | not run | 25.00 % | not run |"""
+| PyTorch | cpu | not run | 25.00 % | not run |"""  # noqa: E501
     for framework in tables.FRAMEWORKS[2:]:  # every other registered framework
         expected += f"\n| {tables.LABELS[framework]} | cpu | not run | not run | not run |"
     no_gpu = " | ".join(["no GPU in the stored runs"] * 3)
