@@ -350,19 +350,24 @@ def test_inference_in_chunks_gives_the_logits_of_one_piece(name):
     )
 
 
-def test_full_batch_in_blocks_gives_the_gradient_of_one_piece():
+def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(monkeypatch):
     spec = small_spec("fullbatch", (6, 6, 1), [Conv2D(3, 3), ReLU(), Flatten(), Dense(10)])
-    n = 2 * nl.FULL_BATCH_BLOCK + 77  # two whole blocks and a partial one
+    n, block = 2 * 300 + 77, 300  # two whole blocks and a partial one
     x, y = inputs((6, 6, 1), n, 4)
     x = x.astype(np.float64)
     order = np.random.default_rng(5).permutation(n)
     plain = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
     blocked = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    real = nl.blocked_step
     loss, correct = numpy_reference.full_batch_step(BACKEND, plain, x, y, order)
-    got_loss, got_correct = nl.blocked_step(blocked, x, y, nl.FULL_BATCH_BLOCK)
+    got_loss, got_correct = nl.blocked_step(blocked, x, y, block)
     assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(blocked.flat_grad, plain.flat_grad, rtol=1e-10, atol=1e-14)
     # and train_epoch takes this path for a batch that is the whole set, in any order
+    # (in one block here: fewer rows than FULL_BATCH_BLOCK)
+    blocked = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    calls = []
+    monkeypatch.setattr(nl, "blocked_step", lambda *a: calls.append(1) or real(*a))
     reported = []
     BACKEND.train_epoch(
         blocked,
@@ -376,7 +381,7 @@ def test_full_batch_in_blocks_gives_the_gradient_of_one_piece():
     )
     expected = plain.flat - 0.1 * plain.flat_grad
     np.testing.assert_allclose(blocked.flat, expected, rtol=1e-10, atol=1e-14)
-    assert reported == [(pytest.approx(loss, rel=1e-12), correct)]
+    assert reported == [(pytest.approx(loss, rel=1e-12), correct)] and calls == [1]
 
 
 # --------------------------------------------------------------------------- architectures

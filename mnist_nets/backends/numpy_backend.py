@@ -228,7 +228,7 @@ class NumpyBackend(Backend):
         correct = np.zeros(n_batches)
         first = 0  # first batch not yet reported
         # *Speed: the full batch in blocks*, without copying it in shuffled order
-        whole_set = batch_size >= n == len(x) > nl.FULL_BATCH_BLOCK
+        whole_set = batch_size >= n == len(x)
         whole_set = whole_set and np.array_equal(np.sort(order), np.arange(n))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for b in range(n_batches):
