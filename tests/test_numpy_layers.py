@@ -352,7 +352,7 @@ def test_inference_in_chunks_gives_the_logits_of_one_piece(name):
 
 def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(monkeypatch):
     spec = small_spec("fullbatch", (6, 6, 1), [Conv2D(3, 3), ReLU(), Flatten(), Dense(10)])
-    n, block = 2 * 300 + 77, 300  # two whole blocks and a partial one
+    n, block = 2 * 300 + 77, 300  # three blocks (of 226, 226 and 225 rows)
     x, y = inputs((6, 6, 1), n, 4)
     x = x.astype(np.float64)
     order = np.random.default_rng(5).permutation(n)

@@ -455,6 +455,7 @@ def blocked_step(model, x: np.ndarray, y: np.ndarray, block: int) -> tuple[float
     ``model.scratch`` (free until the SGD update) accumulates the blocks' gradients.
     """
     n = len(x)
+    block = -(-n // -(-n // block))  # near-equal blocks, so the layers' buffers keep one shape
     loss_fn = LOSSES[model.spec.loss]
     total_loss, correct = 0.0, 0
     acc = model.scratch
