@@ -587,6 +587,7 @@ PASS_LABELS = {
     "forward": "forward",
     "loss_and_grads": "forward + backward",
     "train_steps": "SGD steps",
+    "full_batch": "full-batch SGD step",
 }
 
 
