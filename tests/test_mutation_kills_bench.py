@@ -1,0 +1,175 @@
+"""Sharper tests for bench/ (tables, report, cell), written to kill mutants that survived
+`make mutation`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import tables
+from bench.history import HistoryError, load_runs, select
+from mnist_nets.specs import list_specs
+from tests.test_report import table_cells, training_cell, write_run
+
+
+def test_numpy_speed_notes_cells_from_two_different_runs(tmp_path):
+    write_run(tmp_path, 1, [training_cell("dnn", f, train_seconds=2.0) for f in
+                            ("numpy", "torch")])
+    write_run(tmp_path, 2, [training_cell("dnn", "tensorflow", train_seconds=4.0),
+                            *[training_cell("perceptron", f, train_seconds=1.0) for f in
+                              ("numpy", "torch", "tensorflow")]])
+    rows = {r[0]: r for r in table_cells(
+        tables.numpy_speed(select(load_runs(tmp_path)), list_specs(), "standard"))[1:]}
+    assert rows["dnn"][-1] == "**no** (cells from different runs)"  # 2 runs are enough
+    assert rows["perceptron"][-1] == "**no**"  # one run: no note
+    assert rows["perceptron"][4] == "1.00 (vs PyTorch)"
+
+
+def test_report_machine_filter_keeps_only_matching_runs(tmp_path):
+    write_run(tmp_path, 1, [training_cell("dnn", "torch", test_accuracy=0.5)],
+              "2026-01-01T10:00:00", gpu="Fancy GPU")
+    write_run(tmp_path, 2, [training_cell("dnn", "torch", test_accuracy=0.75)],
+              "2026-01-02T10:00:00")
+    runs = load_runs(tmp_path)
+    key = ("standard", "dnn", "torch", "cpu")
+    assert select(runs).training[key].info["test_accuracy"] == 0.75
+    assert select(runs, machine="fancy").training[key].info["test_accuracy"] == 0.5
+    assert select(runs, machine="TESTHOST").training[key].info["test_accuracy"] == 0.75
+    with pytest.raises(HistoryError, match="no stored run matches --machine 'EPYC'"):
+        select(runs, machine="EPYC")
+
+
+def test_report_main_machine_option(tmp_path):
+    from tests.test_report import block, readme_template, run_report
+
+    class WS:
+        readme = tmp_path / "README.md"
+        results = tmp_path / "results"
+        assets = tmp_path / "assets"
+
+    WS.readme.write_text(readme_template())
+    write_run(WS.results, 1, [training_cell("dnn", "torch", test_accuracy=0.5)],
+              "2026-01-01T10:00:00", gpu="Fancy GPU")
+    write_run(WS.results, 2, [training_cell("dnn", "torch", test_accuracy=0.75)],
+              "2026-01-02T10:00:00")
+    assert run_report(WS, "--no-plots", "--machine", "Fancy") == 0
+    text = block(WS.readme.read_text(), "tables-by-framework")
+    assert "50.00 %" in text and "75.00 %" not in text
+    assert run_report(WS, "--no-plots", "--machine", "nowhere") == 2
+
+
+# --------------------------------------------------------------------------- bench/cell.py
+
+
+def _tiny_cell(epochs=2, rounds=1, seed=0):
+    from bench.cell import TrainingCell
+    from bench.profiles import Profile
+    from mnist_nets.backends.numpy_backend import NumpyBackend
+    from mnist_nets.data import Split
+    from mnist_nets.specs import get_spec
+
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 28, 28, 1), dtype=np.float32)
+    y = (np.arange(50) % 10).astype(np.uint8)
+    spec = get_spec("perceptron")
+    recipe = spec.recipe.__class__(lr=0.1, epochs=epochs, batch_size=16, momentum=0.5,
+                                   lr_decay=0.5)
+    profile = Profile("tiny", 50, 20, epochs, description="tiny data")
+    cell = TrainingCell(spec, recipe, profile, NumpyBackend(), "cpu", Split(x, y),
+                        Split(x[:20], y[:20]), seed=seed, data_load_seconds=0.25)
+    for _ in range(rounds):
+        args, kwargs = cell.setup()
+        cell.run(*args, **kwargs)
+    return cell
+
+
+def test_cell_gflops_come_from_the_training_flops():
+    cell = _tiny_cell(epochs=2, rounds=2)
+    info = cell.results_info({"gflops": 100.0, "method": "m"})
+    spec = cell.spec
+    train_times = [r.history.train_seconds for r in cell.rounds]
+    median = float(np.median(train_times))
+    assert info["rounds"] == 2 and info["train_seconds_rounds"] == train_times
+    assert info["train_seconds"] == pytest.approx(median)
+    assert info["samples_trained"] == 100
+    assert info["achieved_gflops"] == pytest.approx(spec.flops_training * 100 / median / 1e9)
+    assert info["samples_per_second"] == pytest.approx(100 / median)
+    assert info["fraction_of_peak"] == pytest.approx(info["achieved_gflops"] / 100.0)
+    assert (info["peak_gflops"], info["peak_method"]) == (100.0, "m")
+    h = cell.rounds[0].history
+    assert info["test_accuracy"] == h.final.test_accuracy
+    assert info["final_loss"] == h.final.loss
+    assert info["final_train_accuracy"] == h.final.train_accuracy
+    assert [e["lr"] for e in info["per_epoch"]] == [0.1, 0.05]
+    assert [e["epoch"] for e in info["per_epoch"]] == [1, 2]
+    assert info["per_epoch"][1]["seconds"] == h.epochs[1].seconds
+    assert info["eval_seconds"] == pytest.approx(sum(e.eval_seconds for e in h.epochs))
+    assert info["first_epoch_extra_seconds"] == pytest.approx(
+        h.epochs[0].seconds - h.epochs[1].seconds)
+    assert info["stage_and_overhead_seconds"] == pytest.approx(
+        cell.rounds[0].wall_seconds - h.train_seconds - info["eval_seconds"])
+    assert info["test_accuracy_rounds"] == [r.history.final.test_accuracy for r in cell.rounds]
+    assert info["wall_seconds_rounds"] == [r.wall_seconds for r in cell.rounds]
+    assert info["diverged"] is None
+    assert info["build_seconds"] == cell.rounds[0].build_seconds
+    assert info["warmup_seconds"] == cell.warmup_seconds > 0
+    assert set(info) >= {"target_reached", "time_to_target_seconds", "target_epoch", "threads",
+                         "peak_rss_increase_bytes", "device_peak_bytes"}
+    no_peak = cell.results_info(None)
+    assert no_peak["peak_gflops"] is None and no_peak["fraction_of_peak"] is None
+
+
+def test_cell_static_info():
+    cell = _tiny_cell(epochs=1)
+    s = cell.static_info()
+    spec = cell.spec
+    assert (s["kind"], s["profile"], s["profile_description"]) == ("training", "tiny", "tiny data")
+    assert (s["model"], s["framework"], s["device"], s["seed"]) == ("perceptron", "numpy", "cpu", 0)
+    assert (s["epochs"], s["lr"], s["momentum"], s["lr_decay"], s["batch_size"]) == (
+        1, 0.1, 0.5, 0.5, 16)
+    assert (s["optimizer"], s["loss_function"]) == ("sgd", spec.loss)
+    assert (s["train_samples"], s["test_samples"]) == (50, 20)
+    assert s["flops_training_per_sample"] == spec.flops_training
+    assert s["flops_forward_per_sample"] == spec.flops_forward
+    assert s["param_count"] == spec.param_count
+    assert s["target_accuracy"] == spec.target_accuracy
+    assert s["data_load_seconds"] == 0.25
+    assert s["epoch_definition"] == (
+        "one pass over the 50 training images in a fresh shuffled order: 4 steps of 16 images, "
+        "the last of 2"
+    )
+    assert cell.results_info(None)["first_epoch_extra_seconds"] is None  # one epoch
+
+
+def test_epoch_definition_wording():
+    from bench.cell import epoch_definition
+    from mnist_nets.specs import Recipe
+
+    assert epoch_definition(Recipe(lr=0.1, epochs=1, batch_size=100), 60_000) == (
+        "one pass over the 60,000 training images in a fresh shuffled order: "
+        "600 steps of 100 images"
+    )
+    assert epoch_definition(Recipe(lr=0.1, epochs=1, batch_size=60_000), 60_000) == (
+        "one full-batch gradient step over all 60,000 training images"
+    )
+    assert epoch_definition(Recipe(lr=0.1, epochs=1, batch_size=128), 1000).endswith(
+        "8 steps of 128 images, the last of 104")
+
+
+def test_cell_target_fields():
+    cell = _tiny_cell(epochs=2)
+    h = cell.rounds[0].history
+    accs = [e.test_accuracy for e in h.epochs]
+    import dataclasses
+    cell.spec = dataclasses.replace(cell.spec, target_accuracy=min(accs))
+    t = cell._target(h)
+    first = next(i for i, a in enumerate(accs) if a >= min(accs))
+    assert t == {"target_reached": True,
+                 "time_to_target_seconds": h.seconds_to_accuracy(min(accs)),
+                 "target_epoch": first + 1}
+    cell.spec = dataclasses.replace(cell.spec, target_accuracy=1.01)
+    assert cell._target(h) == {"target_reached": False, "time_to_target_seconds": None,
+                               "target_epoch": None}
+    cell.spec = dataclasses.replace(cell.spec, target_accuracy=None)
+    assert cell._target(h) == {"target_reached": None, "time_to_target_seconds": None,
+                               "target_epoch": None}
