@@ -286,3 +286,36 @@ def test_get_spec_refuses_a_misnamed_module(monkeypatch):
     with pytest.raises(SpecError, match=r"^unknown model 'x'; choose one of: perceptron, "
                        r"single_neuron, "):
         get_spec("x")
+
+
+def _relu_dense(n):
+    return make(ReLU(), Flatten(), Dense(10), input_shape=(n, 1, 1))
+
+
+def test_summary_megaflops_are_flops_over_a_million():
+    """FLOP counts chosen on a rounding boundary, where dividing by 1,000,001 shows."""
+    spec = _relu_dense(1190)
+    assert spec.flops_forward == 25_000
+    assert f"; {25_000 / 1e6:.2f} MFLOPs forward," in spec.summary()
+    spec = _relu_dense(18690)
+    assert spec.flops_training == 42 * 18690 + 20
+    assert f", {(42 * 18690 + 20) / 1e6:.2f} MFLOPs training" in spec.summary()
+    relu_line = _relu_dense(1500).summary().splitlines()[2]
+    assert relu_line.endswith(f"{1500 / 1e6:.3f}")
+
+
+def test_summary_columns_are_aligned_exactly():
+    spec = make(Conv2D(2, 3), Flatten(), Dense(10), input_shape=(5, 5, 1))
+    assert spec.summary().splitlines()[:5] == [
+        "layer                                    output  params  MFLOPs fwd",
+        "input                                    5x5x1                     ",
+        "conv1 (Conv2D(2, 3x3, stride 1, pad 0))  3x3x2       20       0.000",
+        "flatten1 (Flatten)                       18                        ",
+        "dense1 (Dense(10))                       10         190       0.000",
+    ]
+
+
+def test_from_dict_keeps_the_input_shape():
+    spec = make(Conv2D(2, 3), Flatten(), Dense(10), input_shape=(5, 6, 2))
+    again = ModelSpec.from_dict(spec.to_dict())
+    assert again.input_shape == (5, 6, 2) and again == spec

@@ -146,3 +146,18 @@ def test_progress_reports_samples_per_second_and_epoch_records():
 def test_evaluate_is_the_fraction_predicted_right():
     backend = Scripted([])
     assert evaluate(backend, None, split(20)) == pytest.approx(2 / 20)
+
+
+def test_evaluate_and_fit_pass_the_model_on():
+    class Checking(Scripted):
+        def stage(self, model, x, y=None):
+            assert model == "the model"
+            return super().stage(model, x, y)
+
+        def predict(self, model, staged):
+            assert model == "the model"
+            return super().predict(model, staged)
+
+    assert evaluate(Checking([]), "the model", split(20)) == pytest.approx(2 / 20)
+    fit(Checking([[1.0]]), "the model", split(4), split(10), epochs=1, lr=0.1, batch_size=4,
+        seed=0)
