@@ -75,7 +75,14 @@ def _tiny_cell(epochs=2, rounds=1, seed=0):
     recipe = spec.recipe.__class__(lr=0.1, epochs=epochs, batch_size=16, momentum=0.5,
                                    lr_decay=0.5)
     profile = Profile("tiny", 50, 20, epochs, description="tiny data")
-    cell = TrainingCell(spec, recipe, profile, NumpyBackend(), "cpu", Split(x, y),
+    class Backend(NumpyBackend):
+        def device_name(self, device):
+            return f"device {device}"
+
+        def versions(self):
+            return {"numpy": np.__version__}
+
+    cell = TrainingCell(spec, recipe, profile, Backend(), "cpu", Split(x, y),
                         Split(x[:20], y[:20]), seed=seed, data_load_seconds=0.25)
     for _ in range(rounds):
         args, kwargs = cell.setup()
@@ -92,7 +99,10 @@ def test_cell_gflops_come_from_the_training_flops():
     assert info["rounds"] == 2 and info["train_seconds_rounds"] == train_times
     assert info["train_seconds"] == pytest.approx(median)
     assert info["samples_trained"] == 100
-    assert info["achieved_gflops"] == pytest.approx(spec.flops_training * 100 / median / 1e9)
+    assert info["achieved_gflops"] == pytest.approx(
+        spec.flops_training * 100 / median / 1e9, rel=1e-12)
+    from bench.environment import thread_counts
+    assert info["threads"] == thread_counts("numpy")
     assert info["samples_per_second"] == pytest.approx(100 / median)
     assert info["fraction_of_peak"] == pytest.approx(info["achieved_gflops"] / 100.0)
     assert (info["peak_gflops"], info["peak_method"]) == (100.0, "m")
@@ -124,6 +134,8 @@ def test_cell_static_info():
     s = cell.static_info()
     spec = cell.spec
     assert (s["kind"], s["profile"], s["profile_description"]) == ("training", "tiny", "tiny data")
+    assert s["schema"] == 1
+    assert s["device_name"] == "device cpu" and s["versions"] == {"numpy": np.__version__}
     assert (s["model"], s["framework"], s["device"], s["seed"]) == ("perceptron", "numpy", "cpu", 0)
     assert (s["epochs"], s["lr"], s["momentum"], s["lr_decay"], s["batch_size"]) == (
         1, 0.1, 0.5, 0.5, 16)
@@ -173,3 +185,33 @@ def test_cell_target_fields():
     cell.spec = dataclasses.replace(cell.spec, target_accuracy=None)
     assert cell._target(h) == {"target_reached": None, "time_to_target_seconds": None,
                                "target_epoch": None}
+
+
+def test_cell_results_with_missing_figures():
+    import dataclasses
+
+    from bench.cell import RoundResult
+    from mnist_nets.training import EpochRecord, History
+
+    cell = _tiny_cell(epochs=1)
+    first = cell.rounds[0]
+    cell.rounds = [dataclasses.replace(first, peak_rss_increase=5, device_peak=None),
+                   dataclasses.replace(first, peak_rss_increase=None, device_peak=None),
+                   dataclasses.replace(first, peak_rss_increase=9, device_peak=None)]
+    info = cell.results_info(None)
+    assert info["peak_rss_increase_bytes"] == 9 and info["device_peak_bytes"] is None
+    cell.rounds = [dataclasses.replace(first, peak_rss_increase=None, device_peak=7)]
+    info = cell.results_info(None)
+    assert info["peak_rss_increase_bytes"] is None and info["device_peak_bytes"] == 7
+    # a diverged round has no history: the measured figures are left out
+    cell.rounds = [RoundResult(None, 1.0, 0.1, None, None, diverged="training diverged")]
+    info = cell.results_info(None)
+    assert info["diverged"] == "training diverged" and "test_accuracy" not in info
+    cell.rounds = [RoundResult(History([]), 1.0, 0.1, None, None)]
+    assert "test_accuracy" not in cell.results_info(None)
+    # a clock too coarse to see the training: no rate rather than a division by zero
+    zero = History([EpochRecord(1, 0.5, 0.5, 0.5, 0.0, 0.0, 0.1, 50)])
+    cell.rounds = [RoundResult(zero, 1.0, 0.1, None, None)]
+    info = cell.results_info({"gflops": 10.0, "method": "m"})
+    assert info["achieved_gflops"] is None and info["samples_per_second"] is None
+    assert info["fraction_of_peak"] is None

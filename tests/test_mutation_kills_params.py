@@ -144,3 +144,15 @@ def test_load_with_the_right_spec_and_missing_weights(tmp_path):
     message = rf"^{re.escape(str(partial))} do not fit spec.*missing \['dense1.bias'\]"
     with pytest.raises(ParamsError, match=message):
         load_params(partial)
+
+
+def test_load_errors_end_with_the_hint(tmp_path):
+    hint = "save weights with mnist_nets.params.save_params or `mnist-nets train --out FILE`"
+    with pytest.raises(ParamsError, match=rf"no such weights file \({re.escape(hint)}\)$"):
+        load_params(tmp_path / "nope.npz")
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(ParamsError, match=rf"\(not a zip archive\); {re.escape(hint)}$"):
+        load_params(tmp_path / "x.npz")
+    no_meta = _write(tmp_path / "m.npz", a=np.zeros(1))
+    with pytest.raises(ParamsError, match=rf"so not a mnist_nets weights file; {re.escape(hint)}$"):
+        load_params(no_meta)

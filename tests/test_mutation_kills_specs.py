@@ -242,7 +242,11 @@ def test_to_dict_is_complete():
     assert d["target_accuracy"] == spec.target_accuracy
     assert d["description"] == spec.description
     assert d["recipe"]["lr"] == spec.recipe.lr
-    assert (d["seed_recipe"] is None) == (spec.seed_recipe is None)
+    assert d["seed_recipe"] == {"lr": spec.seed_recipe.lr, "epochs": spec.seed_recipe.epochs,
+                                "batch_size": spec.seed_recipe.batch_size,
+                                "momentum": spec.seed_recipe.momentum,
+                                "lr_decay": spec.seed_recipe.lr_decay, "optimizer": "sgd"}
+    assert make(Flatten(), Dense(10)).to_dict()["seed_recipe"] is None
 
 
 def test_from_dict_errors_and_defaults():
