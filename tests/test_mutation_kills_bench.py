@@ -112,7 +112,12 @@ def test_cell_gflops_come_from_the_training_flops():
     assert info["final_train_accuracy"] == h.final.train_accuracy
     assert [e["lr"] for e in info["per_epoch"]] == [0.1, 0.05]
     assert [e["epoch"] for e in info["per_epoch"]] == [1, 2]
-    assert info["per_epoch"][1]["seconds"] == h.epochs[1].seconds
+    assert info["per_epoch"] == [
+        {"epoch": e.epoch, "loss": e.loss, "train_accuracy": e.train_accuracy,
+         "test_accuracy": e.test_accuracy, "seconds": e.seconds,
+         "eval_seconds": e.eval_seconds, "lr": e.lr}
+        for e in h.epochs
+    ]
     assert info["eval_seconds"] == pytest.approx(sum(e.eval_seconds for e in h.epochs))
     assert info["first_epoch_extra_seconds"] == pytest.approx(
         h.epochs[0].seconds - h.epochs[1].seconds)
@@ -215,3 +220,59 @@ def test_cell_results_with_missing_figures():
     info = cell.results_info({"gflops": 10.0, "method": "m"})
     assert info["achieved_gflops"] is None and info["samples_per_second"] is None
     assert info["fraction_of_peak"] is None
+
+
+def test_cell_warm_up_and_setup_calls(monkeypatch):
+    """What the warm-up and each round's set-up ask of the backend and of bench.memory."""
+    from bench import cell as cell_module
+    from bench.cell import TrainingCell
+    from bench.profiles import Profile
+    from mnist_nets.backends.numpy_backend import NumpyBackend
+    from mnist_nets.data import Split
+    from mnist_nets.params import init_params
+    from mnist_nets.specs import Recipe, get_spec
+
+    calls = []
+
+    class Recording(NumpyBackend):
+        def build(self, spec, params, device="cpu", seed=0, **kw):
+            calls.append(("build", device, seed))
+            return super().build(spec, params, device, seed, **kw)
+
+        def stage(self, model, x, y=None):
+            calls.append(("stage", len(x)))
+            return super().stage(model, x, y)
+
+        def train_epoch(self, model, staged, order, **kw):
+            calls.append(("train_epoch", order.tolist(), kw["lr"], kw["momentum"],
+                          kw["batch_size"], kw["sync_every"]))
+            return super().train_epoch(model, staged, order, **kw)
+
+    for name in ("synchronize", "reset_device_peak"):
+        monkeypatch.setattr(cell_module.memory, name,
+                            lambda framework, device, name=name: calls.append(
+                                (name, framework, device)))
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 28, 28, 1), dtype=np.float32)
+    y = (np.arange(50) % 10).astype(np.uint8)
+    spec = get_spec("perceptron")
+    recipe = Recipe(lr=0.3, epochs=1, batch_size=16, momentum=0.25)
+    cell = TrainingCell(spec, recipe, Profile("tiny", 50, 20, 1), Recording(), "cpu",
+                        Split(x, y), Split(np.concatenate([x] * 25), np.concatenate([y] * 25)),
+                        seed=3)
+    for k, v in init_params(spec, 3).items():
+        np.testing.assert_array_equal(cell.params[k], v)
+    cell.warm_up()
+    assert calls == [
+        ("build", "cpu", 3),
+        ("stage", 16 + 50 % 16),
+        ("train_epoch", list(range(18)), 0.3, 0.25, 16, 50),
+        ("stage", 1000 + 1250 % 1000),  # the full and the last, smaller prediction batch
+        ("synchronize", "numpy", "cpu"),
+    ]
+    assert 0 < cell.warmup_seconds < 60
+    calls.clear()
+    cell.setup()
+    assert calls[:3] == [("reset_device_peak", "numpy", "cpu"), ("build", "cpu", 3),
+                         ("synchronize", "numpy", "cpu")]
+    cell._sampler.stop()
