@@ -276,3 +276,20 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     assert calls[:3] == [("reset_device_peak", "numpy", "cpu"), ("build", "cpu", 3),
                          ("synchronize", "numpy", "cpu")]
     cell._sampler.stop()
+
+
+def test_a_diverged_round_is_recorded_with_no_history(monkeypatch):
+    from mnist_nets.backends.numpy_backend import NumpyBackend
+    from mnist_nets.training import Diverged
+
+    cell = _tiny_cell(epochs=1)
+
+    def diverge(self, *args, **kwargs):
+        raise Diverged(1, 2, float("nan"), 0.1)
+
+    monkeypatch.setattr(NumpyBackend, "train", diverge)
+    args, kwargs = cell.setup()
+    with pytest.warns(UserWarning, match=r"perceptron / numpy / cpu: training diverged"):
+        result = cell.run(*args, **kwargs)
+    assert result.history is None and result.diverged.startswith("training diverged")
+    assert cell.rounds[-1] is result
