@@ -178,12 +178,10 @@ def test_cell_target_fields():
     h = cell.rounds[0].history
     accs = [e.test_accuracy for e in h.epochs]
     import dataclasses
-    cell.spec = dataclasses.replace(cell.spec, target_accuracy=min(accs))
-    t = cell._target(h)
-    first = next(i for i, a in enumerate(accs) if a >= min(accs))
-    assert t == {"target_reached": True,
-                 "time_to_target_seconds": h.seconds_to_accuracy(min(accs)),
-                 "target_epoch": first + 1}
+    cell.spec = dataclasses.replace(cell.spec, target_accuracy=accs[0])  # reached exactly
+    assert cell._target(h) == {"target_reached": True,
+                               "time_to_target_seconds": h.epochs[0].seconds,
+                               "target_epoch": 1}
     cell.spec = dataclasses.replace(cell.spec, target_accuracy=1.01)
     assert cell._target(h) == {"target_reached": False, "time_to_target_seconds": None,
                                "target_epoch": None}
@@ -272,10 +270,12 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     ]
     assert 0 < cell.warmup_seconds < 60
     calls.clear()
-    cell.setup()
+    args, kwargs = cell.setup()
     assert calls[:3] == [("reset_device_peak", "numpy", "cpu"), ("build", "cpu", 3),
                          ("synchronize", "numpy", "cpu")]
-    cell._sampler.stop()
+    calls.clear()
+    cell.run(*args, **kwargs)
+    assert calls[-1] == ("synchronize", "numpy", "cpu")
 
 
 def test_a_diverged_round_is_recorded_with_no_history(monkeypatch):
@@ -293,3 +293,27 @@ def test_a_diverged_round_is_recorded_with_no_history(monkeypatch):
         result = cell.run(*args, **kwargs)
     assert result.history is None and result.diverged.startswith("training diverged")
     assert cell.rounds[-1] is result
+
+
+def test_cell_run_passes_the_recipe_and_progress_and_times_the_round(monkeypatch):
+    from mnist_nets.backends.numpy_backend import NumpyBackend
+
+    seen = {}
+    original = NumpyBackend.train
+
+    def train(self, model, data, epochs, lr, batch_size, seed, **kwargs):
+        seen.update(kwargs, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        return original(self, model, data, epochs, lr, batch_size, seed, **kwargs)
+
+    monkeypatch.setattr(NumpyBackend, "train", train)
+    cell = _tiny_cell(epochs=1, rounds=0, seed=4)
+    cell.progress = progress = object.__new__(type("P", (), {
+        "epoch_start": lambda self, *a: None, "batches_done": lambda self, *a: None,
+        "epoch_end": lambda self, *a: None}))
+    args, kwargs = cell.setup()
+    result = cell.run(*args, **kwargs)
+    assert seen == {"momentum": 0.5, "lr_decay": 0.5, "progress": progress, "epochs": 1,
+                    "lr": 0.1, "batch_size": 16, "seed": 4}
+    assert 0 < result.build_seconds < 60 and 0 < result.wall_seconds < 60
+    assert result.wall_seconds >= result.history.train_seconds
+    assert result.diverged is None
