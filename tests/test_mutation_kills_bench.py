@@ -317,3 +317,65 @@ def test_cell_run_passes_the_recipe_and_progress_and_times_the_round(monkeypatch
     assert 0 < result.build_seconds < 60 and 0 < result.wall_seconds < 60
     assert result.wall_seconds >= result.history.train_seconds
     assert result.diverged is None
+
+
+# --------------------------------------------------------------------------- bench/tables.py
+
+
+def test_number_formats_at_their_boundaries():
+    assert tables.seconds(None) == "–"
+    assert tables.seconds(0.123) == "0.12 s"
+    assert tables.seconds(1.0) == "1.0 s" and tables.seconds(0.99) == "0.99 s"
+    assert tables.seconds(99.94) == "99.9 s" and tables.seconds(100.0) == "100 s"
+    assert tables.seconds(12345.6) == "12,346 s"
+    assert tables.percent(None) == "–"
+    assert tables.percent(0.92346) == "92.35 %" and tables.percent(0.92346, 1) == "92.3 %"
+    assert tables.share(None) == "–"
+    assert tables.share(0.1) == "10 %" and tables.share(0.099) == "9.9 %"
+    assert tables.share(0.0123) == "1.2 %" and tables.share(0.5) == "50 %"
+    assert tables.count(None) == "–" and tables.count(12345.4) == "12,345"
+    assert tables.size(None) == "–"
+    assert tables.size(10 * 2**20) == "10 MiB" and tables.size(10.5 * 2**20) == "10 MiB"
+    assert tables.size(9.96 * 2**20) == "10.0 MiB" and tables.size(2**19) == "0.5 MiB"
+    assert tables.size(2048 * 2**20) == "2,048 MiB"
+
+
+def test_learning_rate_time_and_target_texts():
+    assert tables.learning_rate({"lr": 0.1}) == "0.1"
+    assert tables.learning_rate({"lr": 0.1, "momentum": 0.0, "lr_decay": 1}) == "0.1"
+    assert tables.learning_rate({"lr": 0.05, "momentum": 0.9}) == "0.05 (momentum 0.9)"
+    assert tables.learning_rate({"lr": 0.05, "lr_decay": 0.5}) == "0.05 (×0.5/epoch)"
+    assert tables.learning_rate({"lr": 0.05, "momentum": 0.9, "lr_decay": 0.8}) == (
+        "0.05 (momentum 0.9, ×0.8/epoch)")
+    assert tables.train_time({"train_seconds": 2.0}) == "2.0 s"
+    assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [2.0]}) == "2.0 s"
+    assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [3.0, 1.5, 2.0]}) == (
+        "2.0 s (1.5 s–3.0 s, 3 runs)")
+    assert tables.time_to_target({}) == "no target"
+    assert tables.time_to_target({"target_accuracy": 0.9, "target_reached": True,
+                                  "time_to_target_seconds": 5.0, "target_epoch": 2}) == (
+        "5.0 s (epoch 2)")
+    assert tables.time_to_target({"target_accuracy": 0.985, "target_reached": False}) == (
+        "not reached (98.5 %)")
+    assert tables.table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+
+
+def test_rows_gpu_and_not_run_helpers(tmp_path):
+    write_run(tmp_path, 1, [training_cell("dnn", "numpy"),
+                            training_cell("dnn", "jax", device="tpu"),
+                            training_cell("dnn", "torch", device="mps", profile="smoke")])
+    selection = select(load_runs(tmp_path))
+    assert tables.device_rows(selection, "standard") == [
+        ("numpy", "cpu"), ("torch", "cpu"), ("tensorflow", "cpu"), ("torch", "cuda"),
+        ("tensorflow", "cuda"), ("jax", "tpu")]
+    assert tables.has_gpu(selection)
+    assert tables.missing(selection, "cuda") == "not run"
+    write_run(tmp_path / "cpu", 1, [training_cell("dnn", "numpy")])
+    cpu_only = select(load_runs(tmp_path / "cpu"))
+    assert not tables.has_gpu(cpu_only)
+    assert tables.missing(cpu_only, "cuda") == "no GPU in the stored runs"
+    assert tables.missing(cpu_only, "cpu") == "not run"
+    assert tables.not_run_cells("why", 3) == ["why", "not run", "not run"]
+    assert tables.diverged({"test_accuracy": 0.9}) is False
+    assert tables.diverged({"test_accuracy": 0.9, "diverged": "nan"}) is True
+    assert tables.diverged({"test_accuracy": None}) is True

@@ -119,7 +119,7 @@ def test_padding_rules():
     assert Conv2D(2, 3, padding=2).padding == 2
     with pytest.raises(SpecError, match=r"^Conv2D: padding 3 must be smaller than the kernel 3$"):
         Conv2D(2, 3, padding=3)
-    with pytest.raises(SpecError, match=r"padding='same' needs an odd kernel and stride 1 "
+    with pytest.raises(SpecError, match=r"^Conv2D: padding='same' needs an odd kernel and stride 1 "
                        r"\(got kernel 3, stride 2\)"):
         Conv2D(2, 3, stride=2, padding="same")
     with pytest.raises(SpecError, match=r"^Conv2D: padding must be an integer, 'same' or 'valid', "
