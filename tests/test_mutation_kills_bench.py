@@ -333,6 +333,7 @@ def test_number_formats_at_their_boundaries():
     assert tables.share(None) == "–"
     assert tables.share(0.1) == "10 %" and tables.share(0.099) == "9.9 %"
     assert tables.share(0.0123) == "1.2 %" and tables.share(0.5) == "50 %"
+    assert tables.share(0.105) == "10 %"
     assert tables.count(None) == "–" and tables.count(12345.4) == "12,345"
     assert tables.size(None) == "–"
     assert tables.size(10 * 2**20) == "10 MiB" and tables.size(10.5 * 2**20) == "10 MiB"
