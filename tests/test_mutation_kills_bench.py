@@ -246,6 +246,9 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
                           kw["batch_size"], kw["sync_every"]))
             return super().train_epoch(model, staged, order, **kw)
 
+    monkeypatch.setattr(cell_module.memory, "device_peak",
+                        lambda framework, device: calls.append(("device_peak", framework, device))
+                        or 123)
     for name in ("synchronize", "reset_device_peak"):
         monkeypatch.setattr(cell_module.memory, name,
                             lambda framework, device, name=name: calls.append(
@@ -256,7 +259,7 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     spec = get_spec("perceptron")
     recipe = Recipe(lr=0.3, epochs=1, batch_size=16, momentum=0.25)
     cell = TrainingCell(spec, recipe, Profile("tiny", 50, 20, 1), Recording(), "cpu",
-                        Split(x, y), Split(np.concatenate([x] * 25), np.concatenate([y] * 25)),
+                        Split(x, y), Split(np.concatenate([x] * 46), np.concatenate([y] * 46)),
                         seed=3)
     for k, v in init_params(spec, 3).items():
         np.testing.assert_array_equal(cell.params[k], v)
@@ -265,7 +268,7 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
         ("build", "cpu", 3),
         ("stage", 16 + 50 % 16),
         ("train_epoch", list(range(18)), 0.3, 0.25, 16, 50),
-        ("stage", 1000 + 1250 % 1000),  # the full and the last, smaller prediction batch
+        ("stage", 1000 + 2300 % 1000),  # the full and the last, smaller prediction batch
         ("synchronize", "numpy", "cpu"),
     ]
     assert 0 < cell.warmup_seconds < 60
@@ -274,8 +277,11 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     assert calls[:3] == [("reset_device_peak", "numpy", "cpu"), ("build", "cpu", 3),
                          ("synchronize", "numpy", "cpu")]
     calls.clear()
-    cell.run(*args, **kwargs)
-    assert calls[-1] == ("synchronize", "numpy", "cpu")
+    sampler = cell._sampler
+    result = cell.run(*args, **kwargs)
+    assert calls[-2:] == [("synchronize", "numpy", "cpu"), ("device_peak", "numpy", "cpu")]
+    assert result.device_peak == 123
+    assert result.peak_rss_increase == sampler.peak_increase
 
 
 def test_a_diverged_round_is_recorded_with_no_history(monkeypatch):
@@ -352,6 +358,8 @@ def test_learning_rate_time_and_target_texts():
     assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [2.0]}) == "2.0 s"
     assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [3.0, 1.5, 2.0]}) == (
         "2.0 s (1.5 s–3.0 s, 3 runs)")
+    assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [3.0, 1.0]}) == (
+        "2.0 s (1.0 s–3.0 s, 2 runs)")
     assert tables.time_to_target({}) == "no target"
     assert tables.time_to_target({"target_accuracy": 0.9, "target_reached": True,
                                   "time_to_target_seconds": 5.0, "target_epoch": 2}) == (
@@ -380,3 +388,15 @@ def test_rows_gpu_and_not_run_helpers(tmp_path):
     assert tables.diverged({"test_accuracy": 0.9}) is False
     assert tables.diverged({"test_accuracy": 0.9, "diverged": "nan"}) is True
     assert tables.diverged({"test_accuracy": None}) is True
+
+
+def test_by_framework_rows_and_missing_cells(tmp_path):
+    write_run(tmp_path, 1, [training_cell("dnn", "numpy"),
+                            training_cell("dnn", "jax", device="tpu")])
+    text = tables.by_framework(select(load_runs(tmp_path)), ["dnn", "cnn"], "standard")
+    jax = text.split("#### jax\n", 1)[1]
+    assert table_cells(jax)[1][:2] == ["dnn", "92.34 %"]
+    write_run(tmp_path / "cpu", 1, [training_cell("dnn", "numpy")])
+    text = tables.by_framework(select(load_runs(tmp_path / "cpu")), ["dnn", "cnn"], "standard")
+    numpy_rows = table_cells(text.split("#### numpy\n", 1)[1].split("####", 1)[0])
+    assert numpy_rows[2][:2] == ["cnn", "not run"]  # a CPU cell never says "no GPU"
