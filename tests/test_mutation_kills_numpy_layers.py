@@ -158,3 +158,12 @@ def test_sgd_with_and_without_scratch():
     assert p.dtype == v.dtype == np.float32
     nl.sgd_momentum_step(p, g, v, 0.5, 0.0)
     assert v.tolist() == [1, 2, 3]
+
+
+def test_dropout_draws_in_the_model_dtype():
+    """The mask comes from rng.random in the model's dtype (float32 draws differ from float64)."""
+    layer = nl.DropoutLayer("d", (64,), (64,), np.float32, True, 0.5, np.random.default_rng(3))
+    layer.forward(np.ones((8, 64), np.float32), training=True)
+    expected = np.random.default_rng(3).random((8, 64), dtype=np.float32) >= 0.5
+    np.testing.assert_array_equal(layer.keep, expected)
+    assert layer.keep.dtype == np.bool_ and layer.name == "d"
