@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: test bench report lint venv clean-venv
+.PHONY: test bench report lint venv clean-venv mutation
 
 venv: $(STAMP)
 
@@ -42,6 +42,18 @@ bench: $(STAMP)
 # `make report`: README.md's tables and assets/ from the stored histories, no measuring.
 report: $(STAMP)
 	$(BIN)/python bench/report.py $(REPORT_ARGS)
+
+# `make mutation` (not part of `make test` or CI): mutmut over the core modules named in
+# pyproject.toml's [tool.mutmut], each mutant run against the tests that call the mutated
+# function; then the per-module scores and the survivors (see tests/MUTATION.md).
+# MUTATION_JOBS parallel workers (default 2), niced; MUTANTS selects mutants by name, e.g.
+# MUTANTS='mnist_nets.specs*'.  Results are kept in mutants/ and reused while the code and tests
+# are unchanged; `rm -rf mutants` starts afresh.  `mutmut show NAME` prints one mutant's diff.
+MUTATION_JOBS ?= 2
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	CI=1 nice -n 15 $(BIN)/python -m mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
+	$(BIN)/python tests/mutation_scores.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -103,6 +103,13 @@ def test_smoke_profile_end_to_end(tmp_path):
         assert len(info["per_epoch"]) == info["epochs"] == 1
         assert info["warmup_seconds"] > 0 and info["peak_gflops"] > 0
         assert info["cpu_window"]["own_cores"] is not None
+        assert info["test_accuracy"] == info["per_epoch"][-1]["test_accuracy"]
+        assert info["samples_trained"] == 1000
+        # GFLOP/s from the training FLOPs (forward + backward), not the forward FLOPs
+        assert info["achieved_gflops"] == pytest.approx(
+            info["flops_training_per_sample"] * 1000 / info["train_seconds"] / 1e9
+        )
+        assert info["flops_training_per_sample"] > info["flops_forward_per_sample"]
     # same seed, same data order, same initial weights: the frameworks agree closely
     for model in MODELS:
         for r in (1, 2):

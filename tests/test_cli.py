@@ -142,6 +142,9 @@ def test_train_json_report(trained):
     assert (report["epochs"], report["seed"]) == (EPOCHS, 3)
     assert report["lr"] == get_spec("perceptron").recipe.lr
     assert report["batch_size"] == get_spec("perceptron").recipe.batch_size
+    recipe = get_spec("perceptron").recipe
+    assert (report["momentum"], report["lr_decay"]) == (recipe.momentum, recipe.lr_decay)
+    assert [r["lr"] for r in report["history"]] == [recipe.lr_at(e) for e in range(EPOCHS)]
     # --limit limits both sets
     assert report["train_samples"] == report["test_samples"] == LIMIT
     history = report["history"]
