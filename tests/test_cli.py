@@ -307,7 +307,7 @@ def test_predict_handles_a_dark_digit_on_a_light_background(trained, test_images
 
 BAD_ARGS = [
     (["train", "--model", "lenet5"], "invalid choice: 'lenet5' (choose from 'perceptron'"),
-    (["train", "--model", "cnn", "--framework", "jax"], "'jax' (choose from 'numpy', 'torch'"),
+    (["train", "--model", "cnn", "--framework", "caffe"], "'caffe' (choose from 'numpy', 'torch'"),
     (["train", "--model", "cnn", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["train", "--model", "perceptron", "--device", "cuda", "--limit", "10"], "not available"),
     (["train", "--model", "cnn", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
@@ -324,10 +324,10 @@ BAD_ARGS = [
     (["evaluate", "{tmp}/missing.npz"], "no such weights file"),
     (["evaluate", "{tmp}/garbage.npz"], "not a readable .npz weights file"),
     (["evaluate", "{tmp}/foreign.npz"], "not a mnist_nets weights file"),
-    (["evaluate", "{tmp}/foreign.npz", "--framework", "jax"], "invalid choice: 'jax'"),
+    (["evaluate", "{tmp}/foreign.npz", "--framework", "caffe"], "invalid choice: 'caffe'"),
     (["predict", "{tmp}/missing.npz", "{tmp}/digit.png"], "no such weights file"),
     (["specs", "lenet5"], "unknown model 'lenet5'; choose one of: perceptron"),
-    (["compare", "--model", "cnn", "--frameworks", "numpy,jax"], "unknown framework(s) 'jax'"),
+    (["compare", "--model", "cnn", "--frameworks", "numpy,caffe"], "unknown framework(s) 'caffe'"),
     (["data", "fetch", "--data-dir", "{tmp}"], "checksum mismatch"),
     ([], "required: COMMAND"),
 ]

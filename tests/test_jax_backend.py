@@ -144,3 +144,34 @@ def test_versions(backend):
     versions = backend.versions()
     assert versions["jax"] == jax.__version__ and versions["jaxlib"] == jaxlib.__version__
     assert versions["matmul_precision"] == "highest"
+
+
+def test_fit_compiles_nothing_inside_timed_epochs(backend):
+    """Through the shared loop, with a batch size other than the recipe's: ``train``
+    tells ``stage`` which step to compile, so neither timed epoch compiles (counted from
+    each epoch's start to its last reported batch)."""
+    train, test = load_split("train", limit=1000), load_split("test", limit=300)
+    model = backend.build(SPEC, init_params(SPEC, 0), seed=2)
+
+    with Compiles() as compiles:
+
+        class Watch:
+            def __init__(self):
+                self.at_start, self.during = 0, []
+
+            def epoch_start(self, epoch, epochs, batches):
+                self.at_start = compiles.count
+
+            def batches_done(self, done, mean_loss, samples_per_s):
+                self.last = compiles.count
+
+            def epoch_end(self, record):
+                self.during.append(self.last - self.at_start)
+
+        watch = Watch()
+        history = backend.train(
+            model, (train, test), 2, 0.05, 96, seed=0, momentum=0.9, progress=watch
+        )
+        assert compiles.count > 0  # the step for batches of 96 was compiled, in stage
+    assert watch.during == [0, 0]
+    assert history.final.test_accuracy > 0.5

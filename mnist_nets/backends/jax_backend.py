@@ -29,9 +29,9 @@ no conversion.
   predictions.  Parameters and velocities are donated (updated in place).  The
   per-batch losses and correct counts reach the host every ``sync_every`` batches, so
   no step waits for the device.  :meth:`JaxBackend.stage` compiles the step for the
-  recipe's batch size and runs it once on copies, so that a timed epoch compiles
-  nothing (another batch size compiles once, in its first epoch, or in the
-  benchmarks' warm-up).
+  batch size of the run (:meth:`JaxBackend.train` tells it; the recipe's when
+  ``train_epoch`` is called directly) and runs it once on copies, so that a timed
+  epoch compiles nothing.
 * ``forward``, ``activations`` and ``loss_and_grads`` are compiled per network and
   input shape too (measured: compiling the whole function once costs less than JAX's
   op-by-op mode compiling each primitive); ``predict`` runs in batches padded to one
@@ -229,6 +229,7 @@ class JaxModel:
     key: Any  # PRNGKey(seed)
     seed: int
     step: int = 0
+    warm_batch_size: int | None = None  # the batch size stage() compiles for (see train)
 
     def next_key(self):
         """The dropout key of the next step (the counter advanced)."""
@@ -285,10 +286,10 @@ class JaxBackend(Backend):
         return {"xla_flags": flags} if flags else {}
 
     def synchronize(self, device: str = "cpu") -> None:
-        # JAX has no device-wide barrier; wait for every live array (train_epoch already
-        # returns only after reading back its last step's results).
-        for array in jax.live_arrays():
-            array.block_until_ready()
+        """Nothing to wait for: every method returns host arrays, and ``train_epoch``
+        returns after reading back its last step's loss, an output of the same compiled
+        program as that step's update (JAX has no device-wide barrier anyway)."""
+        return None
 
     def reset_device_peak(self, device: str = "cpu") -> None:
         """JAX cannot reset its peak count: :meth:`device_peak` is the process's peak."""
@@ -347,7 +348,7 @@ class JaxBackend(Backend):
 
     def stage(self, model: JaxModel, x: np.ndarray, y: np.ndarray | None = None) -> Staged:
         """Inputs (and labels) on the model's device, once.  The first time a network is
-        staged with a data set of this size, its step (for the recipe's batch size) or
+        staged with a data set of this size, its step (for the run's batch size) or
         its prediction is compiled and run once on copies, outside any timed epoch."""
         xs = self._x(model, x)
         ys = None
@@ -358,8 +359,15 @@ class JaxBackend(Backend):
             if ys is None:
                 self.predict(model, staged)
             else:
-                self._warm_step(model, staged, model.spec.recipe.batch_size)
+                batch_size = model.warm_batch_size or model.spec.recipe.batch_size
+                self._warm_step(model, staged, batch_size)
         return staged
+
+    def train(self, model: JaxModel, data, epochs, lr, batch_size, seed, **kwargs):
+        """:func:`mnist_nets.training.fit`, after telling :meth:`stage` the batch size
+        to compile for (it stages the data before the first, timed, epoch)."""
+        model.warm_batch_size = batch_size
+        return super().train(model, data, epochs, lr, batch_size, seed, **kwargs)
 
     def _warm_step(self, model: JaxModel, staged: Staged, batch_size: int) -> None:
         """Compile the step for ``batch_size`` and this data set's size, and run it once
