@@ -336,7 +336,10 @@ def test_dropout_is_inverted_seeded_and_off_at_inference(backend):
     np.testing.assert_array_equal(train_a, train_b)  # same seed, same mask
     assert not np.array_equal(backend.forward(a, x, training=True), train_a)  # a new mask
     kept = train_a != 0  # each output is dropped (0) or kept and scaled by 1 / (1 - 0.5)
-    np.testing.assert_allclose(train_a[kept], 2.0 * eval_logits[kept], rtol=1e-6)
+    # inference may run in chunks (numpy: 128 rows), so its GEMMs round in another order:
+    # float32 rounding of sums of 784 terms, scaled by the largest logit
+    scale = float(np.abs(eval_logits).max())
+    np.testing.assert_allclose(train_a[kept], 2.0 * eval_logits[kept], rtol=1e-6, atol=1e-5 * scale)
     assert abs(kept.mean() - 0.5) < 0.05  # 2,000 draws: 4.5 standard deviations
     other = backend.forward(backend.build(spec, params, seed=4), x, training=True)
     assert not np.array_equal(other, train_a)
