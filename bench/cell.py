@@ -105,6 +105,7 @@ class TrainingCell:
             np.arange(n_warm),
             lr=r.lr,
             momentum=r.momentum,
+            update=r.update_rule,
             batch_size=r.batch_size,
             sync_every=50,
             on_sync=lambda first, losses, correct: None,
@@ -144,6 +145,7 @@ class TrainingCell:
                 self.seed,
                 momentum=r.momentum,
                 lr_decay=r.lr_decay,
+                recipe=r,
                 progress=self.progress,
             )
         except Diverged as exc:
