@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from bench.history import Cell
 from bench.tables import LABELS, diverged, seconds
+from mnist_nets.backends.registry import FRAMEWORKS
 
-COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "tensorflow": "#55a868"}
-MARKERS = {"numpy": "o", "torch": "s", "tensorflow": "^"}
+COLORS = {f.name: f.color for f in FRAMEWORKS}
+MARKERS = {f.name: f.marker for f in FRAMEWORKS}
 DEVICE_STYLE = {"cpu": "-", "cuda": "--", "mps": ":"}
 
 

@@ -12,14 +12,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bench.history import Cell, Selection
+from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
+from mnist_nets.backends.registry import NAMES, REFERENCE, gpu_frameworks
 from mnist_nets.specs import ModelSpec
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow")
-GPU_FRAMEWORKS = ("torch", "tensorflow")
+FRAMEWORKS = NAMES
+GPU_FRAMEWORKS = gpu_frameworks()
+OTHER_FRAMEWORKS = tuple(f for f in FRAMEWORKS if f != REFERENCE)  # against numpy's speed
 NOT_RUN = "not run"
 NO_GPU = "no GPU in the stored runs"
 SEED_CPU_SKIP = "skipped: meant for a GPU"
-LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+LABELS = {f.name: f.label for f in REGISTERED}
+# the library versions the machine block quotes, in the registry's order
+VERSION_KEYS = ("python", *dict.fromkeys(lib for f in REGISTERED for lib in f.libraries))
 
 # --------------------------------------------------------------------------- numbers
 
@@ -200,29 +205,30 @@ NUMPY_TARGETS = {  # model -> (as the table shows it, bound on the ratio, bound 
 
 
 def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> str:
-    """numpy's training time against the faster of PyTorch and TensorFlow, on the CPU."""
+    """numpy's training time against the fastest of the other frameworks, on the CPU
+    (among those with a cell: a framework with none shows "not run")."""
     rows = []
     for model in models:
         cells = {f: selection.training.get((profile, model, f, "cpu")) for f in FRAMEWORKS}
         target_text, bound, inclusive = NUMPY_TARGETS.get(model, ("–", None, False))
-        if any(c is None or diverged(c.info) for c in cells.values()):
-            rows.append([model, *not_run_cells(NOT_RUN, 4), target_text, "–"])
+        measured = {f: c for f, c in cells.items() if c is not None and not diverged(c.info)}
+        others = [f for f in OTHER_FRAMEWORKS if f in measured]
+        if REFERENCE not in measured or not others:
+            rows.append([model, *not_run_cells(NOT_RUN, len(FRAMEWORKS) + 1), target_text, "–"])
             continue
-        times = {f: c.info["train_seconds"] for f, c in cells.items()}
-        fastest = min(GPU_FRAMEWORKS, key=times.__getitem__)
-        ratio = times["numpy"] / times[fastest]
+        times = {f: c.info["train_seconds"] for f, c in measured.items()}
+        fastest = min(others, key=times.__getitem__)
+        ratio = times[REFERENCE] / times[fastest]
         if bound is None:
             met = "–"
         else:
             met = "yes" if (ratio <= bound if inclusive else ratio < bound) else "**no**"
-        if len({c.run.run_id for c in cells.values()}) > 1:
+        if len({c.run.run_id for c in measured.values()}) > 1:
             met += " (cells from different runs)"
         rows.append(
             [
                 model,
-                seconds(times["numpy"]),
-                seconds(times["torch"]),
-                seconds(times["tensorflow"]),
+                *(seconds(times[f]) if f in times else NOT_RUN for f in FRAMEWORKS),
                 f"{ratio:.2f} (vs {LABELS[fastest]})",
                 target_text,
                 met,
@@ -231,9 +237,7 @@ def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> st
     return table(
         (
             "Architecture",
-            "numpy",
-            "PyTorch",
-            "TensorFlow",
+            *(LABELS[f] for f in FRAMEWORKS),
             "numpy ÷ faster framework",
             "Target",
             "Met",
@@ -261,7 +265,7 @@ def machine(selection: Selection, profile: str) -> str:
         versions = m.get("versions") or {}
         libs = ", ".join(
             f"{name} {versions[name]}"
-            for name in ("python", "numpy", "torch", "tensorflow", "keras")
+            for name in VERSION_KEYS
             if name in versions
         )
         cores = f", {m['cores']} cores" if m.get("cores") else ""

@@ -20,10 +20,11 @@ import pytest
 from bench import report
 from bench.readme import BEGIN, END
 from conftest import framework_installed
+from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("perceptron", "dnn")
-LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+LABELS = {f.name: f.label for f in REGISTERED}
 
 
 def block(text: str, name: str) -> str:
@@ -37,7 +38,7 @@ def rows(markdown: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path):
-    frameworks = [f for f in ("numpy", "torch", "tensorflow") if framework_installed(f)]
+    frameworks = [f.name for f in REGISTERED if framework_installed(f.name)]
     storage = tmp_path / "results"
     command = [
         sys.executable,

@@ -1,7 +1,7 @@
-"""The three backends compute the same function, the same gradients and the same updates.
+"""Every registered backend computes the same function, the same gradients and the same updates.
 
-Every float32 backend (numpy, torch, tensorflow) is held against one reference: the
-numpy backend run in float64 on the same (float32) parameters and inputs.
+Every float32 backend (each registered one whose framework is installed) is held against
+one reference: the numpy backend run in float64 on the same (float32) parameters and inputs.
 
 Tolerances, and why.  Each comparison is ``max|got - ref| <= rtol * scale``, where
 ``scale`` is the magnitude of the values involved, never a loose absolute bound.
@@ -50,14 +50,13 @@ reduction (sum instead of mean), or a different momentum convention.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from spec_strategies import cases, random_params
 
 from mnist_nets.backends import get_backend
+from mnist_nets.backends.registry import REFERENCE, installed
 from mnist_nets.data import epoch_order, load_split
 from mnist_nets.params import init_params, load_params, save_params
 from mnist_nets.specs import Recipe, UpdateRule, get_spec, list_specs
@@ -65,8 +64,8 @@ from mnist_nets.training import learning_rates
 
 RTOL = 2e-5
 RTOL_DEEP = 1e-4
-FRAMEWORKS = [n for n in ("numpy", "torch", "tensorflow") if importlib.util.find_spec(n)]
-OTHERS = [name for name in FRAMEWORKS if name != "numpy"]
+FRAMEWORKS = installed()  # every registered backend whose framework is installed
+OTHERS = [name for name in FRAMEWORKS if name != REFERENCE]
 LR, MOMENTUM = 0.05, 0.9
 ADAM_STEPS, ADAM_BETAS, ADAM_EPS = 4, (0.7, 0.9), 0.1  # eps: x the largest gradient
 ADAM_LRS = learning_rates(
@@ -304,7 +303,7 @@ WINDOW, WINDOW_BOUND = 50, 5e-3
 EPOCH_MEAN_BOUND = 1e-3
 
 
-@pytest.mark.skipif(not OTHERS, reason="needs torch or tensorflow beside numpy")
+@pytest.mark.skipif(not OTHERS, reason="needs a framework beside numpy")
 def test_first_epoch_loss_curves_stay_close(mnist_train):
     spec = get_spec("dnn")
     curves = {name: first_epoch_losses(name, spec, mnist_train, seed=0) for name in FRAMEWORKS}
