@@ -350,7 +350,7 @@ class Recipe:
         else:
             rule = f"sgd lr {self.lr:g} momentum {self.momentum:g}"
         if self.schedule == "one_cycle":
-            rule += f" one-cycle (warm-up {self.warmup:.0%})"
+            rule += f" one-cycle (warm-up {self.warmup * 100:g} %)"
         elif self.lr_decay != 1:
             rule += f" lr_decay {self.lr_decay:g}"
         rule += f" batch {self.batch_size} epochs {self.epochs}"
