@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_nets.backends import registry
 from mnist_nets.cli.common import TrainingFailed, softmax, stdout_to_stderr
 from mnist_nets.cli.train import train_one
 from mnist_nets.data import load_mnist, load_split
@@ -482,11 +483,7 @@ def test_compare_json_across_frameworks():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # nothing but JSON on stdout, whatever TF prints
-    installed = [
-        f
-        for f in ("numpy", "torch", "tensorflow")
-        if f == "numpy" or importlib.util.find_spec(f) is not None
-    ]
+    installed = registry.installed()
     assert [r["framework"] for r in report["results"]] == installed
     assert (report["epochs"], report["train_samples"], report["test_samples"]) == (1, 500, 500)
     accuracies = [r["test_accuracy"] for r in report["results"]]
@@ -543,7 +540,7 @@ def run_without_torch_and_tensorflow(*args: str) -> subprocess.CompletedProcess:
     # sys.modules[name] = None makes `import name` fail as if it were not installed
     code = (
         "import sys\n"
-        "for m in ('torch', 'tensorflow', 'keras'):\n"
+        f"for m in {registry.framework_modules()!r}:\n"
         "    sys.modules[m] = None\n"
         "from mnist_nets.cli import main\n"
         f"sys.exit(main({list(args)!r}))\n"

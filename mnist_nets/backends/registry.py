@@ -75,6 +75,18 @@ FRAMEWORKS: tuple[Framework, ...] = (
         libraries=("tensorflow", "keras"),
         alternatives=(("tensorflow", "tensorflow-cpu"),),
     ),
+    Framework(
+        name="jax",
+        module="mnist_nets.backends.jax_backend",
+        cls="JaxBackend",
+        label="JAX",
+        extra="jax",
+        color="#c44e52",
+        marker="D",
+        devices=("cpu", "cuda"),
+        import_name="jax",
+        libraries=("jax", "jaxlib"),
+    ),
 )
 
 BY_NAME: dict[str, Framework] = {f.name: f for f in FRAMEWORKS}
@@ -102,3 +114,10 @@ def gpu_frameworks() -> tuple[str, ...]:
 
 def installed() -> list[str]:
     return [f.name for f in FRAMEWORKS if f.installed()]
+
+
+def framework_modules() -> tuple[str, ...]:
+    """The top-level modules of every framework but numpy (and their companions, such as
+    keras): what ``import mnist_nets`` and the numpy backend must never import."""
+    names = (m for f in FRAMEWORKS if f.name != REFERENCE for m in (f.import_name, *f.libraries))
+    return tuple(dict.fromkeys(names))
