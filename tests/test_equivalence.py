@@ -115,11 +115,12 @@ def adam_rule(grads: dict) -> UpdateRule:
 
 
 def adam_steps(backend, model, x, y, rule):
-    """``ADAM_STEPS`` full-batch Adam steps in one call, at the schedule's learning rates."""
+    """``ADAM_STEPS`` full-batch Adam steps in one call, at the schedule's learning rates
+    (the batch staged ``ADAM_STEPS`` times over, so the order visits each sample once)."""
     backend.train_epoch(
         model,
-        backend.stage(model, x, y),
-        np.tile(np.arange(len(y)), ADAM_STEPS),
+        backend.stage(model, np.tile(x, (ADAM_STEPS, 1, 1, 1)), np.tile(y, ADAM_STEPS)),
+        np.arange(ADAM_STEPS * len(y)),
         lr=ADAM_LRS,
         momentum=0.0,
         update=rule,

@@ -9,8 +9,12 @@ ReLU before max-pool (and the numpy backend runs it that way round).
 28x28x1 -> conv 5x5x24 -> 24x24x24 -> pool -> 12x12x24 -> conv 3x3x32 -> 10x10x32 -> pool
 -> 5x5x32 = 800 -> dense 256 -> dense 10.
 
-The test set is evaluated after every tenth of the epoch (off the training clock), so that
-time-to-99 % is read where the accuracy first reaches 99 %.
+Measured here (PyTorch eager, 2 shared CPU cores): the published recipe's one epoch ended
+at 98.98 % (seed 0; the issue's own runs: 98.75-98.87 % over 3 seeds), short of a mean of
+99 %.  So the one-cycle runs over two epochs: seeds 0 and 1 ended at 99.20 % and 99.25 %,
+and first reached 99 % after 1.6 and 1.5 epochs.  The test set is evaluated after every
+tenth of an epoch (off the training clock), so that time-to-99 % is read where the
+accuracy first reaches 99 %.
 """
 
 from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
@@ -19,7 +23,7 @@ SPEC = ModelSpec(
     name="speedrun",
     description=(
         "Time-to-99 % net (tuomaso/train_mnist_fast): conv 24@5x5, pool, conv 32@3x3, pool, "
-        "dense 256, 10; Adam + one-cycle, batch 256, unshuffled."
+        "dense 256, 10; Adam + one-cycle over 2 epochs, batch 256, unshuffled."
     ),
     layers=(
         Conv2D(24, 5),
@@ -36,7 +40,7 @@ SPEC = ModelSpec(
     loss="cross_entropy",
     recipe=Recipe(
         lr=0.01,
-        epochs=1,
+        epochs=2,
         batch_size=256,
         optimizer="adam",
         betas=(0.7, 0.9),
