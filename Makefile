@@ -26,14 +26,17 @@ test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # `make bench`: the benchmark matrix on real MNIST, then the README's tables and plots.
-# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ARGS for extra pytest options
-# (e.g. BENCH_ARGS="--models cnn --frameworks torch --rounds 3"); REPORT_ARGS for the report.
-# The histories go to bench/results/.  The report runs even when a cell fails (the cells
+# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ROUNDS=N interleaved rounds
+# (seeds; default 3 for standard, 1 for smoke and seed; or MNIST_NETS_BENCH_ROUNDS);
+# BENCH_ARGS for extra pytest options (e.g. BENCH_ARGS="--models cnn --frameworks torch");
+# REPORT_ARGS for the report.  The histories go to bench/results/ (nothing is committed:
+# review and commit them yourself).  The report runs even when a cell fails (the cells
 # that ran are stored), and make still fails with pytest's exit status.
 bench: $(STAMP)
 	$(BIN)/python -m mnist_nets data fetch
 	$(BIN)/python -m pytest bench --benchmark-autosave \
-	    $(if $(BENCH_PROFILE),--bench-profile $(BENCH_PROFILE)) $(BENCH_ARGS); \
+	    $(if $(BENCH_PROFILE),--bench-profile $(BENCH_PROFILE)) \
+	    $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) $(BENCH_ARGS); \
 	status=$$?; $(BIN)/python bench/report.py $(REPORT_ARGS) && exit $$status
 
 # `make report`: README.md's tables and assets/ from the stored histories, no measuring.
