@@ -27,7 +27,7 @@ def make(*layers, loss="cross_entropy"):
     return ModelSpec("t", tuple(layers), RECIPE, loss=loss)
 
 
-def test_registry_has_the_five_networks():
+def test_registry_has_the_registered_networks():
     assert list_specs() == [
         "perceptron",
         "single_neuron",
@@ -35,6 +35,7 @@ def test_registry_has_the_five_networks():
         "dnn",
         "cnn",
         "alexnet",
+        "speedrun",
     ]
     for name in list_specs():
         spec = get_spec(name)

@@ -78,3 +78,14 @@ def test_a_history_from_before_rounds_counts_one_seed():
     s = st.summary(info)
     assert (s["rounds"], s["reached"], s["mean"], s["sd"]) == (1, 1, 0.991, None)
     assert st.verdict(s, 8.0) == "missed: 1 seed < 5, median > 8 s"
+
+
+def test_the_standard_profile_runs_speedrun_over_at_least_five_seeds():
+    from bench.profiles import get_profile
+
+    standard = get_profile("standard")
+    assert standard.rounds_for("speedrun", standard.rounds) >= st.MIN_SEEDS
+    assert standard.rounds_for("speedrun", 8) == 8  # more rounds asked: more for it too
+    assert standard.rounds_for("cnn", standard.rounds) == standard.rounds
+    assert standard.most_rounds(standard.rounds) == max(standard.rounds, st.MIN_SEEDS)
+    assert get_profile("smoke").rounds_for("speedrun", 1) == 1
