@@ -173,7 +173,7 @@ def test_train_defaults_to_the_recipe_and_prints_a_summary():
 
 def test_train_prints_the_time_to_the_target_accuracy():
     args = ("train", "--model", "speedrun", "--framework", "numpy", "--limit", "1280",
-            "--test-limit", "200", "-q")  # fmt: skip
+            "--epochs", "1", "--test-limit", "200", "-q")  # fmt: skip
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
