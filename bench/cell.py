@@ -60,10 +60,11 @@ def epoch_definition(recipe: Recipe, n_train: int) -> str:
     steps = math.ceil(n_train / recipe.batch_size)
     if recipe.batch_size >= n_train:
         return f"one full-batch gradient step over all {n_train:,} training images"
+    order = "a fresh shuffled order" if recipe.shuffle else "the data's own order (unshuffled)"
     last = n_train - recipe.batch_size * (steps - 1)
     tail = "" if last == recipe.batch_size else f", the last of {last}"
     return (
-        f"one pass over the {n_train:,} training images in a fresh shuffled order: "
+        f"one pass over the {n_train:,} training images in {order}: "
         f"{steps:,} steps of {recipe.batch_size} images{tail}"
     )
 
@@ -117,6 +118,7 @@ class TrainingCell:
             np.arange(n_warm),
             lr=r.lr,
             momentum=r.momentum,
+            update=r.update_rule,
             batch_size=r.batch_size,
             sync_every=50,
             on_sync=lambda first, losses, correct: None,
@@ -157,6 +159,7 @@ class TrainingCell:
                 self.seed,
                 momentum=r.momentum,
                 lr_decay=r.lr_decay,
+                recipe=r,
                 progress=self.progress,
             )
         except Diverged as exc:
@@ -203,6 +206,12 @@ class TrainingCell:
             "lr_decay": r.lr_decay,
             "batch_size": r.batch_size,
             "optimizer": r.optimizer,
+            "betas": list(r.betas),
+            "eps": r.eps,
+            "schedule": r.schedule,
+            "warmup": r.warmup,
+            "shuffle": r.shuffle,
+            "evals_per_epoch": r.evals_per_epoch,
             "loss_function": spec.loss,
             "train_samples": len(self.train),
             "test_samples": len(self.test),
@@ -270,6 +279,14 @@ class TrainingCell:
                     r.history.final.test_accuracy for r in self.rounds if r.history is not None
                 ],
                 "eval_seconds": eval_seconds,
+                "evals": [
+                    {
+                        "epoch": e.epoch,
+                        "train_seconds": e.train_seconds,
+                        "test_accuracy": e.test_accuracy,
+                    }
+                    for e in h.evals
+                ],
                 "wall_seconds_rounds": [r.wall_seconds for r in self.rounds],
                 "stage_and_overhead_seconds": first.wall_seconds - h.train_seconds - eval_seconds,
                 "first_epoch_extra_seconds": (
@@ -289,14 +306,7 @@ class TrainingCell:
         if target is None:
             return {"target_reached": None, "time_to_target_seconds": None, "target_epoch": None}
         reached = h.seconds_to_accuracy(target)
-        epoch = next(
-            (
-                e.epoch
-                for e in h.epochs
-                if e.test_accuracy is not None and e.test_accuracy >= target
-            ),
-            None,
-        )
+        epoch = h.epochs_to_accuracy(target)  # fractional where the recipe evaluates within
         return {
             "target_reached": reached is not None,
             "time_to_target_seconds": reached,

@@ -146,7 +146,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "pass_" in metafunc.fixturenames:
         metafunc.parametrize("pass_", MICRO_PASSES)
     if "bench_round" in metafunc.fixturenames:
-        rounds = range(1, bench_rounds(config) + 1)
+        rounds = range(1, bench_profile(config).most_rounds(bench_rounds(config)) + 1)
         metafunc.parametrize("bench_round", rounds, ids=[f"r{r}" for r in rounds])
 
 

@@ -46,6 +46,15 @@ class Profile:
     description: str = ""
     rounds: int = 1  # default --rounds: interleaved rounds, round r trains seed r - 1
     epoch_caps: tuple[tuple[str, int], ...] = ()  # (model, epochs): fewer than the recipe
+    round_floors: tuple[tuple[str, int], ...] = ()  # (model, rounds): at least these rounds
+
+    def rounds_for(self, model: str, rounds: int) -> int:
+        """The rounds (seeds) ``model`` runs when the others run ``rounds``."""
+        return max(rounds, dict(self.round_floors).get(model, 0))
+
+    def most_rounds(self, rounds: int) -> int:
+        """The rounds of the model that runs the most."""
+        return max([rounds, *(n for _, n in self.round_floors)])
 
     def epochs_for(self, spec: ModelSpec) -> int | None:
         """The epochs this profile trains ``spec`` for, when not its recipe's own."""
@@ -93,6 +102,7 @@ _PROFILES = {
         epochs=None,
         rounds=3,
         epoch_caps=STANDARD_EPOCHS,
+        round_floors=(("speedrun", 5),),  # its figures are read over >= 5 seeds
         micro_seconds=0.5,
         description="60,000 train / 10,000 test images, the spec's recipe"
         + "".join(f"; {m} {e} epochs" for m, e in STANDARD_EPOCHS),

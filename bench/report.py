@@ -34,7 +34,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import diagrams, plots, tables
+from bench import diagrams, plots, speedrun_table, tables
 from bench.history import HistoryError, Selection, load_runs, select
 from bench.micro_specs import LAYER_SPECS
 from bench.profiles import CUSTOM, PROFILES
@@ -94,6 +94,9 @@ def build(
     blocks["tables-by-architecture"] = tables.by_architecture(selection, models, profile)
     blocks["tables-by-framework"] = tables.by_framework(selection, models, profile)
     blocks["numpy-speed"] = tables.numpy_speed(selection, models, profile)
+    blocks["fastest-to-99"] = speedrun_table.section(
+        selection, profile, get_spec(speedrun_table.MODEL)
+    )
     blocks["machine"] = tables.machine(selection, profile)
     blocks["seed-profile"] = tables.seed_profile(selection, models)
     cases = [f"layer:{n}" for n in LAYER_SPECS] + [f"model:{m}" for m in models]

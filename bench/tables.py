@@ -71,6 +71,10 @@ def learning_rate(info: dict[str, Any]) -> str:
         extras.append(f"momentum {info['momentum']:g}")
     if info.get("lr_decay", 1) != 1:
         extras.append(f"×{info['lr_decay']:g}/epoch")
+    if info.get("optimizer") == "adam":
+        extras.append("Adam")
+    if info.get("schedule") == "one_cycle":
+        extras.append("one-cycle")
     return text + (f" ({', '.join(extras)})" if extras else "")
 
 
@@ -113,7 +117,9 @@ def time_to_target(info: dict[str, Any]) -> str:
     reached = info.get("target_reached_rounds", n if info.get("target_reached") else 0)
     if info.get("target_reached"):
         text = seconds(info.get("time_to_target_seconds"))
-        return text + f" (epoch {info.get('target_epoch')})" if n == 1 else text + " (median)"
+        epoch = info.get("target_epoch")
+        epoch = f"{epoch:g}" if isinstance(epoch, (int, float)) else epoch
+        return text + f" (epoch {epoch})" if n == 1 else text + " (median)"
     if reached:
         return (
             f"{seconds(info.get('time_to_target_seconds'))} (median; reached in {reached} "
@@ -396,12 +402,19 @@ def network(
 ) -> str:
     """One network's generated block: what it is, diagram, curves and measured figures."""
     r = spec.recipe
-    recipe = f"SGD, lr {r.lr:g}"
+    if r.optimizer == "adam":
+        recipe = f"Adam, lr {r.lr:g}, betas ({r.betas[0]:g}, {r.betas[1]:g})"
+    else:
+        recipe = f"SGD, lr {r.lr:g}"
     if r.momentum:
         recipe += f", momentum {r.momentum:g}"
-    recipe += f", batch {r.batch_size}, {r.epochs} epochs"
+    if r.schedule == "one_cycle":
+        recipe += f", one-cycle schedule (warm-up {r.warmup * 100:g} % of the steps)"
+    recipe += f", batch {r.batch_size}, {r.epochs} epoch{'s' if r.epochs != 1 else ''}"
     if r.lr_decay != 1:
         recipe += f", lr ×{r.lr_decay:g} per epoch"
+    if not r.shuffle:
+        recipe += ", no shuffling"
     target = (
         f"target test accuracy {percent(spec.target_accuracy, 1)}"
         if spec.target_accuracy is not None

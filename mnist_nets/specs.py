@@ -56,7 +56,8 @@ from typing import Any
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 LOSSES = ("cross_entropy", "mse")
-OPTIMIZERS = ("sgd",)
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("decay", "one_cycle")
 
 
 class SpecError(ValueError):
@@ -243,13 +244,58 @@ LAYER_TYPES: dict[str, type] = {
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """How a spec is trained by default: SGD with optional momentum.
+class UpdateRule:
+    """The parameter update every backend applies after each mini-batch.
 
-    The update, in every backend: ``v = momentum * v + grad; param -= lr * v``
-    (plain SGD when momentum is 0).  The learning rate of epoch ``e`` (from 0) is
-    ``lr * lr_decay ** e``.  An epoch is one pass over the training set in
-    shuffled mini-batches of ``batch_size`` (the last batch may be smaller).
+    * ``sgd``: ``v = momentum * v + g;  p -= lr * v`` (plain SGD when momentum is 0).
+    * ``adam`` (Kingma & Ba, Algorithm 1, as ``torch.optim.Adam`` computes it), at step
+      ``t`` (from 1, counted over the whole run):
+      ``m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g**2;
+      p -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)``.
+
+    ``m``, ``v``, the velocity and ``t`` start at zero when a model is built and live in it.
+    """
+
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise SpecError(f"Recipe: unknown optimizer {self.optimizer!r}; known: {OPTIMIZERS}")
+        if not (isinstance(self.momentum, (int, float)) and 0.0 <= self.momentum < 1.0):
+            raise SpecError(f"Recipe: momentum must be in [0, 1), got {self.momentum!r}")
+        betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas
+        if (
+            not isinstance(betas, tuple)
+            or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)
+        ):
+            raise SpecError(f"Recipe: betas must be two numbers in [0, 1), got {self.betas!r}")
+        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
+        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
+            raise SpecError(f"Recipe: eps must be a positive number, got {self.eps!r}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a spec is trained by default.
+
+    The update (``optimizer``, ``momentum``, ``betas``, ``eps``) is :class:`UpdateRule`'s.
+    The learning rate, set before every mini-batch by the shared training loop
+    (:func:`mnist_nets.training.learning_rates`):
+
+    * ``schedule="decay"``: ``lr * lr_decay ** e`` for every batch of epoch ``e`` (from 0);
+    * ``schedule="one_cycle"``: over all ``S`` steps of the run, a cosine warm-up from
+      ``lr / div_factor`` to ``lr`` over the first ``warmup`` fraction of the steps, then a
+      cosine anneal down to ``lr / (div_factor * final_div_factor)`` (the shape of
+      ``torch.optim.lr_scheduler.OneCycleLR`` without momentum cycling).
+
+    An epoch is one pass over the training set in mini-batches of ``batch_size`` (the
+    last batch may be smaller), shuffled unless ``shuffle`` is False (then in the data's
+    own order).  ``evals_per_epoch`` test-set evaluations are made per epoch, after
+    equal shares of its batches (evaluation time is kept off the training clock).
     """
 
     lr: float
@@ -258,22 +304,61 @@ class Recipe:
     momentum: float = 0.0
     lr_decay: float = 1.0
     optimizer: str = "sgd"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    schedule: str = "decay"
+    warmup: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    shuffle: bool = True
+    evals_per_epoch: int = 1
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise SpecError(f"Recipe: unknown optimizer {self.optimizer!r}; known: {OPTIMIZERS}")
+        rule = UpdateRule(self.optimizer, self.momentum, self.betas, self.eps)
+        object.__setattr__(self, "betas", rule.betas)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise SpecError(f"Recipe: lr must be a positive number, got {self.lr!r}")
         _positive_int("Recipe", "epochs", self.epochs)
         _positive_int("Recipe", "batch_size", self.batch_size)
-        if not (0.0 <= self.momentum < 1.0):
-            raise SpecError(f"Recipe: momentum must be in [0, 1), got {self.momentum!r}")
+        _positive_int("Recipe", "evals_per_epoch", self.evals_per_epoch)
         if not (0.0 < self.lr_decay <= 1.0):
             raise SpecError(f"Recipe: lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        if self.schedule not in SCHEDULES:
+            raise SpecError(f"Recipe: unknown schedule {self.schedule!r}; known: {SCHEDULES}")
+        if not (isinstance(self.warmup, (int, float)) and 0.0 <= self.warmup < 1.0):
+            raise SpecError(f"Recipe: warmup must be a fraction in [0, 1), got {self.warmup!r}")
+        for field_name in ("div_factor", "final_div_factor"):
+            value = getattr(self, field_name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 1):
+                raise SpecError(f"Recipe: {field_name} must be a number >= 1, got {value!r}")
+        if not isinstance(self.shuffle, bool):
+            raise SpecError(f"Recipe: shuffle must be True or False, got {self.shuffle!r}")
+
+    @property
+    def update_rule(self) -> UpdateRule:
+        """The per-batch parameter update this recipe names."""
+        return UpdateRule(self.optimizer, self.momentum, self.betas, self.eps)
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of epoch ``epoch`` (0-based)."""
+        """Learning rate of epoch ``epoch`` (0-based) under the ``decay`` schedule."""
         return float(self.lr * self.lr_decay**epoch)
+
+    def describe(self) -> str:
+        """One line: ``adam lr 0.01 betas (0.7, 0.9) one-cycle, batch 256, 1 epoch``."""
+        if self.optimizer == "adam":
+            rule = f"adam lr {self.lr:g} betas ({self.betas[0]:g}, {self.betas[1]:g})"
+        else:
+            rule = f"sgd lr {self.lr:g} momentum {self.momentum:g}"
+        if self.schedule == "one_cycle":
+            rule += f" one-cycle (warm-up {self.warmup * 100:g} %)"
+        elif self.lr_decay != 1:
+            rule += f" lr_decay {self.lr_decay:g}"
+        rule += f" batch {self.batch_size} epochs {self.epochs}"
+        if not self.shuffle:
+            rule += " unshuffled"
+        if self.evals_per_epoch > 1:
+            rule += f" {self.evals_per_epoch} evals/epoch"
+        return rule
 
 
 # --------------------------------------------------------------------------- model
@@ -459,8 +544,7 @@ class ModelSpec:
         lines.append(
             f"{self.param_count:,} parameters; {self.flops_forward / 1e6:.2f} MFLOPs forward, "
             f"{self.flops_training / 1e6:.2f} MFLOPs training per sample; loss {self.loss}; "
-            f"recipe: sgd lr {r.lr:g} momentum {r.momentum:g} batch {r.batch_size} "
-            f"epochs {r.epochs}" + (f" lr_decay {r.lr_decay:g}" if r.lr_decay != 1 else "")
+            f"recipe: {r.describe()}"
         )
         return "\n".join(lines)
 
@@ -564,6 +648,7 @@ _REGISTRY: dict[str, str] = {
     "dnn": "mnist_nets.architectures.dnn",
     "cnn": "mnist_nets.architectures.cnn",
     "alexnet": "mnist_nets.architectures.alexnet",
+    "speedrun": "mnist_nets.architectures.speedrun",
 }
 
 

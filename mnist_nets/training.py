@@ -1,20 +1,25 @@
 """The training loop all backends share.
 
 :func:`fit` owns everything that must be the same in every framework: the data order
-of each epoch (:func:`mnist_nets.data.epoch_order`), the learning rate of each epoch,
-the divergence check, evaluation and the history.  A backend only runs the epochs
-(:meth:`~mnist_nets.backends.base.Backend.train_epoch`) and predicts.
+of each epoch (:func:`mnist_nets.data.epoch_order`), the learning rate of every
+mini-batch (:func:`learning_rates`: per-epoch decay or one-cycle), the divergence check,
+evaluation (after each epoch, or after equal shares of it) and the history.  A backend
+only runs batches (:meth:`~mnist_nets.backends.base.Backend.train_epoch`, given the
+per-batch learning rates and the update rule) and predicts.
 
 Vocabulary: an *epoch* is one pass over the whole training set in shuffled
 mini-batches.  ``train_accuracy`` is the running accuracy over that pass (training
 mode, dropout on, parameters changing as it goes, as Keras reports it);
 ``test_accuracy`` is measured after the epoch on the test set in eval mode.
 ``seconds`` is the epoch's training time only; evaluation time is kept apart in
-``eval_seconds``.
+``eval_seconds``.  With ``evals_per_epoch = k > 1`` the test set is also evaluated after
+each k-th share of the epoch's batches (:class:`EvalRecord`), off the training clock, so
+that time-to-accuracy (:meth:`History.seconds_to_accuracy`) is read finer than an epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mnist_nets.data import Split, epoch_order
+from mnist_nets.specs import Recipe
 
 
 class Diverged(RuntimeError):
@@ -68,13 +74,25 @@ class EpochRecord:
     test_accuracy: float | None
     seconds: float  # training time of this epoch
     eval_seconds: float  # test-set evaluation after it
-    lr: float
+    lr: float  # learning rate of the epoch's first batch
     samples: int  # training samples seen in the epoch
+
+
+@dataclass
+class EvalRecord:
+    """One test-set evaluation, made after ``step`` mini-batches of training in all."""
+
+    epoch: float  # epochs trained so far: 0.25, 0.5, ... (1.0 is the end of epoch 1)
+    step: int  # mini-batches trained so far
+    train_seconds: float  # training time so far (evaluations excluded)
+    test_accuracy: float
+    eval_seconds: float  # this evaluation's time
 
 
 @dataclass
 class History:
     epochs: list[EpochRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
 
     @property
     def train_seconds(self) -> float:
@@ -85,7 +103,10 @@ class History:
         return self.epochs[-1]
 
     def seconds_to_accuracy(self, target: float) -> float | None:
-        """Training seconds until the first epoch whose test accuracy reached ``target``."""
+        """Training seconds until the first evaluation whose test accuracy reached
+        ``target`` (evaluations within epochs count; evaluation time does not)."""
+        if self.evals:
+            return next((e.train_seconds for e in self.evals if e.test_accuracy >= target), None)
         elapsed = 0.0
         for r in self.epochs:
             elapsed += r.seconds
@@ -93,8 +114,52 @@ class History:
                 return elapsed
         return None
 
+    def epochs_to_accuracy(self, target: float) -> float | None:
+        """Epochs trained (fractional) until the test accuracy first reached ``target``."""
+        return next((e.epoch for e in self.evals if e.test_accuracy >= target), None)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": [asdict(r) for r in self.epochs]}
+        return {
+            "epochs": [asdict(r) for r in self.epochs],
+            "evals": [asdict(e) for e in self.evals],
+        }
+
+
+def learning_rates(recipe: Recipe, n_batches: int) -> np.ndarray:
+    """The learning rate of every mini-batch of a run, shape ``(epochs, n_batches)``.
+
+    ``decay``: ``lr * lr_decay ** epoch``.  ``one_cycle`` (as torch's ``OneCycleLR`` with
+    cosine annealing, without momentum cycling): over ``S = epochs * n_batches`` steps,
+    step ``s`` (from 0) warms up from ``lr / div_factor`` to ``lr`` until step
+    ``a = warmup * S - 1``, then anneals to ``lr / (div_factor * final_div_factor)`` at
+    step ``S - 1``, each phase along half a cosine.
+    """
+    r = recipe
+    if r.schedule == "decay":
+        per_epoch = r.lr * r.lr_decay ** np.arange(r.epochs, dtype=np.float64)
+        return np.repeat(per_epoch[:, None], n_batches, axis=1)
+    total = r.epochs * n_batches
+    start = r.lr / r.div_factor
+    end = start / r.final_div_factor
+    peak_step = r.warmup * total - 1
+    s = np.arange(total, dtype=np.float64)
+
+    def cosine(a: float, b: float, pct: np.ndarray) -> np.ndarray:
+        return b + (a - b) / 2 * (np.cos(np.pi * pct) + 1)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = cosine(start, r.lr, s / peak_step) if peak_step > 0 else np.full(total, r.lr)
+        span = max(total - 1 - peak_step, 1e-12)
+        down = cosine(r.lr, end, np.clip((s - peak_step) / span, 0.0, 1.0))
+    lrs = np.where(s <= peak_step, up, down)
+    return lrs.reshape(r.epochs, n_batches)
+
+
+def eval_points(n_batches: int, evals_per_epoch: int) -> list[int]:
+    """The batch counts within an epoch after which the test set is evaluated: equal
+    shares of the epoch's batches, the last one at its end (duplicates dropped)."""
+    k = min(evals_per_epoch, n_batches)
+    return sorted({math.ceil(n_batches * (i + 1) / k) for i in range(k)})
 
 
 def fit(
@@ -109,12 +174,17 @@ def fit(
     seed: int,
     momentum: float = 0.0,
     lr_decay: float = 1.0,
+    recipe: Recipe | None = None,
     progress: Progress | None = None,
     sync_every: int = 50,
     on_epoch_end: Any = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the :class:`History`.
 
+    ``recipe``, if given, names the update rule (optimizer, betas, eps, momentum), the
+    schedule, the shuffling and the evaluations per epoch; ``epochs``, ``lr`` (the
+    schedule's peak) and ``batch_size`` given here override its own.  Without it, SGD
+    with ``momentum`` and the per-epoch ``lr_decay``.
     ``on_epoch_end(record, model)``, if given, is called after each complete epoch
     (the CLI saves weights there).  Raises :class:`Diverged` as soon as a non-finite
     loss is seen (at most ``sync_every`` batches after it happened, naming its batch).
@@ -128,43 +198,74 @@ def fit(
     n = len(train.y)
     if n == 0:
         raise ValueError("the training set is empty")
+    if recipe is None:
+        recipe = Recipe(
+            lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, lr_decay=lr_decay
+        )
+    else:
+        recipe = dataclasses.replace(recipe, lr=lr, epochs=epochs, batch_size=batch_size)
+    rule = recipe.update_rule
+    n_batches = math.ceil(n / batch_size)
+    lrs = learning_rates(recipe, n_batches)
+    points = eval_points(n_batches, recipe.evals_per_epoch) if test is not None else []
 
     staged_train = backend.stage(model, train.x, train.y)
     staged_test = backend.stage(model, test.x) if test is not None else None
     history = History()
+    clock = 0.0  # training seconds so far
     for epoch in range(epochs):
-        epoch_lr = float(lr * lr_decay**epoch)
-        log = _EpochLog(epoch + 1, epoch_lr, n, batch_size, progress)
+        epoch_lrs = lrs[epoch]
+        log = _EpochLog(epoch + 1, float(epoch_lrs[0]), n, batch_size, progress)
         if progress is not None:
             progress.epoch_start(epoch + 1, epochs, log.n_batches)
+        order = epoch_order(seed, epoch, n) if recipe.shuffle else np.arange(n)
+        seconds = eval_seconds = 0.0
+        test_accuracy = None
         log.start = time.perf_counter()
-        backend.train_epoch(
-            model,
-            staged_train,
-            epoch_order(seed, epoch, n),
-            lr=epoch_lr,
-            momentum=momentum,
-            batch_size=batch_size,
-            sync_every=sync_every,
-            on_sync=log.on_sync,
-        )
-        seconds = time.perf_counter() - log.start
+        done = 0
+        for end in points or [n_batches]:  # points end with n_batches
+            t0 = time.perf_counter()
+            backend.train_epoch(
+                model,
+                staged_train,
+                order[done * batch_size : end * batch_size],
+                lr=epoch_lrs[done:end],
+                momentum=rule.momentum,
+                update=rule,
+                batch_size=batch_size,
+                sync_every=sync_every,
+                on_sync=log.offset(done),
+            )
+            seconds += time.perf_counter() - t0
+            done = end
+            if staged_test is not None and end in points:
+                t1 = time.perf_counter()
+                test_accuracy = float(np.mean(backend.predict(model, staged_test) == test.y))
+                spent = time.perf_counter() - t1
+                eval_seconds += spent
+                history.evals.append(
+                    EvalRecord(
+                        epoch=round(epoch + end / n_batches, 6),
+                        step=epoch * n_batches + end,
+                        train_seconds=clock + seconds,
+                        test_accuracy=test_accuracy,
+                        eval_seconds=spent,
+                    )
+                )
+                log.start += spent  # the progress bar's samples/s counts training only
+        clock += seconds
         if np.isnan(log.losses).any():
             raise RuntimeError(
                 f"the {backend.name} backend did not report every batch of epoch {epoch + 1}"
             )
-        t1 = time.perf_counter()
-        test_accuracy = None
-        if staged_test is not None:
-            test_accuracy = float(np.mean(backend.predict(model, staged_test) == test.y))
         record = EpochRecord(
             epoch=epoch + 1,
             loss=log.mean_loss(log.n_batches),
             train_accuracy=float(log.correct.sum() / n),
             test_accuracy=test_accuracy,
             seconds=seconds,
-            eval_seconds=time.perf_counter() - t1,
-            lr=epoch_lr,
+            eval_seconds=eval_seconds,
+            lr=float(epoch_lrs[0]),
             samples=n,
         )
         history.epochs.append(record)
@@ -190,6 +291,10 @@ class _EpochLog:
     def mean_loss(self, end: int) -> float:
         """Mean loss per sample over batches [0, end)."""
         return float(np.dot(self.losses[:end], self.sizes[:end]) / self.sizes[:end].sum())
+
+    def offset(self, done: int):
+        """``on_sync`` for a call that trains the epoch's batches from ``done`` on."""
+        return lambda first, losses, correct: self.on_sync(done + first, losses, correct)
 
     def on_sync(self, first: int, batch_losses, batch_correct) -> None:
         batch_losses = np.asarray(batch_losses, dtype=np.float64)

@@ -174,6 +174,26 @@ def test_train_defaults_to_the_recipe_and_prints_a_summary():
     assert re.search(r"test accuracy \d+\.\d\d % on 100 test images", lines[1]), lines[1]
 
 
+def test_train_prints_the_time_to_the_target_accuracy():
+    args = ("train", "--model", "speedrun", "--framework", "numpy", "--limit", "1280",
+            "--epochs", "1", "--test-limit", "200", "-q")  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert re.fullmatch(
+        r"reached 99\.00 % after \d+\.\d\d s of training \(epoch (0\.\d0|1\.00); "
+        r"evaluations excluded\)|target 99\.00 % not reached",
+        lines[2],
+    ), lines[2]
+    report = json.loads(run_cli(*args, "--json").stdout)
+    evals = report["evals"]
+    assert [e["epoch"] for e in evals] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])  # 5 batches
+    reached = [e["train_seconds"] for e in evals if e["test_accuracy"] >= 0.99]
+    assert report["seconds_to_target"] == (reached[0] if reached else None)
+    assert evals[-1]["train_seconds"] == pytest.approx(report["train_seconds"])
+
+
 def test_the_seed_fixes_the_run(trained):
     def first_epoch(seed):
         result = run_cli(

@@ -32,6 +32,17 @@ since terms that cancel leave a small result with their rounding error:
   once by hand);
 * the loss: its own value.
 
+Adam and the one-cycle schedule: four full-batch Adam steps (betas (0.7, 0.9) as the
+speedrun recipe's), in one ``train_epoch`` call whose per-batch learning rates are the
+shared loop's one-cycle schedule (warm-up, peak, anneal), compared as updates with the
+same tolerance as the SGD steps.  Adam divides by the gradient's root mean square, so a
+gradient that is mere float32 rounding noise (a sum that cancels) would get a full-size,
+random-signed step; ``eps`` is therefore set to a tenth of the network's largest gradient,
+which bounds the amplification of a gradient error to ``lr * error / eps`` and still
+leaves the update far from linear in the gradient.  Epsilon placed as TensorFlow's fused
+kernel places it (``sqrt(v) + eps`` instead of ``sqrt(v_hat) + eps``), a missing bias
+correction or a schedule applied per call instead of per batch fail it.
+
 What would break these tests (each checked once by hand): transposing a dense weight,
 flattening in C, H, W order in one backend, padding asymmetrically, a wrong loss
 reduction (sum instead of mean), or a different momentum convention.
@@ -48,13 +59,19 @@ from mnist_nets.backends import get_backend
 from mnist_nets.backends.registry import REFERENCE, installed
 from mnist_nets.data import epoch_order, load_split
 from mnist_nets.params import init_params, load_params, save_params
-from mnist_nets.specs import get_spec, list_specs
+from mnist_nets.specs import Recipe, UpdateRule, get_spec, list_specs
+from mnist_nets.training import learning_rates
 
 RTOL = 2e-5
 RTOL_DEEP = 1e-4
 FRAMEWORKS = installed()  # every registered backend whose framework is installed
 OTHERS = [name for name in FRAMEWORKS if name != REFERENCE]
 LR, MOMENTUM = 0.05, 0.9
+ADAM_STEPS, ADAM_BETAS, ADAM_EPS = 4, (0.7, 0.9), 0.1  # eps: x the largest gradient
+ADAM_LRS = learning_rates(
+    Recipe(lr=0.01, epochs=1, schedule="one_cycle", warmup=0.5, div_factor=5, final_div_factor=2),
+    ADAM_STEPS,
+).ravel()  # 0.002, 0.01 (the peak), 0.0055, 0.001
 
 
 def assert_close(what: str, got, ref, rtol: float, scale: float | None = None) -> None:
@@ -93,6 +110,44 @@ def two_sgd_steps(backend, model, x, y):
     return backend.export_params(model)
 
 
+def adam_rule(grads: dict) -> UpdateRule:
+    return UpdateRule("adam", 0.0, ADAM_BETAS, ADAM_EPS * network_scale(grads))
+
+
+def adam_steps(backend, model, x, y, rule):
+    """``ADAM_STEPS`` full-batch Adam steps in one call, at the schedule's learning rates
+    (the batch staged ``ADAM_STEPS`` times over, so the order visits each sample once)."""
+    backend.train_epoch(
+        model,
+        backend.stage(model, np.tile(x, (ADAM_STEPS, 1, 1, 1)), np.tile(y, ADAM_STEPS)),
+        np.arange(ADAM_STEPS * len(y)),
+        lr=ADAM_LRS,
+        momentum=0.0,
+        update=rule,
+        batch_size=len(y),
+        sync_every=3,
+        on_sync=lambda *args: None,
+    )
+    return backend.export_params(model)
+
+
+def reference_adam(spec, params, x, y, rule):
+    """The Adam steps in float64, written out from the definition (mnist_nets.specs)."""
+    numpy = get_backend("numpy")
+    beta1, beta2 = rule.betas
+    current = {n: p.astype(np.float64) for n, p in params.items()}
+    m = {n: np.zeros_like(p) for n, p in current.items()}
+    v = {n: np.zeros_like(p) for n, p in current.items()}
+    for t, lr in enumerate(ADAM_LRS, start=1):
+        _, grads = numpy.loss_and_grads(numpy.build(spec, current, dtype=np.float64), x, y)
+        for n, g in grads.items():
+            m[n] = beta1 * m[n] + (1 - beta1) * g
+            v[n] = beta2 * v[n] + (1 - beta2) * g * g
+            m_hat, v_hat = m[n] / (1 - beta1**t), v[n] / (1 - beta2**t)
+            current[n] = current[n] - lr * m_hat / (np.sqrt(v_hat) + rule.eps)
+    return current
+
+
 def reference(spec, params, x, y):
     """The numpy backend in float64: activations, logits, loss, gradients, updated params."""
     numpy = get_backend("numpy")
@@ -110,7 +165,16 @@ def reference(spec, params, x, y):
         for n in current:
             velocity[n] = MOMENTUM * velocity[n] + grads_now[n]
             current[n] = current[n] - LR * velocity[n]
-    return {"acts": acts, "loss": loss, "grads": grads, "after": current}
+    rule = adam_rule(grads)
+    adam_after = reference_adam(spec, params, x, y, rule)
+    return {
+        "acts": acts,
+        "loss": loss,
+        "grads": grads,
+        "after": current,
+        "adam": rule,
+        "adam_after": adam_after,
+    }
 
 
 def check_backend(name, spec, params, x, y, ref, rtol):
@@ -140,12 +204,20 @@ def check_backend(name, spec, params, x, y, ref, rtol):
         assert_close(
             f"{name} update of {pname}", after[pname] - p, updates[pname], rtol * 10, scale
         )
+    after = adam_steps(backend, backend.build(spec, params), x, y, ref["adam"])
+    updates = {pname: ref["adam_after"][pname] - p for pname, p in params.items()}
+    scale = network_scale(updates)
+    for pname, p in params.items():
+        assert_close(
+            f"{name} Adam update of {pname}", after[pname] - p, updates[pname], rtol * 10, scale
+        )
 
 
 @settings(max_examples=12)
 @given(case=cases())
 def test_backends_agree_on_drawn_specs(case):
-    """Per-layer shapes and values, logits, loss, gradients and two SGD steps agree."""
+    """Per-layer shapes and values, logits, loss, gradients, two SGD steps and four Adam
+    steps on a one-cycle schedule agree."""
     spec, params, x, y = case
     ref = reference(spec, params, x, y)
     for name in FRAMEWORKS:

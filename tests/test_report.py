@@ -128,6 +128,7 @@ def readme_template() -> str:
         "tables-by-architecture",
         "tables-by-framework",
         "numpy-speed",
+        "fastest-to-99",
         "machine",
         "overview-plots",
         "micro",

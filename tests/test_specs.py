@@ -27,7 +27,7 @@ def make(*layers, loss="cross_entropy"):
     return ModelSpec("t", tuple(layers), RECIPE, loss=loss)
 
 
-def test_registry_has_the_five_networks():
+def test_registry_has_the_registered_networks():
     assert list_specs() == [
         "perceptron",
         "single_neuron",
@@ -35,6 +35,7 @@ def test_registry_has_the_five_networks():
         "dnn",
         "cnn",
         "alexnet",
+        "speedrun",
     ]
     for name in list_specs():
         spec = get_spec(name)
@@ -141,6 +142,15 @@ def test_impossible_specs_are_rejected_naming_the_layer(layers, loss, message):
         (lambda: Recipe(lr=0, epochs=1), "lr must be a positive number"),
         (lambda: Recipe(lr=0.1, epochs=0), "epochs"),
         (lambda: Recipe(lr=0.1, epochs=1, momentum=1.0), "momentum"),
+        (lambda: Recipe(lr=0.1, epochs=1, optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
+        (lambda: Recipe(lr=0.1, epochs=1, betas=(0.9, 1.0)), r"betas must be two numbers"),
+        (lambda: Recipe(lr=0.1, epochs=1, betas=(0.9,)), r"betas must be two numbers"),
+        (lambda: Recipe(lr=0.1, epochs=1, eps=0.0), "eps must be a positive number"),
+        (lambda: Recipe(lr=0.1, epochs=1, schedule="cosine"), "unknown schedule 'cosine'"),
+        (lambda: Recipe(lr=0.1, epochs=1, warmup=1.0), r"warmup must be a fraction"),
+        (lambda: Recipe(lr=0.1, epochs=1, div_factor=0.5), "div_factor must be a number >= 1"),
+        (lambda: Recipe(lr=0.1, epochs=1, evals_per_epoch=0), "evals_per_epoch"),
+        (lambda: Recipe(lr=0.1, epochs=1, shuffle="no"), "shuffle must be True or False"),
     ],
 )
 def test_bad_layer_arguments_are_rejected(build, message):

@@ -9,8 +9,9 @@ numpy arrays at the boundary:
 * :meth:`~Backend.loss_and_grads`: the batch-mean loss and the gradient of every
   parameter, named and shaped as the parameters (dropout off);
 * :meth:`~Backend.export_params`: the current parameters;
-* :meth:`~Backend.train_epoch`: one pass of SGD (with momentum) over the staged data
-  in a given order, reporting per-batch losses and correct counts;
+* :meth:`~Backend.train_epoch`: mini-batch updates (SGD with momentum, or Adam) over
+  the staged data in a given order, each batch with its own learning rate, reporting
+  per-batch losses and correct counts;
 * :meth:`~Backend.train`: whole training runs, through the loop that all backends
   share (:func:`mnist_nets.training.fit`), so data order, learning-rate schedule,
   evaluation, divergence checks and history are the same everywhere.  Imports run one
@@ -21,8 +22,9 @@ CPU-only framework: :meth:`~Backend.synchronize` (wait for the device),
 :meth:`~Backend.reset_device_peak` / :meth:`~Backend.device_peak` (peak device
 memory), :meth:`~Backend.thread_settings` and :meth:`~Backend.versions`.
 
-The SGD update is ``v = momentum * v + grad; param -= lr * v`` (the velocity ``v``
-starts at zero when the model is built and lives in the model).
+The updates are :class:`mnist_nets.specs.UpdateRule`'s: SGD ``v = momentum * v + grad;
+param -= lr * v``, or Adam with bias correction; the velocity, Adam's moments and its
+step count start at zero when the model is built and live in the model.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_nets.specs import NUM_CLASSES, ModelSpec
+from mnist_nets.specs import NUM_CLASSES, ModelSpec, UpdateRule
 from mnist_nets.training import History, Progress, fit
 
 if TYPE_CHECKING:
@@ -42,6 +44,22 @@ if TYPE_CHECKING:
 # on_sync(first_batch, losses, correct): per-batch mean losses (float64) and numbers of
 # correctly classified samples for batches first_batch, first_batch + 1, ...
 OnSync = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+def batch_lrs(lr, n_batches: int) -> np.ndarray:
+    """The per-batch learning rates (float64, length ``n_batches``) from ``lr``: one
+    number for every batch, or one per batch."""
+    lrs = np.asarray(lr, dtype=np.float64)
+    if lrs.ndim == 0:
+        return np.full(n_batches, float(lrs))
+    if lrs.shape != (n_batches,):
+        raise ValueError(f"{lrs.size} learning rates given for {n_batches} batches")
+    return lrs
+
+
+def update_rule(update: UpdateRule | None, momentum: float) -> UpdateRule:
+    """``update``, or SGD with ``momentum`` when none is given."""
+    return update if update is not None else UpdateRule("sgd", float(momentum))
 
 
 class BackendUnavailable(ImportError):
@@ -169,14 +187,18 @@ class Backend(abc.ABC):
         staged: Any,
         order: np.ndarray,
         *,
-        lr: float,
+        lr: float | np.ndarray,
         momentum: float,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
+        update: UpdateRule | None = None,
     ) -> None:
-        """One SGD pass over ``staged`` (from :meth:`stage`) in ``order``, in mini-batches
-        of ``batch_size`` (the last may be smaller), dropout on.
+        """One pass of updates over ``staged`` (from :meth:`stage`) in ``order``, in
+        mini-batches of ``batch_size`` (the last may be smaller), dropout on.
+
+        ``lr`` is one learning rate for every batch or one per batch (:func:`batch_lrs`);
+        ``update`` is the rule (:func:`update_rule`: SGD with ``momentum`` when None).
 
         Calls ``on_sync`` with the per-batch losses and correct counts at most
         ``sync_every`` batches apart and once at the end, and lets any exception

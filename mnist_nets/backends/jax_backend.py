@@ -15,7 +15,10 @@ no conversion.
   is ``lax.reduce_window`` with ``lax.max``, VALID (floor).  Its gradient goes to the
   first maximum of a window on ties, as in the other backends (XLA's
   select-and-scatter with ``>=`` keeps the earlier element).
-* The update is ``v = momentum * v + grad; param -= lr * v``.
+* The updates are :class:`mnist_nets.specs.UpdateRule`'s: SGD ``v = momentum * v +
+  grad; param -= lr * v``, or Adam with bias correction (its moments and step count
+  live in the model; the step count and each batch's learning rate are traced
+  arguments, so a schedule compiles nothing new).
 * Dropout is inverted dropout; the mask of a step is drawn from
   ``fold_in(fold_in(PRNGKey(seed), step), layer index)``, ``step`` a counter of the
   model's: the seed fixes the masks, and every step draws new ones.
@@ -54,7 +57,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from mnist_nets.backends.base import Backend, DeviceError, OnSync, check_inputs, check_labels
+from mnist_nets.backends.base import (
+    Backend,
+    DeviceError,
+    OnSync,
+    batch_lrs,
+    check_inputs,
+    check_labels,
+    update_rule,
+)
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
@@ -65,6 +76,7 @@ from mnist_nets.specs import (
     MaxPool2D,
     ModelSpec,
     ReLU,
+    UpdateRule,
 )
 
 HIGHEST = lax.Precision.HIGHEST
@@ -155,7 +167,7 @@ class _Compiled:
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self.steps: dict[int, Any] = {}  # batch size -> its jitted SGD step
+        self.steps: dict[tuple, Any] = {}  # (batch size, optimizer) -> its jitted step
         self.warm: set[tuple] = set()  # (batch size, staged samples, device) compiled
 
         def predict(params, x):
@@ -169,17 +181,18 @@ class _Compiled:
         self.activations = jax.jit(lambda params, x: layer_outputs(spec, params, x))
         self.loss_and_grads = jax.jit(jax.value_and_grad(loss))
 
-    def step_for(self, bs: int):
-        """The jitted SGD step for batches of ``bs`` (parameters and velocities donated)."""
-        if bs in self.steps:
-            return self.steps[bs]
+    def step_for(self, bs: int, optimizer: str = "sgd"):
+        """The jitted step for batches of ``bs`` with ``optimizer`` ("sgd" or "adam");
+        parameters and optimizer state are donated."""
+        if (bs, optimizer) in self.steps:
+            return self.steps[bs, optimizer]
         spec = self.spec
 
-        def step(params, velocity, x_all, y_all, order, start, n, lr, m, key, t):
-            """SGD step on the batch ``order[start : start + bs]``, of which only samples
-            before ``n`` are real (``order`` is padded to whole batches); returns the
-            new parameters and velocities, the batch's loss and its correct count.
-            Dropout draws from ``fold_in(key, t)``, ``t`` the model's step counter."""
+        def batch_grads(params, x_all, y_all, order, start, n, key, t):
+            """Loss, gradients and correct count of the batch ``order[start : start + bs]``,
+            of which only samples before ``n`` are real (``order`` is padded to whole
+            batches).  Dropout draws from ``fold_in(key, t)``, ``t`` the model's step
+            counter."""
             idx = lax.dynamic_slice(order, (start,), (bs,))
             valid = (start + jnp.arange(bs)) < n
             x, y = x_all[idx], y_all[idx]
@@ -191,13 +204,36 @@ class _Compiled:
                 return jnp.sum(per_sample_loss(spec, logits, y) * weight), logits
 
             (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            right = jnp.sum((jnp.argmax(logits, axis=1) == y) & valid)
+            return loss, grads, right
+
+        def sgd_step(params, velocity, x_all, y_all, order, start, n, lr, m, key, t):
+            """SGD step with momentum ``m``; returns the new parameters and velocities,
+            the batch's loss and its correct count."""
+            loss, grads, right = batch_grads(params, x_all, y_all, order, start, n, key, t)
             velocity = jax.tree.map(lambda v, g: m * v + g, velocity, grads)
             params = jax.tree.map(lambda p, v: p - lr * v, params, velocity)
-            right = jnp.sum((jnp.argmax(logits, axis=1) == y) & valid)
             return params, velocity, loss, right
 
-        self.steps[bs] = jax.jit(step, donate_argnums=(0, 1))
-        return self.steps[bs]
+        def adam_step(params, moments, x_all, y_all, order, start, n, lr, hyper, key, t):
+            """Adam step; ``moments`` is ``(m, v, adam_t)``, ``hyper`` is ``(beta1, beta2,
+            eps)``: ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``."""
+            loss, grads, right = batch_grads(params, x_all, y_all, order, start, n, key, t)
+            m, v, adam_t = moments
+            beta1, beta2, eps = hyper[0], hyper[1], hyper[2]
+            adam_t = adam_t + 1.0
+            m = jax.tree.map(lambda m_, g: beta1 * m_ + (1 - beta1) * g, m, grads)
+            v = jax.tree.map(lambda v_, g: beta2 * v_ + (1 - beta2) * g * g, v, grads)
+            step = lr / (1 - beta1**adam_t)
+            root = jnp.sqrt(1 - beta2**adam_t)
+            params = jax.tree.map(
+                lambda p, m_, v_: p - step * m_ / (jnp.sqrt(v_) / root + eps), params, m, v
+            )
+            return params, (m, v, adam_t), loss, right
+
+        fn = adam_step if optimizer == "adam" else sgd_step
+        self.steps[bs, optimizer] = jax.jit(fn, donate_argnums=(0, 1))
+        return self.steps[bs, optimizer]
 
 
 _compiled: OrderedDict[tuple, _Compiled] = OrderedDict()
@@ -230,6 +266,7 @@ class JaxModel:
     seed: int
     step: int = 0
     warm_batch_size: int | None = None  # the batch size stage() compiles for (see train)
+    adam: tuple | None = None  # Adam's (m, v, step count), made at its first step
 
     def next_key(self):
         """The dropout key of the next step (the counter advanced)."""
@@ -337,9 +374,7 @@ class JaxBackend(Backend):
         xs = self._x(model, x)
         ys = jax.device_put(check_labels(y, len(xs)).astype(np.int32), model.device)
         loss, grads = compiled_for(model.spec).loss_and_grads(model.params, xs, ys)
-        return float(loss), {
-            name: np.array(grads[name], dtype=np.float32) for name in model.params
-        }
+        return float(loss), {name: np.array(grads[name], dtype=np.float32) for name in model.params}
 
     def export_params(self, model: JaxModel) -> dict[str, np.ndarray]:
         return {name: np.array(v, dtype=np.float32) for name, v in model.params.items()}
@@ -369,18 +404,23 @@ class JaxBackend(Backend):
         model.warm_batch_size = batch_size
         return super().train(model, data, epochs, lr, batch_size, seed, **kwargs)
 
-    def _warm_step(self, model: JaxModel, staged: Staged, batch_size: int) -> None:
-        """Compile the step for ``batch_size`` and this data set's size, and run it once
-        on copies of the parameters (the model is left as it was)."""
+    def _warm_step(
+        self, model: JaxModel, staged: Staged, batch_size: int, optimizer: str | None = None
+    ) -> None:
+        """Compile the step for ``batch_size``, this data set's size and ``optimizer`` (the
+        recipe's by default), and run it once on copies of the parameters and optimizer
+        state (the model is left as it was)."""
+        optimizer = optimizer or model.spec.recipe.optimizer
         compiled = compiled_for(model.spec)
         n = int(staged.x.shape[0])
-        key = (min(batch_size, n), n, model.device)
+        key = (min(batch_size, n), n, model.device, optimizer)
         if key in compiled.warm:
             return
-        copy = jax.tree.map(jnp.copy, (model.params, model.velocity))
-        out = compiled.step_for(key[0])(
+        copy = jax.tree.map(jnp.copy, (model.params, _opt_state(model, optimizer)))
+        out = compiled.step_for(key[0], optimizer)(
             *copy, staged.x, staged.y, self._order(model, np.zeros(0, np.int32), n, key[0]),
-            *_scalars(0, n, 0.0, 0.0), model.key, np.uint32(0),
+            np.int32(0), np.int32(n), np.float32(0.0), _hyper(UpdateRule(optimizer)),
+            model.key, np.uint32(0),
         )  # fmt: skip
         jax.block_until_ready(out)
         compiled.warm.add(key)
@@ -399,11 +439,12 @@ class JaxBackend(Backend):
         staged: Staged,
         order: np.ndarray,
         *,
-        lr: float,
+        lr,
         momentum: float,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
+        update: UpdateRule | None = None,
     ) -> None:
         if not isinstance(staged, Staged) or staged.y is None:
             raise ValueError(
@@ -421,30 +462,36 @@ class JaxBackend(Backend):
         n = len(order)
         bs = min(batch_size, n_staged)
         n_batches = math.ceil(n / bs)
+        rule = update_rule(update, momentum)
+        lrs = batch_lrs(lr, n_batches).astype(np.float32)
+        hyper = _hyper(rule)
         compiled = compiled_for(model.spec)
-        step = compiled.step_for(bs)
+        step = compiled.step_for(bs, rule.optimizer)
         order_d = self._order(model, order, n_staged, bs)
-        params, velocity = model.params, model.velocity
+        params, state = model.params, _opt_state(model, rule.optimizer)
         results: list = []
         first = 0
         try:
             for b in range(n_batches):
                 model.step += 1
-                params, velocity, loss, right = step(
-                    params, velocity, staged.x, staged.y, order_d,
-                    *_scalars(b * bs, n, lr, momentum), model.key, np.uint32(model.step),
+                params, state, loss, right = step(
+                    params, state, staged.x, staged.y, order_d,
+                    np.int32(b * bs), np.int32(n), lrs[b], hyper, model.key,
+                    np.uint32(model.step),
                 )  # fmt: skip
                 results.append((loss, right))
                 if b + 1 - first == sync_every or b + 1 == n_batches:
                     # the read-back waits for the device: at the end, the epoch is done
                     host = np.asarray(jax.device_get(results), dtype=np.float64)
-                    model.params, model.velocity = params, velocity
+                    model.params = params
+                    _set_opt_state(model, rule.optimizer, state)
                     results = []
                     on_sync(first, host[:, 0], host[:, 1].astype(np.int64))
                     first = b + 1
         finally:
-            model.params, model.velocity = params, velocity
-        compiled.warm.add((bs, n_staged, model.device))
+            model.params = params
+            _set_opt_state(model, rule.optimizer, state)
+        compiled.warm.add((bs, n_staged, model.device, rule.optimizer))
 
     def predict(self, model: JaxModel, staged: Any, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         x = staged.x if isinstance(staged, Staged) else self._x(model, staged[0])
@@ -464,9 +511,30 @@ class JaxBackend(Backend):
         return labels.astype(np.int64)
 
 
-def _scalars(start: int, n: int, lr: float, momentum: float) -> tuple:
-    """The step's scalar arguments, always of the same types (a new type would retrace)."""
-    return np.int32(start), np.int32(n), np.float32(lr), np.float32(momentum)
+def _hyper(rule: UpdateRule):
+    """The update's hyper-parameters as the step takes them, always of the same type (a
+    new type would retrace): momentum for SGD, ``[beta1, beta2, eps]`` for Adam."""
+    if rule.optimizer == "adam":
+        return np.array([*rule.betas, rule.eps], dtype=np.float32)
+    return np.float32(rule.momentum)
+
+
+def _opt_state(model: JaxModel, optimizer: str):
+    """The model's state for ``optimizer``: velocities, or Adam's ``(m, v, step count)``
+    (zeros at first)."""
+    if optimizer != "adam":
+        return model.velocity
+    if model.adam is None:
+        zeros = {name: jnp.zeros_like(p) for name, p in model.params.items()}
+        model.adam = (zeros, jax.tree.map(jnp.copy, zeros), jnp.float32(0.0))
+    return model.adam
+
+
+def _set_opt_state(model: JaxModel, optimizer: str, state) -> None:
+    if optimizer == "adam":
+        model.adam = state
+    else:
+        model.velocity = state
 
 
 def _gpus() -> list:

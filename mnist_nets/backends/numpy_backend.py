@@ -20,7 +20,14 @@ import numpy as np
 
 from mnist_nets import specs
 from mnist_nets.backends import numpy_layers as nl
-from mnist_nets.backends.base import Backend, OnSync, check_inputs, check_labels
+from mnist_nets.backends.base import (
+    Backend,
+    OnSync,
+    batch_lrs,
+    check_inputs,
+    check_labels,
+    update_rule,
+)
 from mnist_nets.params import check_params
 
 DTYPES = (np.float32, np.float64)
@@ -41,6 +48,9 @@ class NumpyModel:
         self.flat = np.empty(total, self.dtype)
         self.flat_grad = np.zeros(total, self.dtype)
         self.velocity = np.zeros(total, self.dtype)
+        self.adam_m = np.zeros(total, self.dtype)  # Adam's moments and step count
+        self.adam_v = np.zeros(total, self.dtype)
+        self.adam_t = 0
         self.scratch = np.empty(total, self.dtype)
         self.rng = np.random.default_rng(seed)  # dropout masks
         self.params: dict[str, np.ndarray] = {}
@@ -228,15 +238,18 @@ class NumpyBackend(Backend):
         staged,
         order: np.ndarray,
         *,
-        lr: float,
+        lr,
         momentum: float,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
+        update: specs.UpdateRule | None = None,
     ) -> None:
         x, y = staged
         n = len(order)
         n_batches = math.ceil(n / batch_size)
+        lrs = batch_lrs(lr, n_batches)
+        rule = update_rule(update, momentum)
         losses = np.zeros(n_batches)
         correct = np.zeros(n_batches)
         first = 0  # first batch not yet reported
@@ -250,9 +263,28 @@ class NumpyBackend(Backend):
                     losses[b], correct[b] = nl.blocked_step(model, x, y, nl.FULL_BATCH_BLOCK)
                 else:
                     losses[b], correct[b] = model.step(x[idx], y[idx], training=True)
-                nl.sgd_momentum_step(
-                    model.flat, model.flat_grad, model.velocity, lr, momentum, model.scratch
-                )
+                if rule.optimizer == "adam":
+                    model.adam_t += 1
+                    nl.adam_step(
+                        model.flat,
+                        model.flat_grad,
+                        model.adam_m,
+                        model.adam_v,
+                        model.adam_t,
+                        lrs[b],
+                        rule.betas,
+                        rule.eps,
+                        model.scratch,
+                    )
+                else:
+                    nl.sgd_momentum_step(
+                        model.flat,
+                        model.flat_grad,
+                        model.velocity,
+                        lrs[b],
+                        rule.momentum,
+                        model.scratch,
+                    )
                 if b + 1 - first >= sync_every or b + 1 == n_batches:
                     on_sync(first, losses[first : b + 1], correct[first : b + 1])
                     first = b + 1

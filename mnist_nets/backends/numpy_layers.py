@@ -474,3 +474,40 @@ def blocked_step(model, x: np.ndarray, y: np.ndarray, block: int) -> tuple[float
     if n > block:  # the last block's gradient is in flat_grad; add the others
         model.flat_grad += acc
     return total_loss / n, correct
+
+
+def adam_step(
+    params: np.ndarray,
+    grads: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    t: int,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    scratch: np.ndarray,
+) -> None:
+    """Adam's step ``t`` (from 1), in place, on flat vectors (Kingma & Ba, Algorithm 1)::
+
+        m = beta1 * m + (1 - beta1) * grad            first moment (mean of the gradient)
+        v = beta2 * v + (1 - beta2) * grad**2         second moment (its mean square)
+        m_hat = m / (1 - beta1**t)                    bias corrections: m and v start at 0
+        v_hat = v / (1 - beta2**t)
+        param -= lr * m_hat / (sqrt(v_hat) + eps)
+
+    The two corrections are scalars, folded in as ``lr / (1 - beta1**t)`` and
+    ``sqrt(1 - beta2**t)`` so that only whole-vector operations remain."""
+    dtype = params.dtype.type
+    beta1, beta2 = betas
+    m *= dtype(beta1)
+    m += np.multiply(grads, dtype(1 - beta1), out=scratch)
+    v *= dtype(beta2)
+    np.multiply(grads, grads, out=scratch)
+    scratch *= dtype(1 - beta2)
+    v += scratch
+    np.sqrt(v, out=scratch)  # sqrt(v_hat) + eps = sqrt(v) / sqrt(1 - beta2**t) + eps
+    scratch *= dtype(1 / math.sqrt(1 - beta2**t))
+    scratch += dtype(eps)
+    np.divide(m, scratch, out=scratch)
+    scratch *= dtype(lr / (1 - beta1**t))
+    params -= scratch

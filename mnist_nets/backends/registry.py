@@ -100,9 +100,7 @@ def framework(name: str) -> Framework:
     try:
         return BY_NAME[name]
     except KeyError:
-        raise ValueError(
-            f"unknown framework {name!r}; choose one of: {', '.join(NAMES)}"
-        ) from None
+        raise ValueError(f"unknown framework {name!r}; choose one of: {', '.join(NAMES)}") from None
 
 
 def label(name: str) -> str:

@@ -12,10 +12,13 @@ metrics, callbacks) in it.
   with explicit paddings).  TensorFlow's ``"SAME"`` pads asymmetrically when the
   stride is above 1, so it is used only where it is identical (stride 1 and
   ``p == k // 2`` for an odd kernel).
-* The update is ``v = momentum * v + grad; param -= lr * v``: exactly what the fused
+* The SGD update is ``v = momentum * v + grad; param -= lr * v``: exactly what the fused
   ``ResourceApplyMomentum`` kernel computes (Keras' SGD uses another form, equal only
-  for a constant learning rate).  ``lr`` and ``momentum`` are variables, so a new
-  epoch's learning rate does not retrace anything; the velocities live in the model.
+  for a constant learning rate).  Adam is written out in ``tf`` ops as
+  :class:`mnist_nets.specs.UpdateRule` states it (the fused ``ResourceApplyAdam`` puts
+  epsilon elsewhere: ``sqrt(v) + eps`` instead of ``sqrt(v_hat) + eps``).  The learning
+  rate of every batch comes in as a tensor, ``momentum``, betas and eps are variables,
+  so no schedule retraces anything; velocities and moments live in the model.
 * Training runs ``sync_every`` batches per call of one compiled function: an in-graph
   loop (``tf.while_loop``, one iteration at a time) that gathers each batch from the
   staged tensors by the given order, takes the SGD step and records the batch's loss
@@ -53,7 +56,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
 
-from mnist_nets.backends.base import Backend, DeviceError, OnSync, check_inputs, check_labels
+from mnist_nets.backends.base import (
+    Backend,
+    DeviceError,
+    OnSync,
+    batch_lrs,
+    check_inputs,
+    check_labels,
+    update_rule,
+)
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
@@ -64,6 +75,7 @@ from mnist_nets.specs import (
     MaxPool2D,
     ModelSpec,
     ReLU,
+    UpdateRule,
 )
 
 JIT_COMPILE = False  # XLA on CPU: see the module docstring
@@ -134,28 +146,47 @@ def _next_dropout_key(state: dict):
     return tf.stack([state["seed"], state["dropout_step"].assign_add(1)])
 
 
-def sgd_step(spec: ModelSpec, state: dict, x, y):
-    """One SGD step on batch ``(x, y)``, dropout on; returns ``(loss, correct)``.
+def train_step(spec: ModelSpec, state: dict, x, y, lr, adam: bool):
+    """One update (SGD with momentum, or ``adam``) with learning rate ``lr`` on batch
+    ``(x, y)``, dropout on; returns ``(loss, correct)``.
 
-    ``state`` holds the model's variables: ``params`` and ``velocity`` (dicts by name),
-    ``lr``, ``momentum``, ``dropout_step`` and the ``seed`` (a tensor)."""
+    ``state`` holds the model's variables: ``params``, ``velocity``, ``adam_m`` and
+    ``adam_v`` (dicts by name), ``momentum``, ``betas``, ``eps``, ``adam_t``,
+    ``dropout_step`` and the ``seed`` (a tensor)."""
     key = _next_dropout_key(state) if spec.has_dropout else None
     names = list(state["params"])
     with tf.GradientTape() as tape:
         logits = layer_outputs(spec, state["params"], x, key)[-1]
         loss = batch_loss(spec, logits, y)
     grads = tape.gradient(loss, [state["params"][n] for n in names])
-    for name, grad in zip(names, grads, strict=True):
-        # the fused kernel: accum = accum * momentum + grad; var -= lr * accum
-        tf.raw_ops.ResourceApplyMomentum(
-            var=state["params"][name].handle,
-            accum=state["velocity"][name].handle,
-            lr=state["lr"],
-            grad=grad,
-            momentum=state["momentum"],
-        )
+    if adam:
+        _adam_update(state, names, grads, lr)
+    else:
+        for name, grad in zip(names, grads, strict=True):
+            # the fused kernel: accum = accum * momentum + grad; var -= lr * accum
+            tf.raw_ops.ResourceApplyMomentum(
+                var=state["params"][name].handle,
+                accum=state["velocity"][name].handle,
+                lr=lr,
+                grad=grad,
+                momentum=state["momentum"],
+            )
     predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
     return loss, tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int32))
+
+
+def _adam_update(state: dict, names: list, grads: list, lr) -> None:
+    """Adam's next step, as :class:`mnist_nets.specs.UpdateRule` states it."""
+    t = state["adam_t"].assign_add(1.0)
+    beta1, beta2 = state["betas"][0], state["betas"][1]
+    step = lr / (1.0 - tf.pow(beta1, t))  # lr / (1 - beta1**t)
+    root = tf.sqrt(1.0 - tf.pow(beta2, t))  # sqrt(1 - beta2**t)
+    for name, grad in zip(names, grads, strict=True):
+        m = state["adam_m"][name].assign(beta1 * state["adam_m"][name] + (1.0 - beta1) * grad)
+        v = state["adam_v"][name].assign(
+            beta2 * state["adam_v"][name] + (1.0 - beta2) * tf.square(grad)
+        )
+        state["params"][name].assign_sub(step * m / (tf.sqrt(v) / root + state["eps"]))
 
 
 def _conv2d(x, kernel, layer: Conv2D):
@@ -188,7 +219,17 @@ class TFModel:
                 name: tf.Variable(tf.zeros_like(value), trainable=False, name=f"{name}.velocity")
                 for name, value in params.items()
             }
-            self.lr = tf.Variable(0.0, trainable=False, name="lr")
+            self.adam_m = {
+                name: tf.Variable(tf.zeros_like(value), trainable=False, name=f"{name}.adam_m")
+                for name, value in params.items()
+            }
+            self.adam_v = {
+                name: tf.Variable(tf.zeros_like(value), trainable=False, name=f"{name}.adam_v")
+                for name, value in params.items()
+            }
+            self.adam_t = tf.Variable(0.0, trainable=False, name="adam_t")
+            self.betas = tf.Variable([0.9, 0.999], trainable=False, name="betas")
+            self.eps = tf.Variable(1e-8, trainable=False, name="eps")
             self.momentum = tf.Variable(0.0, trainable=False, name="momentum")
             self.dropout_step = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.seed_tensor = tf.constant(self.seed, dtype=tf.int64)
@@ -202,7 +243,11 @@ class TFModel:
         return {
             "params": self.params,
             "velocity": self.velocity,
-            "lr": self.lr,
+            "adam_m": self.adam_m,
+            "adam_v": self.adam_v,
+            "adam_t": self.adam_t,
+            "betas": self.betas,
+            "eps": self.eps,
             "momentum": self.momentum,
             "dropout_step": self.dropout_step,
             "seed": self.seed_tensor,
@@ -212,7 +257,11 @@ class TFModel:
         return [
             *self.params.values(),
             *self.velocity.values(),
-            self.lr,
+            *self.adam_m.values(),
+            *self.adam_v.values(),
+            self.adam_t,
+            self.betas,
+            self.eps,
             self.momentum,
             self.dropout_step,
         ]
@@ -220,39 +269,54 @@ class TFModel:
 
 class _Graphs:
     """The compiled functions of one network (layers, loss, input shape) on one device,
-    shared by all its models: the variables are arguments, so one trace serves them all."""
+    shared by all its models: the variables are arguments, so one trace serves them all.
+    The training loop is traced once per update rule ("sgd", "adam"), when first asked."""
 
     def __init__(self, model: TFModel):
         spec, state = model.spec, model.state
-        x_spec = tf.TensorSpec((None, *spec.input_shape), tf.float32)
-        index_spec = tf.TensorSpec((None,), tf.int32)
+        self.x_spec = tf.TensorSpec((None, *spec.input_shape), tf.float32)
+        self.index_spec = tf.TensorSpec((None,), tf.int32)
+        self.tf_device = model.tf_device
+        self.state = state
+        self._chunks: dict[str, Any] = {}
 
-        @tf.function(jit_compile=JIT_COMPILE, autograph=False)
-        def train_chunk(state, x_all, y_all, order, batch_size):
-            """SGD steps on the batches ``order[0:batch_size], order[batch_size:2 *
-            batch_size], ...`` (the last may be smaller) of the staged tensors, in an
-            in-graph loop; returns each batch's loss and number of correct predictions."""
-            n = tf.shape(order)[0]
-            n_batches = (n + batch_size - 1) // batch_size
+        def make_train_chunk(adam: bool):
+            @tf.function(jit_compile=JIT_COMPILE, autograph=False)
+            def train_chunk(state, x_all, y_all, order, batch_size, lrs):
+                """Updates on the batches ``order[0:batch_size], order[batch_size:2 *
+                batch_size], ...`` (the last may be smaller) of the staged tensors, batch
+                ``i`` with learning rate ``lrs[i]``, in an in-graph loop; returns each
+                batch's loss and number of correct predictions."""
+                n = tf.shape(order)[0]
+                n_batches = (n + batch_size - 1) // batch_size
 
-            def body(i, losses, correct):
-                indices = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
-                loss, right = sgd_step(
-                    spec, state, tf.gather(x_all, indices), tf.gather(y_all, indices)
+                def body(i, losses, correct):
+                    indices = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
+                    loss, right = train_step(
+                        spec,
+                        state,
+                        tf.gather(x_all, indices),
+                        tf.gather(y_all, indices),
+                        lrs[i],
+                        adam,
+                    )
+                    return i + 1, losses.write(i, loss), correct.write(i, right)
+
+                _, losses, correct = tf.while_loop(
+                    lambda i, *_: i < n_batches,
+                    body,
+                    (
+                        tf.constant(0),
+                        tf.TensorArray(tf.float32, size=n_batches),
+                        tf.TensorArray(tf.int32, size=n_batches),
+                    ),
+                    parallel_iterations=1,  # each step reads the previous step's update
                 )
-                return i + 1, losses.write(i, loss), correct.write(i, right)
+                return losses.stack(), correct.stack()
 
-            _, losses, correct = tf.while_loop(
-                lambda i, *_: i < n_batches,
-                body,
-                (
-                    tf.constant(0),
-                    tf.TensorArray(tf.float32, size=n_batches),
-                    tf.TensorArray(tf.int32, size=n_batches),
-                ),
-                parallel_iterations=1,  # each step reads the previous step's update
-            )
-            return losses.stack(), correct.stack()
+            return train_chunk
+
+        self._make_train_chunk = make_train_chunk
 
         @tf.function(jit_compile=JIT_COMPILE, autograph=False)
         def predict(params, x):
@@ -261,28 +325,41 @@ class _Graphs:
             return tf.argmax(logits, axis=1, output_type=tf.int32)
 
         with tf.device(model.tf_device):
-            self.train_chunk = train_chunk.get_concrete_function(
-                state, x_spec, index_spec, index_spec, tf.TensorSpec((), tf.int32)
-            )
-            self.predict = predict.get_concrete_function(model.params, x_spec)
-        self.warm = {False: False, True: False}  # has prediction / training run once?
+            self.predict = predict.get_concrete_function(model.params, self.x_spec)
+        self.warm = {"predict": False, "sgd": False, "adam": False}  # run once yet?
 
-    def warm_up(self, model: TFModel, staged: Staged) -> None:
-        """Run the function ``staged`` is for (training when it has labels, else
-        prediction) once on one sample, then put back every variable it touched, so
-        that its one-off set-up is paid outside any timed epoch."""
+    def train_chunk(self, optimizer: str):
+        """The compiled training loop for ``optimizer`` ("sgd" or "adam")."""
+        if optimizer not in self._chunks:
+            fn = self._make_train_chunk(optimizer == "adam")
+            with tf.device(self.tf_device):
+                self._chunks[optimizer] = fn.get_concrete_function(
+                    self.state,
+                    self.x_spec,
+                    self.index_spec,
+                    self.index_spec,
+                    tf.TensorSpec((), tf.int32),
+                    tf.TensorSpec((None,), tf.float32),
+                )
+        return self._chunks[optimizer]
+
+    def warm_up(self, model: TFModel, staged: Staged, optimizer: str = "sgd") -> None:
+        """Run the function ``staged`` is for (training with ``optimizer`` when it has
+        labels, else prediction) once on one sample, then put back every variable it
+        touched, so that its one-off set-up is paid outside any timed epoch."""
         training = staged.y is not None
         with tf.device(model.tf_device):
             if training:
                 saved = [(v, np.array(v.numpy(), copy=True)) for v in model.variables()]
-                model.lr.assign(0.0)
                 one = tf.constant([0], tf.int32)
-                self.train_chunk(model.state, staged.x, staged.y, one, tf.constant(1))
+                self.train_chunk(optimizer)(
+                    model.state, staged.x, staged.y, one, tf.constant(1), tf.zeros(1)
+                )
                 for var, value in saved:
                     var.assign(value)
             else:
                 self.predict(model.params, staged.x[:1])
-        self.warm[training] = True
+        self.warm[optimizer if training else "predict"] = True
 
 
 _graphs: OrderedDict[tuple, _Graphs] = OrderedDict()
@@ -425,8 +502,9 @@ class TensorflowBackend(Backend):
             y_t = None if y is None else tf.identity(tf.constant(_check_y(y, len(x))))
         staged = Staged(x_t, y_t)
         graphs = graphs_for(model)
-        if len(x) and not graphs.warm[y_t is not None]:
-            graphs.warm_up(model, staged)
+        kind = model.spec.recipe.optimizer if y_t is not None else "predict"
+        if len(x) and not graphs.warm[kind]:
+            graphs.warm_up(model, staged, model.spec.recipe.optimizer)
         return staged
 
     def train_epoch(
@@ -435,11 +513,12 @@ class TensorflowBackend(Backend):
         staged: Staged,
         order: np.ndarray,
         *,
-        lr: float,
+        lr,
         momentum: float,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
+        update: UpdateRule | None = None,
     ) -> None:
         if not isinstance(staged, Staged) or staged.y is None:
             raise ValueError(
@@ -453,16 +532,24 @@ class TensorflowBackend(Backend):
             raise ValueError(
                 f"batch_size and sync_every must be positive: {batch_size}, {sync_every}"
             )
-        train_chunk = graphs_for(model).train_chunk
-        model.lr.assign(lr)
-        model.momentum.assign(momentum)
+        rule = update_rule(update, momentum)
+        lrs = batch_lrs(lr, -(-len(order) // batch_size)).astype(np.float32)
+        train_chunk = graphs_for(model).train_chunk(rule.optimizer)
+        model.momentum.assign(rule.momentum)
+        model.betas.assign(rule.betas)
+        model.eps.assign(rule.eps)
         per_chunk = batch_size * sync_every
         with tf.device(model.tf_device):
             order_t = tf.constant(order, dtype=tf.int32)
             size_t = tf.constant(batch_size, dtype=tf.int32)
             for first, start in enumerate(range(0, len(order), per_chunk)):
                 losses, correct = train_chunk(
-                    model.state, staged.x, staged.y, order_t[start : start + per_chunk], size_t
+                    model.state,
+                    staged.x,
+                    staged.y,
+                    order_t[start : start + per_chunk],
+                    size_t,
+                    tf.constant(lrs[first * sync_every : (first + 1) * sync_every]),
                 )
                 # the read-back waits for the device: the epoch is done when this returns
                 on_sync(

@@ -58,7 +58,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnist_nets.backends.base import Backend, OnSync, check_inputs, check_labels
+from mnist_nets.backends.base import (
+    Backend,
+    OnSync,
+    batch_lrs,
+    check_inputs,
+    check_labels,
+    update_rule,
+)
 from mnist_nets.machine import cpu_name
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
@@ -70,6 +77,7 @@ from mnist_nets.specs import (
     MaxPool2D,
     ModelSpec,
     ReLU,
+    UpdateRule,
 )
 
 # --------------------------------------------------------------------------- layers
@@ -168,6 +176,9 @@ class TorchModel:
     generator: torch.Generator
     memory_format: torch.memory_format
     classes: torch.Tensor = field(repr=False)  # arange(10) on the device, for one-hot targets
+    adam_m: list[torch.Tensor] = field(default_factory=list, repr=False)  # Adam's moments,
+    adam_v: list[torch.Tensor] = field(default_factory=list, repr=False)  # made at its 1st step
+    adam_t: int = 0  # Adam's step count
 
     @property
     def tensors(self) -> list[nn.Parameter]:
@@ -385,11 +396,12 @@ class TorchBackend(Backend):
         staged: tuple[torch.Tensor, torch.Tensor | None],
         order: np.ndarray,
         *,
-        lr: float,
+        lr,
         momentum: float,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
+        update: UpdateRule | None = None,
     ) -> None:
         x, y = staged
         if y is None:
@@ -400,7 +412,12 @@ class TorchBackend(Backend):
         losses = torch.empty(n_batches, dtype=torch.float32, device=dev)
         correct = torch.empty(n_batches, dtype=torch.int64, device=dev)
         net, loss_fn, params, velocity = model.net, model.loss, model.tensors, model.velocity
-        lr, momentum = float(lr), float(momentum)
+        lrs = batch_lrs(lr, n_batches).tolist()
+        rule = update_rule(update, momentum)
+        momentum, adam = rule.momentum, rule.optimizer == "adam"
+        if adam and not model.adam_m:
+            model.adam_m = [torch.zeros_like(t) for t in params]
+            model.adam_v = [torch.zeros_like(t) for t in params]
         net.train(True)
         first = 0
         for b in range(n_batches):
@@ -410,7 +427,11 @@ class TorchBackend(Backend):
             loss = loss_fn(logits, yb)
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
-                if momentum:
+                lr = lrs[b]
+                if adam:
+                    model.adam_t += 1
+                    _adam_step(params, grads, model.adam_m, model.adam_v, model.adam_t, lr, rule)
+                elif momentum:
                     torch._foreach_mul_(velocity, momentum)  # v = momentum * v + grad
                     torch._foreach_add_(velocity, grads)
                     torch._foreach_add_(params, velocity, alpha=-lr)  # p -= lr * v
@@ -437,6 +458,20 @@ class TorchBackend(Backend):
             for i in range(0, len(x), batch_size):
                 labels[i : i + batch_size] = model.net(x[i : i + batch_size]).argmax(1)
         return labels.cpu().numpy()
+
+
+def _adam_step(params, grads, m, v, t: int, lr: float, rule: UpdateRule) -> None:
+    """Adam's step ``t`` (:class:`mnist_nets.specs.UpdateRule`), as ``torch.optim.Adam``'s
+    foreach path computes it: ``p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)``."""
+    beta1, beta2 = rule.betas
+    torch._foreach_mul_(m, beta1)
+    torch._foreach_add_(m, grads, alpha=1 - beta1)
+    torch._foreach_mul_(v, beta2)
+    torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)
+    denom = torch._foreach_sqrt(v)
+    torch._foreach_div_(denom, math.sqrt(1 - beta2**t))
+    torch._foreach_add_(denom, rule.eps)
+    torch._foreach_addcdiv_(params, m, denom, value=-lr / (1 - beta1**t))
 
 
 def _synchronize(device: torch.device) -> None:

@@ -102,6 +102,7 @@ def train_one(
             seed,
             momentum=r.momentum,
             lr_decay=r.lr_decay,
+            recipe=r,
             progress=progress,
             on_epoch_end=on_epoch_end,
         )
@@ -149,6 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         device_name = backend.device_name(device)
         versions = backend.versions()
     final = history.final
+    target = spec.target_accuracy
+    to_target = history.seconds_to_accuracy(target) if target is not None else None
     if args.json:
         print_json(
             {
@@ -166,7 +169,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "test_samples": len(test),
                 "train_seconds": history.train_seconds,
                 "test_accuracy": final.test_accuracy,
+                "target_accuracy": spec.target_accuracy,
+                "seconds_to_target": to_target,
                 "history": history.to_dict()["epochs"],
+                "evals": history.to_dict()["evals"],
                 "weights": args.out,
                 "versions": versions,
             }
@@ -182,6 +188,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"test accuracy {pct(final.test_accuracy)} on {len(test):,} test images; "
         f"trained in {history.train_seconds:.1f} s ({rate:,.0f} samples/s)"
     )
+    if target is not None and len(test):
+        if to_target is None:
+            print(f"target {pct(target)} not reached")
+        else:
+            print(
+                f"reached {pct(target)} after {to_target:.2f} s of training "
+                f"(epoch {history.epochs_to_accuracy(target):.2f}; evaluations excluded)"
+            )
     if args.out:
         print(f"weights saved to {args.out}")
     return 0

@@ -1,0 +1,165 @@
+"""README section "Fastest to 99 %": the speedrun cells, per framework and device.
+
+Read from the stored history like every other table (bench/report.py wires it in as the
+block ``fastest-to-99``).  A cell's figures come from its ``extra_info``:
+
+* folded rounds (bench/history.py, one round per seed): ``time_to_target_seconds`` is the
+  median over the rounds that reached the target, ``target_reached_rounds`` how many did,
+  ``test_accuracy_rounds`` the final accuracy of each round;
+* a history from before rounds holds one round: its one time and accuracy.
+
+Time-to-99 % is training time only, read at the first test evaluation at or above the
+target (the recipe evaluates after every tenth of an epoch, off the clock).  Beside the
+measured rows stands the published anchor, and below them the bound that the machine's
+measured float32 GEMM peak puts on one epoch.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from bench.history import Selection
+from mnist_nets.specs import ModelSpec
+
+MODEL = "speedrun"
+TRAIN_SAMPLES = 60_000
+# the targets of the speedrun issue (2-core CPU, standard profile, >= 5 seeds)
+MIN_SEEDS = 5
+MEAN_TARGET, EVERY_SEED_TARGET = 0.990, 0.989
+CPU_SECONDS_FASTEST, CPU_SECONDS_NUMPY = 8.0, 10.0
+ANCHOR = (
+    "| published: PyTorch, [tuomaso/train_mnist_fast](https://github.com/tuomaso/train_mnist_fast)"
+    " | cuda (laptop GTX 1660 Ti) | 0.76 s (1 epoch) | 99.04 % mean over 30 seeds | – | – "
+    "| (the anchor; not run here) |"
+)
+
+
+def _accuracies(info: dict[str, Any]) -> list[float]:
+    values = info.get("test_accuracy_rounds") or [info.get("test_accuracy")]
+    return [v for v in values if isinstance(v, (int, float))]
+
+
+def _rounds(info: dict[str, Any]) -> int:
+    return int(info.get("rounds_folded") or info.get("rounds") or 1)
+
+
+def _reached(info: dict[str, Any]) -> int:
+    if isinstance(info.get("target_reached_rounds"), int):
+        return info["target_reached_rounds"]
+    return 1 if info.get("target_reached") else 0
+
+
+def summary(info: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one speedrun cell the section shows and judges."""
+    accs = _accuracies(info)
+    return {
+        "rounds": _rounds(info),
+        "reached": _reached(info),
+        "median_seconds": info.get("time_to_target_seconds"),
+        "mean": statistics.fmean(accs) if accs else None,
+        "sd": statistics.stdev(accs) if len(accs) > 1 else None,
+        "min": min(accs) if accs else None,
+        "epoch": info.get("target_epoch"),
+        "samples_per_second": info.get("samples_per_second"),
+        "peak_gflops": info.get("peak_gflops"),
+    }
+
+
+def verdict(s: dict[str, Any], seconds_target: float | None) -> str:
+    """Which of the issue's targets this cell meets, each miss named with its figure."""
+    misses = []
+    if s["rounds"] < MIN_SEEDS:
+        misses.append(f"{s['rounds']} seed{'s' if s['rounds'] != 1 else ''} < {MIN_SEEDS}")
+    if s["mean"] is None or s["mean"] < MEAN_TARGET:
+        misses.append(f"mean < {_pct(MEAN_TARGET, 1)}")
+    if s["min"] is None or s["min"] < EVERY_SEED_TARGET:
+        misses.append(f"a seed < {_pct(EVERY_SEED_TARGET, 1)}")
+    if seconds_target is not None:
+        t = s["median_seconds"]
+        if t is None or t > seconds_target:
+            misses.append(f"median > {seconds_target:g} s")
+    return "met" if not misses else "missed: " + ", ".join(misses)
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}%}".replace("%", " %")
+
+
+def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
+    """The Markdown of the "Fastest to 99 %" block."""
+    cells = {
+        (k[2], k[3]): c for k, c in sorted(selection.training.items()) if k[:2] == (profile, MODEL)
+    }
+    target = spec.target_accuracy or 0.99
+    flops_epoch = spec.flops_training * TRAIN_SAMPLES
+    r = spec.recipe
+    lines = [
+        f"Recipe: {r.describe()}; target {_pct(target, 0)} test accuracy; time is training only, "
+        "read at the first evaluation (every tenth of an epoch, off the clock) at or above "
+        f"the target; one round per seed. Profile `{profile}`.",
+        "",
+    ]
+    header = [
+        "framework",
+        "device",
+        "median time to 99 %",
+        "accuracy (mean ± sd, min)",
+        "seeds that reached 99 %",
+        "samples/s",
+        "targets",
+    ]
+    rows: list[Sequence[str]] = []
+    summaries = {key: summary(c.info) for key, c in cells.items()}
+    cpu = {f: s for (f, d), s in summaries.items() if d == "cpu"}
+    fastest = min(
+        (f for f, s in cpu.items() if s["median_seconds"] is not None),
+        key=lambda f: cpu[f]["median_seconds"],
+        default=None,
+    )
+    for (framework, device), s in summaries.items():
+        seconds_target = None
+        if device == "cpu":
+            seconds_target = CPU_SECONDS_NUMPY if framework == "numpy" else None
+            if framework == fastest:
+                seconds_target = CPU_SECONDS_FASTEST
+        median = s["median_seconds"]
+        when = f" (epoch {s['epoch']:g})" if isinstance(s["epoch"], (int, float)) else ""
+        rows.append(
+            [
+                framework,
+                device,
+                "not reached" if median is None else f"{median:.2f} s{when}",
+                f"{_pct(s['mean'])} ± {_pct(s['sd'], 2) if s['sd'] is not None else '–'}, "
+                f"min {_pct(s['min'])}",
+                f"{s['reached']} of {s['rounds']}",
+                "–" if s["samples_per_second"] is None else f"{s['samples_per_second']:,.0f}",
+                verdict(s, seconds_target),
+            ]
+        )
+    if not rows:
+        lines.append(f"No stored `{profile}` run of `{MODEL}` yet: `make bench` makes one.")
+        lines.append("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines.append(ANCHOR)
+    peaks = [s["peak_gflops"] for s in cpu.values() if s["peak_gflops"]]
+    bound = (
+        f" At this machine's measured float32 GEMM peak ({max(peaks):.0f} GFLOP/s) one "
+        f"epoch cannot take less than {flops_epoch / max(peaks) / 1e9:.1f} s."
+        if peaks
+        else ""
+    )
+    lines += [
+        "",
+        f"What bounds it: one epoch of `{MODEL}` costs {flops_epoch / 1e12:.2f} TFLOP of "
+        f"training ({spec.flops_training / 1e6:.2f} MFLOP per image).{bound} CPU targets "
+        f"(issue): mean ≥ {_pct(MEAN_TARGET, 1)} and every seed ≥ {_pct(EVERY_SEED_TARGET, 1)} "
+        "in every "
+        f"framework over ≥ {MIN_SEEDS} seeds; median time to 99 % ≤ "
+        f"{CPU_SECONDS_FASTEST:g} s for the fastest framework, ≤ {CPU_SECONDS_NUMPY:g} s for "
+        "numpy.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""The time-to-99 % speedrun network: the fastest published MNIST recipe, as a spec.
+
+From tuomaso/train_mnist_fast (0.76 s to a mean 99.04 % over 30 seeds on a laptop GTX
+1660 Ti): conv 24@5x5 -> max-pool -> ReLU -> conv 32@3x3 -> max-pool -> ReLU -> dense 256
+-> ReLU -> dense 10, no dropout; Adam lr 0.01 with betas (0.7, 0.9), a one-cycle learning
+rate, batch 256, one epoch, no shuffling.  Max-pool before ReLU is the same function as
+ReLU before max-pool (and the numpy backend runs it that way round).
+
+28x28x1 -> conv 5x5x24 -> 24x24x24 -> pool -> 12x12x24 -> conv 3x3x32 -> 10x10x32 -> pool
+-> 5x5x32 = 800 -> dense 256 -> dense 10.
+
+Measured here (PyTorch eager, 2 shared CPU cores): the published recipe's one epoch ended
+at 98.98 % (seed 0; the issue's own runs: 98.75-98.87 % over 3 seeds), short of a mean of
+99 %.  So the one-cycle runs over two epochs: seeds 0-3 ended at 99.20, 99.25, 99.26 and
+99.26 %, and first reached 99 % after 1.6, 1.5, 1.4 and 1.4 epochs (PyTorch, measured on a
+machine too busy for the times to mean anything; the benchmark's rounds measure them).
+The test set is evaluated after every tenth of an epoch (off the training clock), so
+that time-to-99 % is read where the accuracy first reaches 99 %.
+"""
+
+from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
+
+SPEC = ModelSpec(
+    name="speedrun",
+    description=(
+        "Time-to-99 % net (tuomaso/train_mnist_fast): conv 24@5x5, pool, conv 32@3x3, pool, "
+        "dense 256, 10; Adam + one-cycle over 2 epochs, batch 256, unshuffled."
+    ),
+    layers=(
+        Conv2D(24, 5),
+        MaxPool2D(2),
+        ReLU(),
+        Conv2D(32, 3),
+        MaxPool2D(2),
+        ReLU(),
+        Flatten(),
+        Dense(256),
+        ReLU(),
+        Dense(10),
+    ),
+    loss="cross_entropy",
+    recipe=Recipe(
+        lr=0.01,
+        epochs=2,
+        batch_size=256,
+        optimizer="adam",
+        betas=(0.7, 0.9),
+        schedule="one_cycle",
+        shuffle=False,
+        evals_per_epoch=10,
+    ),
+    target_accuracy=0.99,
+)

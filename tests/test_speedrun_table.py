@@ -1,0 +1,91 @@
+"""The "Fastest to 99 %" README section (bench/speedrun_table.py), from made-up cells."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from bench import speedrun_table as st
+from mnist_nets.specs import get_spec
+
+SPEC = get_spec("speedrun")
+
+
+def cell(framework, *, times_median, accuracies, reached, device="cpu", epoch=0.8):
+    info = {
+        "model": "speedrun",
+        "framework": framework,
+        "device": device,
+        "rounds_folded": len(accuracies),
+        "test_accuracy_rounds": accuracies,
+        "test_accuracy": sum(accuracies) / len(accuracies),
+        "target_reached_rounds": reached,
+        "time_to_target_seconds": times_median,
+        "target_epoch": epoch,
+        "samples_per_second": 7500.0,
+        "peak_gflops": 100.0,
+    }
+    return SimpleNamespace(info=info)
+
+
+def selection(*cells):
+    return SimpleNamespace(
+        training={("standard", "speedrun", c.info["framework"], c.info["device"]): c for c in cells}
+    )
+
+
+def rows(markdown):
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("| ") and not line.startswith("| framework")
+    ]
+
+
+def test_every_target_met_and_missed_is_named():
+    good = [0.9905, 0.9901, 0.9912, 0.9899, 0.9903]
+    text = st.section(
+        selection(
+            cell("torch", times_median=6.5, accuracies=good, reached=4),
+            cell("numpy", times_median=12.0, accuracies=good, reached=4),
+            cell("tensorflow", times_median=7.0, accuracies=[0.9881, 0.99, 0.99], reached=2),
+        ),
+        "standard",
+        SPEC,
+    )
+    table = {r[0]: r for r in rows(text)}
+    assert table["torch"][2] == "6.50 s (epoch 0.8)"
+    assert table["torch"][3] == "99.04 % ± 0.05 %, min 98.99 %"
+    assert table["torch"][4] == "4 of 5"
+    assert table["torch"][6] == "met"  # the fastest: 6.5 s <= 8 s
+    assert table["numpy"][6] == "missed: median > 10 s"
+    assert table["tensorflow"][6] == "missed: 3 seeds < 5, mean < 99.0 %, a seed < 98.9 %"
+    assert any(
+        "tuomaso/train_mnist_fast" in r[0] and r[2] == "0.76 s (1 epoch)" for r in rows(text)
+    )
+    flops = SPEC.flops_training * 60_000
+    assert f"{flops / 1e12:.2f} TFLOP" in text
+    assert f"cannot take less than {flops / 100e9:.1f} s" in text
+
+
+def test_no_stored_run_says_so():
+    text = st.section(selection(), "standard", SPEC)
+    assert "No stored `standard` run of `speedrun` yet" in text
+    assert len(rows(text)) == 1  # the published anchor only
+
+
+def test_a_history_from_before_rounds_counts_one_seed():
+    info = {"test_accuracy": 0.991, "target_reached": True, "time_to_target_seconds": 9.0}
+    s = st.summary(info)
+    assert (s["rounds"], s["reached"], s["mean"], s["sd"]) == (1, 1, 0.991, None)
+    assert st.verdict(s, 8.0) == "missed: 1 seed < 5, median > 8 s"
+
+
+def test_the_standard_profile_runs_speedrun_over_at_least_five_seeds():
+    from bench.profiles import get_profile
+
+    standard = get_profile("standard")
+    assert standard.rounds_for("speedrun", standard.rounds) >= st.MIN_SEEDS
+    assert standard.rounds_for("speedrun", 8) == 8  # more rounds asked: more for it too
+    assert standard.rounds_for("cnn", standard.rounds) == standard.rounds
+    assert standard.most_rounds(standard.rounds) == max(standard.rounds, st.MIN_SEEDS)
+    assert get_profile("smoke").rounds_for("speedrun", 1) == 1
