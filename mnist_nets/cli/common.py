@@ -123,11 +123,14 @@ def resolve_device(backend, device: str) -> str:
     return backend.check_device(device)
 
 
-def load_data(limit: int | None, test_limit: int | None):
+def load_data(limit: int | None, test_limit: int | None, dataset: str = "mnist"):
     from mnist_nets.data import load_split
 
     test_limit = test_limit if test_limit is not None else limit
-    return load_split("train", limit), load_split("test", test_limit)
+    return (
+        load_split("train", limit, dataset=dataset),
+        load_split("test", test_limit, dataset=dataset),
+    )
 
 
 def check_out(path: str | None, *, force: bool = False, size_hint: int = 0) -> bool:
