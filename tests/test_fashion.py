@@ -272,3 +272,16 @@ def test_a_spec_differs_per_dataset_in_floor_only():
         assert fashion.layers == spec.layers and fashion.param_shapes == spec.param_shapes
         assert fashion.target_accuracy == floors.get(name)
         assert ModelSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_fashion_framing_keeps_a_fashion_like_image():
+    from mnist_nets.images import preprocess
+
+    rng = np.random.default_rng(2)
+    x = np.zeros((28, 28), dtype=np.float32)
+    x[3:25, :] = rng.uniform(0.3, 1.0, (22, 28))  # a full-width object, as Fashion's are
+    x[10, 5] = 1.0
+    got = preprocess(1.0 - x, fashion=True)  # dark on light, as a photo would be
+    np.testing.assert_allclose(got, x, atol=0.01)
+    # the digit framing would have shrunk it into 20x20
+    assert not np.allclose(preprocess(1.0 - x), x, atol=0.1)

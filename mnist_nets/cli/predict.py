@@ -38,7 +38,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     inputs: dict[int, np.ndarray] = {}
     for i, path in enumerate(args.images):
         try:
-            inputs[i] = load_digit(path)
+            inputs[i] = load_digit(path, fashion=dataset == "fashion-mnist")
         except ImageError as exc:
             errors[i] = str(exc)
     probs: dict[int, np.ndarray] = {}
