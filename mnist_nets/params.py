@@ -138,7 +138,7 @@ def check_params(spec: ModelSpec, params: dict, where: str = "parameters") -> Pa
 def weights_file_size(spec: ModelSpec) -> int:
     """About how many bytes :func:`save_params` writes for ``spec`` (a little more)."""
     spec_chars = len(json.dumps(spec.to_dict()))  # stored as UTF-32: 4 bytes a character
-    return 4 * spec.param_count + 512 * (len(spec.parameters) + 2) + 4 * spec_chars
+    return 4 * spec.param_count + 512 * (len(spec.parameters) + 3) + 4 * spec_chars
 
 
 def save_params(

@@ -6,6 +6,7 @@ Every file here is small and made in the test; nothing goes to the network.
 import gzip
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -285,3 +286,18 @@ def test_fashion_framing_keeps_a_fashion_like_image():
     np.testing.assert_allclose(got, x, atol=0.01)
     # the digit framing would have shrunk it into 20x20
     assert not np.allclose(preprocess(1.0 - x), x, atol=0.1)
+
+
+def test_out_is_refused_inside_the_fashion_data_folder(tmp_path):
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "mnist_nets", "train", "--model", "single_neuron",
+         "--dataset", "fashion-mnist", "--out", str(folder / "w.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MNIST_NETS_FASHION_DATA": str(folder)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "is inside MNIST's folder" in result.stderr and not (folder / "w.npz").exists()
