@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: test bench report lint venv clean-venv
+.PHONY: test bench report lint venv clean-venv mutation
 
 venv: $(STAMP)
 
@@ -26,19 +26,34 @@ test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # `make bench`: the benchmark matrix on real MNIST, then the README's tables and plots.
-# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ARGS for extra pytest options
-# (e.g. BENCH_ARGS="--models cnn --frameworks torch --rounds 3"); REPORT_ARGS for the report.
-# The histories go to bench/results/.  The report runs even when a cell fails (the cells
+# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ROUNDS=N interleaved rounds
+# (seeds; default 3 for standard, 1 for smoke and seed; or MNIST_NETS_BENCH_ROUNDS);
+# BENCH_ARGS for extra pytest options (e.g. BENCH_ARGS="--models cnn --frameworks torch");
+# REPORT_ARGS for the report.  The histories go to bench/results/ (nothing is committed:
+# review and commit them yourself).  The report runs even when a cell fails (the cells
 # that ran are stored), and make still fails with pytest's exit status.
 bench: $(STAMP)
 	$(BIN)/python -m mnist_nets data fetch
 	$(BIN)/python -m pytest bench --benchmark-autosave \
-	    $(if $(BENCH_PROFILE),--bench-profile $(BENCH_PROFILE)) $(BENCH_ARGS); \
+	    $(if $(BENCH_PROFILE),--bench-profile $(BENCH_PROFILE)) \
+	    $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) $(BENCH_ARGS); \
 	status=$$?; $(BIN)/python bench/report.py $(REPORT_ARGS) && exit $$status
 
 # `make report`: README.md's tables and assets/ from the stored histories, no measuring.
 report: $(STAMP)
 	$(BIN)/python bench/report.py $(REPORT_ARGS)
+
+# `make mutation` (not part of `make test` or CI): mutmut over the core modules named in
+# pyproject.toml's [tool.mutmut], each mutant run against the tests that call the mutated
+# function; then the per-module scores and the survivors (see tests/MUTATION.md).
+# MUTATION_JOBS parallel workers (default 2), niced; MUTANTS selects mutants by name, e.g.
+# MUTANTS='mnist_nets.specs*'.  Results are kept in mutants/ and reused while the code and tests
+# are unchanged; `rm -rf mutants` starts afresh.  `mutmut show NAME` prints one mutant's diff.
+MUTATION_JOBS ?= 2
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	CI=1 nice -n 15 $(BIN)/python -m mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
+	$(BIN)/python tests/mutation_scores.py
 
 clean-venv:
 	rm -rf $(VENV)

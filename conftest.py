@@ -1,7 +1,8 @@
 """Shared by tests/ and bench/: hypothesis profiles, device detection, common options, data.
 
 Options (both suites):
-  --frameworks numpy,torch,tensorflow   which backends to run (default: all installed)
+  --frameworks numpy,torch,...          which backends to run (default: every registered one;
+                                        missing ones are skipped)
   --device auto|cpu|cuda|mps|all        which devices (default auto: cpu, plus a GPU when one
                                         is visible)
 Hypothesis profiles: ``ci`` (bounded examples, derandomised, no deadline; chosen when the
@@ -11,7 +12,6 @@ Hypothesis profiles: ``ci`` (bounded examples, derandomised, no deadline; chosen
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,8 +20,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest
 from hypothesis import HealthCheck, settings
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow")
-_FRAMEWORK_MODULE = {"numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow"}
+from mnist_nets.backends.registry import BY_NAME, NAMES
+
+FRAMEWORKS = NAMES  # every registered backend, in the registry's order
 
 settings.register_profile(
     "ci",
@@ -60,7 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def framework_installed(name: str) -> bool:
-    return importlib.util.find_spec(_FRAMEWORK_MODULE[name]) is not None
+    return BY_NAME[name].installed()
 
 
 def selected_frameworks(config: pytest.Config) -> list[str]:

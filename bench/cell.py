@@ -18,8 +18,17 @@ What is timed, and what is kept apart
 * ``stage_and_overhead_seconds`` is the rest of the round's wall time: moving the data
   to the device (``stage``) and the loop's bookkeeping.
 
-Each round builds a fresh model from ``init_params(spec, seed)``; with several rounds
-the time is reported as median, min and max.
+A benchmark run has rounds, interleaved across cells (bench/conftest.py): round r of a
+cell is one ``TrainingCell`` with ``seed = base seed + r - 1``, so within a round every
+framework starts from the same weights in the same data order, and across rounds the
+seeds differ.  Each round is stored as its own benchmark entry; bench/history.py folds
+them into one cell (median time with min-max, mean accuracy with sd and min).
+
+Beside the clock each round records whether other processes used the CPU while it
+trained (bench/steadiness.py), and round 1 of each cell measures the memory training
+the model costs in a fresh process (bench/memprobe.py: the same way in every
+framework; the in-session RSS increase is still stored, as ``peak_rss_increase_bytes``,
+but it sees only what the allocators did not already hold).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import numpy as np
 from bench import memory
 from bench.environment import thread_counts
 from bench.profiles import Profile
+from bench.steadiness import CpuWindow
 from mnist_nets.data import Split
 from mnist_nets.params import init_params
 from mnist_nets.specs import ModelSpec, Recipe
@@ -66,6 +76,7 @@ class RoundResult:
     peak_rss_increase: int | None
     device_peak: int | None
     diverged: str | None = None
+    cpu: dict | None = None  # CpuWindow.as_dict(): other processes' use of the cores
 
 
 @dataclass
@@ -88,6 +99,7 @@ class TrainingCell:
         self.params = init_params(self.spec, self.seed)
         self._build_seconds = 0.0
         self._sampler: memory.RssSampler | None = None
+        self._window: CpuWindow | None = None
 
     # -- the pedantic round -----------------------------------------------------
 
@@ -126,6 +138,7 @@ class TrainingCell:
         model = self.backend.build(self.spec, self.params, self.device, self.seed)
         memory.synchronize(self.framework, self.device)
         self._build_seconds = time.perf_counter() - t0
+        self._window = CpuWindow().start()
         return (model,), {}
 
     def run(self, model: Any) -> RoundResult:
@@ -150,7 +163,8 @@ class TrainingCell:
             diverged = str(exc)
         memory.synchronize(self.framework, self.device)
         wall = time.perf_counter() - t0
-        assert self._sampler is not None
+        assert self._sampler is not None and self._window is not None
+        self._window.stop()
         self._sampler.stop()
         result = RoundResult(
             history=history,
@@ -159,6 +173,7 @@ class TrainingCell:
             peak_rss_increase=self._sampler.peak_increase,
             device_peak=memory.device_peak(self.framework, self.device),
             diverged=diverged,
+            cpu=self._window.as_dict(),
         )
         self.rounds.append(result)
         if diverged:
@@ -207,6 +222,8 @@ class TrainingCell:
             "rounds": len(self.rounds),
             "threads": thread_counts(self.framework),
             "build_seconds": first.build_seconds,
+            "cpu_window": first.cpu,
+            "co_runner": bool(first.cpu and first.cpu.get("co_runner")),
             "warmup_seconds": self.warmup_seconds,
             "peak_rss_increase_bytes": max(
                 (r.peak_rss_increase for r in self.rounds if r.peak_rss_increase is not None),

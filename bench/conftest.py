@@ -4,9 +4,18 @@ Options (each with an environment-variable fallback, so ``make bench`` can pass 
 
   --bench-profile smoke|standard|seed  MNIST_NETS_BENCH_PROFILE (default standard)
   --models a,b,...                     MNIST_NETS_BENCH_MODELS  (default: all registered)
-  --rounds N                           MNIST_NETS_BENCH_ROUNDS  (default 1): timed training
-                                       runs per cell, each from the same initial weights
-  --bench-seed S                       MNIST_NETS_BENCH_SEED    (default 0)
+  --rounds N                           MNIST_NETS_BENCH_ROUNDS  (default: the profile's,
+                                       3 for standard, 1 for smoke and seed)
+  --bench-seed S                       MNIST_NETS_BENCH_SEED    (default 0): round r trains
+                                       seed S + r - 1
+
+Rounds are interleaved: ``test_train`` is parametrised over the round, and the items
+are reordered so that every selected cell runs round 1 before any cell runs round 2
+(drift in the machine's speed then hits every framework alike).  Each round of a cell
+is its own pytest-benchmark entry (``test_train[r2-dnn-torch-cpu]``, ``extra_info``
+with ``round`` and ``seed``); bench/history.py folds a run's rounds of a cell into one.
+Before round 1, between rounds and at the end the session measures the GEMM peak
+(bench/peak.py) and stores every measurement in the history's ``mnist_nets`` block.
   --train-limit N, --test-limit N, --epochs N
                                        development runs on less; recorded as profile "custom"
 
@@ -24,6 +33,7 @@ import pytest
 
 from bench.micro_specs import MICRO_PASSES, micro_cases
 from bench.profiles import PROFILES, get_profile
+from bench.progress import terminal_line_writer
 from conftest import selected_devices, selected_frameworks, visible_gpus
 from mnist_nets.specs import list_specs
 
@@ -58,8 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--rounds",
         type=int,
-        default=_env_int("MNIST_NETS_BENCH_ROUNDS") or 1,
-        help="timed training runs per cell (default 1); >1 reports median, min and max",
+        default=_env_int("MNIST_NETS_BENCH_ROUNDS"),
+        help="interleaved rounds; round r trains seed S+r-1 in every cell (default: 3 for "
+        "the standard profile, 1 for smoke and seed)",
     )
     group.addoption(
         "--bench-seed",
@@ -85,8 +96,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before pytest-benchmark (trylast) opens its storage: default to bench/results.
     if config.getoption("benchmark_storage", None) == _DEFAULT_STORAGE:
         config.option.benchmark_storage = f"file://{RESULTS}"
-    if config.getoption("--rounds") < 1:
+    rounds = config.getoption("--rounds")
+    if rounds is not None and rounds < 1:
         raise pytest.UsageError("--rounds must be at least 1")
+
+
+def bench_rounds(config: pytest.Config) -> int:
+    """--rounds, or the profile's default."""
+    rounds = config.getoption("--rounds")
+    return rounds if rounds is not None else bench_profile(config).rounds
 
 
 def bench_models(config: pytest.Config) -> list[str]:
@@ -127,6 +145,41 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("case", micro_cases(bench_models(config)))
     if "pass_" in metafunc.fixturenames:
         metafunc.parametrize("pass_", MICRO_PASSES)
+    if "bench_round" in metafunc.fixturenames:
+        rounds = range(1, bench_rounds(config) + 1)
+        metafunc.parametrize("bench_round", rounds, ids=[f"r{r}" for r in rounds])
+
+
+def item_round(item: pytest.Item) -> int:
+    """The round of a training item (0 for items without one: micro-benchmarks)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("bench_round", 0) if callspec is not None else 0
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Interleave the rounds: every cell's round 1, then every cell's round 2, ...
+    (a stable sort: within a round, the collection order)."""
+    items.sort(key=item_round)
+
+
+_STEADY = {"round": None, "any_training": False}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Measure the GEMM peak before round 1 and between rounds (not inside any cell)."""
+    r = item_round(item)
+    if r == 0 or r == _STEADY["round"] or item.config.getoption("benchmark_disable", False):
+        return
+    from bench.peak import measure_cpu
+
+    when = "start" if _STEADY["round"] is None else f"before round {r}"
+    _STEADY["round"], _STEADY["any_training"] = r, True
+    measured = measure_cpu(when)
+    write = terminal_line_writer(item.config)
+    write(
+        f"  GEMM peak {when}: "
+        + ", ".join(f"{m['library']} {m['gflops']:.0f} GFLOP/s" for m in measured)
+    )
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -139,11 +192,12 @@ def profile(pytestconfig):
 
 @pytest.fixture(scope="session")
 def rounds(pytestconfig) -> int:
-    return pytestconfig.getoption("--rounds")
+    return bench_rounds(pytestconfig)
 
 
 @pytest.fixture(scope="session")
 def seed(pytestconfig) -> int:
+    """The base seed: round r trains seed + r - 1."""
     return pytestconfig.getoption("--bench-seed")
 
 
@@ -197,7 +251,13 @@ def pytest_benchmark_update_machine_info(config, machine_info) -> None:
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
+    from bench.peak import MEASUREMENTS, measure_cpu
+
+    if _STEADY["any_training"] and not any(m["when"] == "end" for m in MEASUREMENTS):
+        measure_cpu("end")
     output_json["mnist_nets"] = {
         "profile": config.getoption("--bench-profile"),
+        "rounds": bench_rounds(config),
+        "gemm_peak_measurements": list(MEASUREMENTS),
         "report": "python bench/report.py turns these histories into README.md's tables",
     }

@@ -1,7 +1,7 @@
 """What the figures depend on besides the code: library versions, threads, the GPU.
 
-Nothing here imports a framework: torch and TensorFlow are asked only when a backend
-has already imported them (``sys.modules``).
+Nothing here imports a framework: a framework's backend is asked only when it is
+already loaded; the libraries to record come from the registry of frameworks.
 """
 
 from __future__ import annotations
@@ -9,11 +9,17 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-import sys
 
+from mnist_nets.backends import loaded_backend
+from mnist_nets.backends.registry import FRAMEWORKS
 from mnist_nets.machine import cpu_count, cpu_name
 
-_LIBRARIES = ("numpy", "torch", "tensorflow", "keras", "pytest-benchmark", "matplotlib")
+_LIBRARIES = (
+    *dict.fromkeys(lib for f in FRAMEWORKS for lib in f.libraries),
+    "pytest-benchmark",
+    "matplotlib",
+)
+_ALTERNATIVES = dict(alt for f in FRAMEWORKS for alt in f.alternatives)
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -24,9 +30,9 @@ def library_versions() -> dict[str, str]:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            if name == "tensorflow":
+            if name in _ALTERNATIVES:
                 try:
-                    out[name] = importlib.metadata.version("tensorflow-cpu")
+                    out[name] = importlib.metadata.version(_ALTERNATIVES[name])
                 except importlib.metadata.PackageNotFoundError:
                     pass
     return out
@@ -38,23 +44,18 @@ def thread_counts(framework: str) -> dict[str, int | str | None]:
     for var in _THREAD_VARIABLES:
         if os.environ.get(var):
             out[var] = os.environ[var]
-    if framework == "torch" and "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        out["torch_intra_op"] = torch.get_num_threads()
-        out["torch_inter_op"] = torch.get_num_interop_threads()
-    if framework == "tensorflow" and "tensorflow" in sys.modules:
-        threading = sys.modules["tensorflow"].config.threading
-        # 0 means "TensorFlow's default": one per core
-        out["tf_intra_op"] = threading.get_intra_op_parallelism_threads()
-        out["tf_inter_op"] = threading.get_inter_op_parallelism_threads()
+    backend = loaded_backend(framework)
+    if backend is not None:
+        out.update(backend.thread_settings())
     return out
 
 
 def gpu_name() -> str | None:
-    """The first CUDA GPU's name when torch is already imported and sees one."""
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return str(torch.cuda.get_device_name(0))
+    """The first CUDA GPU's name, from the first loaded backend that sees one."""
+    for f in FRAMEWORKS:
+        backend = loaded_backend(f.name)
+        if f.gpu and backend is not None and "cuda" in backend.devices():
+            return str(backend.device_name("cuda"))
     return None
 
 

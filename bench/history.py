@@ -8,11 +8,21 @@ bench/test_micro.py); benchmarks of other kinds are ignored.
 A *cell* is identified by its key: ``(profile, model, framework, device)`` for training,
 ``(profile, case, pass, framework, device)`` for micro-benchmarks.  By default the report
 shows the latest stored run of each cell; ``run`` and ``machine`` narrow the runs first.
+
+Rounds: a run stores each round of a training cell as its own benchmark entry (with
+``round`` and ``seed`` in ``extra_info``).  :func:`fold_rounds` turns them into one cell
+whose ``info`` holds the figures over the rounds: ``train_seconds`` is the median with
+``train_seconds_rounds``, ``test_accuracy`` the mean with ``test_accuracy_sd``,
+``test_accuracy_min`` and ``test_accuracy_rounds``, ``time_to_target_seconds`` the
+median; samples/s, GFLOP/s and % of peak come from the median time, the latter against
+the run's highest GEMM peak.  Histories from before rounds (one entry per cell) read
+as one round.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,12 +113,91 @@ def load_run(path: Path, root: Path | None = None) -> Run:
         cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
         machine["cpu"] = cpu.get("brand_raw") or info.get("processor") or "unknown CPU"
     folder = path.parent.name if root is None or path.parent != root else ""
+    ours = data.get("mnist_nets") if isinstance(data.get("mnist_nets"), dict) else {}
+    if isinstance(ours.get("gemm_peak_measurements"), list):
+        machine["gemm_peak_measurements"] = ours["gemm_peak_measurements"]
     run = Run(path, path.stem, folder, data["datetime"], machine)
-    for i, bench in enumerate(data["benchmarks"]):
-        cell = _cell(path, i, bench, run)
-        if cell is not None:
-            run.cells.append(cell)
+    cells = [_cell(path, i, bench, run) for i, bench in enumerate(data["benchmarks"])]
+    run.cells.extend(fold_rounds([c for c in cells if c is not None], run))
     return run
+
+
+def run_peak_gflops(machine: dict[str, Any]) -> float | None:
+    """The run's highest measured GEMM peak (every measurement, every library)."""
+    values = [
+        m.get("gflops")
+        for m in machine.get("gemm_peak_measurements") or []
+        if isinstance(m, dict) and isinstance(m.get("gflops"), (int, float))
+    ]
+    return max(values) if values else None
+
+
+def fold_rounds(cells: list[Cell], run: Run) -> list[Cell]:
+    """One cell per key: a run's rounds of a training cell folded together (in order)."""
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.kind, cell.key), []).append(cell)
+    out = []
+    for (kind, key), group in groups.items():
+        if kind != "training":
+            out.extend(group)
+            continue
+        group.sort(key=lambda c: c.info.get("round") or 0)
+        out.append(Cell(kind, key, _fold_info([c.info for c in group], run), group[0].stats, run))
+    return out
+
+
+def _fold_info(infos: list[dict[str, Any]], run: Run) -> dict[str, Any]:
+    first = dict(infos[0])
+    if len(infos) == 1 and "round" not in first:  # a history from before rounds
+        first.setdefault("test_accuracy_rounds", [first.get("test_accuracy")])
+        first.setdefault("co_runner_rounds", [])
+        first["rounds_folded"] = 1
+        return first
+    info = first
+    info["rounds_folded"] = len(infos)
+    info["seeds"] = [i.get("seed") for i in infos]
+    info["co_runner_rounds"] = [i.get("round") for i in infos if i.get("co_runner")]
+    info["other_cores_rounds"] = [(i.get("cpu_window") or {}).get("other_cores") for i in infos]
+    info["per_epoch_rounds"] = [i.get("per_epoch") or [] for i in infos]
+    done = [i for i in infos if not i.get("diverged") and i.get("test_accuracy") is not None]
+    info["diverged"] = next((i["diverged"] for i in infos if i.get("diverged")), None)
+    for key in ("peak_rss_increase_bytes", "device_peak_bytes"):
+        values = [i[key] for i in infos if isinstance(i.get(key), int)]
+        info[key] = max(values) if values else None
+    if len(done) < len(infos) or not done:
+        info["test_accuracy"] = None  # a diverged round: the cell says so
+        return info
+    times = [i["train_seconds"] for i in done]
+    accuracies = [i["test_accuracy"] for i in done]
+    median = statistics.median(times)
+    info["train_seconds"] = median
+    info["train_seconds_rounds"] = times
+    info["wall_seconds_rounds"] = [w for i in done for w in i.get("wall_seconds_rounds") or []]
+    info["test_accuracy"] = statistics.fmean(accuracies)
+    info["test_accuracy_rounds"] = accuracies
+    info["test_accuracy_sd"] = statistics.stdev(accuracies) if len(accuracies) > 1 else None
+    info["test_accuracy_min"] = min(accuracies)
+    info["final_loss"] = statistics.fmean(i["final_loss"] for i in done)
+    info["eval_seconds"] = statistics.median(i.get("eval_seconds") or 0.0 for i in done)
+    samples = info.get("samples_trained")
+    if samples and median > 0:
+        info["samples_per_second"] = samples / median
+        flops = info.get("flops_training_per_sample")
+        if flops:
+            info["achieved_gflops"] = flops * samples / median / 1e9
+    peak = run_peak_gflops(run.machine)
+    if peak and info.get("achieved_gflops") and info.get("device") == "cpu":
+        info["peak_gflops"] = peak
+        info["fraction_of_peak"] = info["achieved_gflops"] / peak
+    if info.get("target_accuracy") is not None:
+        reached = [i.get("time_to_target_seconds") for i in done if i.get("target_reached")]
+        info["target_reached_rounds"] = len(reached)
+        info["target_reached"] = len(reached) == len(done)
+        info["time_to_target_seconds"] = statistics.median(reached) if reached else None
+        epochs = [i.get("target_epoch") for i in done if i.get("target_reached")]
+        info["target_epoch"] = max(epochs) if epochs else None
+    return info
 
 
 def _cell(path: Path, i: int, bench: Any, run: Run) -> Cell | None:

@@ -6,15 +6,14 @@
   workspaces the cell allocates, not what the process held before).  Heavy numpy,
   torch and TensorFlow kernels release the GIL, so the sampler keeps running during
   them; a spike shorter than the interval can be missed.
-* GPU (torch on cuda): ``torch.cuda.max_memory_allocated`` after
-  ``reset_peak_memory_stats``; TensorFlow on a GPU: ``get_memory_info(...)["peak"]``
-  after ``reset_memory_stats``.
+* GPU: the backend's own count (:meth:`~mnist_nets.backends.base.Backend.device_peak`
+  after :meth:`~mnist_nets.backends.base.Backend.reset_device_peak`), e.g. torch's
+  ``max_memory_allocated``, TensorFlow's ``get_memory_info(...)["peak"]``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -77,35 +76,30 @@ class RssSampler:
         return self.peak_rss - self.start_rss
 
 
+def _backend(framework: str):
+    """The framework's backend if it is already loaded (a cell built a model with it)."""
+    from mnist_nets.backends import loaded_backend
+
+    return loaded_backend(framework)
+
+
 def reset_device_peak(framework: str, device: str) -> None:
     """Start a new peak-memory window on a GPU (no-op on the CPU)."""
-    if device != "cuda":
-        return
-    if framework == "torch" and "torch" in sys.modules:
-        sys.modules["torch"].cuda.reset_peak_memory_stats()
-    elif framework == "tensorflow" and "tensorflow" in sys.modules:
-        try:
-            sys.modules["tensorflow"].config.experimental.reset_memory_stats("GPU:0")
-        except (ValueError, RuntimeError):
-            pass
+    backend = _backend(framework)
+    if device != "cpu" and backend is not None:
+        backend.reset_device_peak(device)
 
 
 def device_peak(framework: str, device: str) -> int | None:
     """Peak GPU memory allocated since :func:`reset_device_peak` (bytes), or None."""
-    if device != "cuda":
+    backend = _backend(framework)
+    if device == "cpu" or backend is None:
         return None
-    if framework == "torch" and "torch" in sys.modules:
-        return int(sys.modules["torch"].cuda.max_memory_allocated())
-    if framework == "tensorflow" and "tensorflow" in sys.modules:
-        try:
-            info = sys.modules["tensorflow"].config.experimental.get_memory_info("GPU:0")
-            return int(info["peak"])
-        except (ValueError, RuntimeError, KeyError):
-            return None
-    return None
+    return backend.device_peak(device)
 
 
 def synchronize(framework: str, device: str) -> None:
     """Wait for the device to finish queued work before a clock is read."""
-    if device == "cuda" and framework == "torch" and "torch" in sys.modules:
-        sys.modules["torch"].cuda.synchronize()
+    backend = _backend(framework)
+    if backend is not None:
+        backend.synchronize(device)

@@ -2,7 +2,10 @@
 
 Every spec must end in ten outputs and hold parameters, so each layer of interest is
 wrapped in the least that makes a classifier; the wrapper is chosen so that the layer
-of interest does most of the work where it can (dense, conv).  Pooling and ReLU do
+of interest does most of the work where it can (dense, conv).  ``conv`` convolves the
+1-channel image (like the first layer of ``cnn`` and ``alexnet``), ``conv_deep`` an
+8-channel map (like every later conv layer): the numpy backend lays out their patch
+matrices and weight-gradient products differently.  Pooling and ReLU do
 little arithmetic whatever their surroundings: their rows mostly show per-call costs.
 Dropout is left out: it is the identity in ``forward`` and off in ``loss_and_grads``.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
 
 _RECIPE = Recipe(lr=0.01, epochs=1)
-MICRO_PASSES = ("forward", "loss_and_grads", "train_steps")
+MICRO_PASSES = ("forward", "loss_and_grads", "train_steps", "full_batch")
 
 LAYER_SPECS: dict[str, ModelSpec] = {
     "dense": ModelSpec(
@@ -25,6 +28,19 @@ LAYER_SPECS: dict[str, ModelSpec] = {
         name="micro_conv",
         description="Conv2D(32, 5x5, same) -> MaxPool2D(4) -> Flatten -> Dense(10)",
         layers=(Conv2D(32, 5, padding="same"), MaxPool2D(4), Flatten(), Dense(10)),
+        recipe=_RECIPE,
+    ),
+    "conv_deep": ModelSpec(
+        name="micro_conv_deep",
+        description="Conv2D(8, 1x1) -> Conv2D(32, 5x5, same) -> MaxPool2D(4) -> Flatten -> "
+        "Dense(10)",
+        layers=(
+            Conv2D(8, 1),
+            Conv2D(32, 5, padding="same"),
+            MaxPool2D(4),
+            Flatten(),
+            Dense(10),
+        ),
         recipe=_RECIPE,
     ),
     "maxpool": ModelSpec(

@@ -2,6 +2,10 @@
 
 The same cells always give the same bytes: fixed size and DPI, no timestamp or
 software tag in the PNG metadata (``metadata={"Software": None}``), sorted inputs.
+
+Spread over the rounds: the curves show the mean over the seeds with a band from the
+lowest to the highest round, the training-time bars the median with min-max error
+bars, the throughput points the median with the min-max of the rounds as error bars.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from collections.abc import Sequence
 
 from bench.history import Cell
 from bench.tables import LABELS, diverged, seconds
+from mnist_nets.backends.registry import FRAMEWORKS
 
-COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "tensorflow": "#55a868"}
-MARKERS = {"numpy": "o", "torch": "s", "tensorflow": "^"}
+COLORS = {f.name: f.color for f in FRAMEWORKS}
+MARKERS = {f.name: f.marker for f in FRAMEWORKS}
 DEVICE_STYLE = {"cpu": "-", "cuda": "--", "mps": ":"}
 
 
@@ -83,8 +88,23 @@ def curves(model: str, cells: Sequence[Cell]) -> bytes:
         if not epochs:
             continue
         x = [e["epoch"] for e in epochs]
+        color = COLORS.get(cell.info["framework"], "gray")
+        runs = [r for r in cell.info.get("per_epoch_rounds") or [] if len(r) == len(epochs)]
+        if len(runs) > 1:  # mean over the seeds, band from the lowest to the highest
+            loss_rounds = [[r[k]["loss"] for r in runs] for k in range(len(x))]
+            acc_rounds = [
+                [100 * (r[k]["test_accuracy"] or math.nan) for r in runs] for k in range(len(x))
+            ]
+            epochs = [
+                {"loss": sum(lr) / len(lr), "test_accuracy": sum(ar) / len(ar) / 100}
+                for lr, ar in zip(loss_rounds, acc_rounds, strict=True)
+            ]
+            for ax, values in ((ax_loss, loss_rounds), (ax_acc, acc_rounds)):
+                ax.fill_between(
+                    x, [min(v) for v in values], [max(v) for v in values], color=color, alpha=0.15
+                )
         style = {
-            "color": COLORS.get(cell.info["framework"], "gray"),
+            "color": color,
             "linestyle": DEVICE_STYLE.get(cell.info["device"], "-"),
             "marker": MARKERS.get(cell.info["framework"], "o"),
             "markersize": 4,
@@ -118,16 +138,22 @@ def training_time(models: Sequence[str], cells: Sequence[Cell]) -> bytes:
     fig, ax = plt.subplots(figsize=(9, 0.9 + 0.55 * len(models) * max(1, len(series)) / 3))
     height = 0.8 / max(1, len(series))
     for j, (framework, device) in enumerate(series):
-        ys, widths = [], []
+        ys, widths, low, high = [], [], [], []
         for i, model in enumerate(models):
             cell = by_key.get((model, framework, device))
             if cell is None or diverged(cell.info) or not cell.info.get("train_seconds"):
                 continue
             ys.append(i + (j - (len(series) - 1) / 2) * height)
-            widths.append(cell.info["train_seconds"])
+            median = cell.info["train_seconds"]
+            rounds = cell.info.get("train_seconds_rounds") or [median]
+            widths.append(median)
+            low.append(median - min(rounds))
+            high.append(max(rounds) - median)
         bars = ax.barh(
             ys,
             widths,
+            xerr=[low, high] if ys else None,
+            error_kw={"elinewidth": 0.8, "capsize": 2},
             height=height,
             color=COLORS.get(framework, "gray"),
             hatch="//" if device != "cpu" else None,
@@ -137,7 +163,7 @@ def training_time(models: Sequence[str], cells: Sequence[Cell]) -> bytes:
     ax.set_yticks(range(len(models)), list(models))
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set(title="Training time per cell (log scale)", xlabel="seconds")
+    ax.set(title="Training time per cell (median, min-max of rounds; log scale)", xlabel="seconds")
     ax.margins(x=0.15)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -156,6 +182,20 @@ def throughput_vs_peak(cells: Sequence[Cell]) -> bytes:
             continue
         fd = (info["framework"], info["device"])
         color = COLORS.get(fd[0], "gray")
+        rounds = info.get("train_seconds_rounds") or []
+        if len(rounds) > 1 and info.get("train_seconds"):
+            # a faster round: more images per second and a higher % of peak, alike
+            scale = [info["train_seconds"] / max(rounds), info["train_seconds"] / min(rounds)]
+            ax.errorbar(
+                100 * fraction,
+                rate,
+                xerr=[[100 * fraction * (1 - scale[0])], [100 * fraction * (scale[1] - 1)]],
+                yerr=[[rate * (1 - scale[0])], [rate * (scale[1] - 1)]],
+                color=color,
+                elinewidth=0.8,
+                capsize=2,
+                linestyle="none",
+            )
         ax.scatter(
             100 * fraction,
             rate,

@@ -12,14 +12,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bench.history import Cell, Selection
+from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
+from mnist_nets.backends.registry import NAMES, REFERENCE, gpu_frameworks
 from mnist_nets.specs import ModelSpec
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow")
-GPU_FRAMEWORKS = ("torch", "tensorflow")
+FRAMEWORKS = NAMES
+GPU_FRAMEWORKS = gpu_frameworks()
+OTHER_FRAMEWORKS = tuple(f for f in FRAMEWORKS if f != REFERENCE)  # against numpy's speed
 NOT_RUN = "not run"
 NO_GPU = "no GPU in the stored runs"
 SEED_CPU_SKIP = "skipped: meant for a GPU"
-LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+LABELS = {f.name: f.label for f in REGISTERED}
+# the library versions the machine block quotes, in the registry's order
+VERSION_KEYS = ("python", *dict.fromkeys(lib for f in REGISTERED for lib in f.libraries))
 
 # --------------------------------------------------------------------------- numbers
 
@@ -69,12 +74,34 @@ def learning_rate(info: dict[str, Any]) -> str:
     return text + (f" ({', '.join(extras)})" if extras else "")
 
 
+CO_RUNNER_MARK = "⚠"
+
+
+def rounds_of(info: dict[str, Any]) -> int:
+    return len(info.get("test_accuracy_rounds") or info.get("train_seconds_rounds") or [1])
+
+
+def co_runner_mark(info: dict[str, Any]) -> str:
+    """ " ⚠" when another process used the CPU in one of the cell's rounds."""
+    return f" {CO_RUNNER_MARK}" if info.get("co_runner_rounds") else ""
+
+
 def train_time(info: dict[str, Any]) -> str:
-    """Median training time; with several rounds, "median (min–max)"."""
+    """Median training time; with several rounds, "median (min–max, n rounds)"; "⚠" when
+    another process used the CPU during a round."""
     rounds = info.get("train_seconds_rounds") or []
     text = seconds(info.get("train_seconds"))
     if len(rounds) > 1:
-        text += f" ({seconds(min(rounds))}–{seconds(max(rounds))}, {len(rounds)} runs)"
+        text += f" ({seconds(min(rounds))}–{seconds(max(rounds))}, {len(rounds)} rounds)"
+    return text + co_runner_mark(info)
+
+
+def accuracy(info: dict[str, Any]) -> str:
+    """Test accuracy; over several seeds "mean ± sd (min x)", sd in percentage points."""
+    values = info.get("test_accuracy_rounds") or []
+    text = percent(info["test_accuracy"])
+    if len(values) > 1 and info.get("test_accuracy_sd") is not None:
+        text += f" ± {100 * info['test_accuracy_sd']:.2f} (min {percent(min(values))})"
     return text
 
 
@@ -82,9 +109,39 @@ def time_to_target(info: dict[str, Any]) -> str:
     target = info.get("target_accuracy")
     if target is None:
         return "no target"
+    n = rounds_of(info)
+    reached = info.get("target_reached_rounds", n if info.get("target_reached") else 0)
     if info.get("target_reached"):
-        return f"{seconds(info.get('time_to_target_seconds'))} (epoch {info.get('target_epoch')})"
+        text = seconds(info.get("time_to_target_seconds"))
+        return text + f" (epoch {info.get('target_epoch')})" if n == 1 else text + " (median)"
+    if reached:
+        return (
+            f"{seconds(info.get('time_to_target_seconds'))} (median; reached in {reached} "
+            f"of {n} rounds, {percent(target, 1)})"
+        )
     return f"not reached ({percent(target, 1)})"
+
+
+def spread(info: dict[str, Any]) -> tuple[float, float]:
+    """(min, max) of a cell's training time over its rounds."""
+    rounds = info.get("train_seconds_rounds") or [info["train_seconds"]]
+    return min(rounds), max(rounds)
+
+
+ONE_ROUND = "undecided (1 round)"
+
+
+def verdict(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """ "faster" / "slower" (a against b) only where the rounds' ranges do not overlap."""
+    if min(rounds_of(a), rounds_of(b)) < 2:
+        return ONE_ROUND
+    a_lo, a_hi = spread(a)
+    b_lo, b_hi = spread(b)
+    if a_hi < b_lo:
+        return "faster"
+    if a_lo > b_hi:
+        return "slower"
+    return "tie"
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -144,7 +201,7 @@ def main_metrics(cell: Cell | None, device: str, why_missing: str) -> list[str]:
     if diverged(info):
         return ["diverged", "–", str(info["epochs"]), learning_rate(info), device] + ["–"] * 3
     return [
-        percent(info["test_accuracy"]),
+        accuracy(info),
         train_time(info),
         str(info["epochs"]),
         learning_rate(info),
@@ -200,46 +257,93 @@ NUMPY_TARGETS = {  # model -> (as the table shows it, bound on the ratio, bound 
 
 
 def numpy_speed(selection: Selection, models: Sequence[str], profile: str) -> str:
-    """numpy's training time against the faster of PyTorch and TensorFlow, on the CPU."""
+    """numpy's training time against the fastest of the other frameworks, on the CPU
+    (among those with a cell: a framework with none shows "not run").
+
+    The ratio is of the medians; "faster"/"slower" and the target's "yes"/"no" are said
+    only where the rounds' ranges settle it (numpy's whole range beside the framework's
+    whole range, scaled by the bound), "tie" otherwise."""
     rows = []
     for model in models:
         cells = {f: selection.training.get((profile, model, f, "cpu")) for f in FRAMEWORKS}
         target_text, bound, inclusive = NUMPY_TARGETS.get(model, ("–", None, False))
-        if any(c is None or diverged(c.info) for c in cells.values()):
-            rows.append([model, *not_run_cells(NOT_RUN, 4), target_text, "–"])
+        measured = {f: c for f, c in cells.items() if c is not None and not diverged(c.info)}
+        others = [f for f in OTHER_FRAMEWORKS if f in measured]
+        if REFERENCE not in measured or not others:
+            rows.append([model, *not_run_cells(NOT_RUN, len(FRAMEWORKS) + 2), target_text, "–"])
             continue
-        times = {f: c.info["train_seconds"] for f, c in cells.items()}
-        fastest = min(GPU_FRAMEWORKS, key=times.__getitem__)
-        ratio = times["numpy"] / times[fastest]
+        infos = {f: c.info for f, c in measured.items()}
+        times = {f: i["train_seconds"] for f, i in infos.items()}
+        fastest = min(others, key=times.__getitem__)
+        ratio = times[REFERENCE] / times[fastest]
         if bound is None:
             met = "–"
+        elif min(rounds_of(infos[REFERENCE]), rounds_of(infos[fastest])) < 2:
+            met = ONE_ROUND
         else:
-            met = "yes" if (ratio <= bound if inclusive else ratio < bound) else "**no**"
-        if len({c.run.run_id for c in cells.values()}) > 1:
+            lo, hi = spread(infos[REFERENCE])
+            f_lo, f_hi = spread(infos[fastest])
+            below = (lambda x, y: x <= y) if inclusive else (lambda x, y: x < y)
+            if below(hi, bound * f_lo):
+                met = "yes"
+            elif not below(lo, bound * f_hi):
+                met = "**no**"
+            else:
+                met = "tie (the rounds straddle the target)"
+        if len({c.run.run_id for c in measured.values()}) > 1:
             met += " (cells from different runs)"
         rows.append(
             [
                 model,
-                seconds(times["numpy"]),
-                seconds(times["torch"]),
-                seconds(times["tensorflow"]),
+                *(train_time(infos[f]) if f in infos else NOT_RUN for f in FRAMEWORKS),
                 f"{ratio:.2f} (vs {LABELS[fastest]})",
+                verdict(infos[REFERENCE], infos[fastest])
+                + (co_runner_mark(infos[REFERENCE]) or co_runner_mark(infos[fastest])),
                 target_text,
-                met,
+                met + (co_runner_mark(infos[REFERENCE]) or co_runner_mark(infos[fastest])),
             ]
         )
     return table(
         (
             "Architecture",
-            "numpy",
-            "PyTorch",
-            "TensorFlow",
-            "numpy ÷ faster framework",
+            *(LABELS[f] for f in FRAMEWORKS),
+            "numpy ÷ faster framework (medians)",
+            "numpy is",
             "Target",
             "Met",
         ),
         rows,
     )
+
+
+def steadiness(run: Any) -> str | None:
+    """One line: how steady the machine was during a run (GEMM peaks, co-runners)."""
+    measurements = run.machine.get("gemm_peak_measurements") or []
+    parts = []
+    if measurements:
+        highest = max(m["gflops"] for m in measurements)
+        lowest = min(m["gflops"] for m in measurements)
+        by_library = {}
+        for m in measurements:
+            by_library.setdefault(m["library"], []).append(m["gflops"])
+        ranges = ", ".join(
+            f"{lib} {min(v):,.0f}–{max(v):,.0f}" for lib, v in sorted(by_library.items())
+        )
+        times = len({m["when"] for m in measurements})
+        parts.append(
+            f"float32 GEMM peak measured {times} times (start, between rounds, end): "
+            f"{ranges} GFLOP/s, the lowest {100 * lowest / highest:.0f} % of the highest "
+            f'({highest:,.1f} GFLOP/s, the yardstick of "% of peak")'
+        )
+    training = [c for c in run.cells if c.kind == "training"]
+    cell_rounds = sum(rounds_of(c.info) for c in training)
+    busy = sum(len(c.info.get("co_runner_rounds") or []) for c in training)
+    if any("cpu_window" in c.info for c in training):
+        parts.append(
+            f"other processes used the CPU in {busy} of {cell_rounds} cell-rounds"
+            + (f" (cells marked {CO_RUNNER_MARK})" if busy else "")
+        )
+    return "; ".join(parts) if parts else None
 
 
 def machine(selection: Selection, profile: str) -> str:
@@ -259,11 +363,7 @@ def machine(selection: Selection, profile: str) -> str:
     for run in runs:
         m = run.machine
         versions = m.get("versions") or {}
-        libs = ", ".join(
-            f"{name} {versions[name]}"
-            for name in ("python", "numpy", "torch", "tensorflow", "keras")
-            if name in versions
-        )
+        libs = ", ".join(f"{name} {versions[name]}" for name in VERSION_KEYS if name in versions)
         cores = f", {m['cores']} cores" if m.get("cores") else ""
         gpu = f"GPU {m['gpu']}" if m.get("gpu") else "no GPU"
         peaks = m.get("gemm_peaks") or {}
@@ -281,6 +381,9 @@ def machine(selection: Selection, profile: str) -> str:
             f"{', '.join(what)}): CPU {m.get('cpu', 'unknown')}{cores}; {gpu}; "
             f"{libs or 'versions not recorded'}" + (f"; {peak_text}" if peak_text else "")
         )
+        steady = steadiness(run)
+        if steady:
+            lines.append(f"  - Steadiness: {steady}.")
     return "\n".join(lines)
 
 
@@ -328,8 +431,8 @@ def network(
             continue
         info = cell.info
         epoch_text = epoch_text or info.get("epoch_definition")
+        memory = training_memory(info)
         mem = info.get("device_peak_bytes") if device != "cpu" else None
-        memory = size(info.get("peak_rss_increase_bytes"))
         if mem is not None:
             memory = f"{size(mem)} GPU, {memory} host"
         one_off = [
@@ -344,7 +447,7 @@ def network(
             [
                 label,
                 device,
-                percent(info["test_accuracy"]),
+                accuracy(info),
                 f"{info['final_loss']:.4f}",
                 train_time(info),
                 count(info.get("samples_per_second")),
@@ -366,7 +469,7 @@ def network(
                 "Samples/s",
                 "GFLOP/s",
                 "% of peak",
-                "Peak memory",
+                "Training memory",
                 "Build + warm-up + staging",
             ),
             rows,
@@ -374,7 +477,30 @@ def network(
     )
     if epoch_text:
         lines += ["", f"An epoch here: {epoch_text}."]
+    bench_epochs = {
+        c.info.get("epochs")
+        for k, c in selection.training.items()
+        if k[0] == profile and k[1] == spec.name
+    }
+    if bench_epochs and bench_epochs != {r.epochs}:
+        trained = ", ".join(str(e) for e in sorted(e for e in bench_epochs if e is not None))
+        lines += [
+            "",
+            f"The benchmark trained {trained} of the recipe's {r.epochs} epochs "
+            "(see *How the benchmarks run*).",
+        ]
     return "\n".join(lines)
+
+
+def training_memory(info: dict[str, Any]) -> str:
+    """The memory training the model costs, measured in a fresh process (bench/memprobe.py);
+    runs from before that measurement say so instead of showing the in-session figure."""
+    probe = info.get("training_memory")
+    if not isinstance(probe, dict):
+        return "not measured in this run"
+    if probe.get("training_memory_bytes") is None:
+        return "not measured (probe failed)"
+    return size(probe["training_memory_bytes"])
 
 
 # The single-neuron finding's columns: model -> column heading.
@@ -401,7 +527,7 @@ def single_neuron_finding(selection: Selection, profile: str) -> str:
             else:
                 acc = cell.info["test_accuracy"]
                 best[model] = max(best.get(model, 0.0), acc)
-                row.append(percent(acc))
+                row.append(accuracy(cell.info))
         rows.append(row)
     text = table(("Framework", "Device", *SINGLE_NEURON_COLUMNS.values()), rows)
     if len(best) == len(SINGLE_NEURON_COLUMNS):
@@ -461,6 +587,7 @@ PASS_LABELS = {
     "forward": "forward",
     "loss_and_grads": "forward + backward",
     "train_steps": "SGD steps",
+    "full_batch": "full-batch SGD step",
 }
 
 

@@ -9,7 +9,15 @@ only when the device is done:
 * ``train_steps``: ``backend.train_epoch`` over 2 staged batches: the compiled SGD
   steps training really uses (for TensorFlow, ``forward`` and ``loss_and_grads`` run
   eagerly while training runs a compiled graph, so this is the pass to compare with
-  the training cells).
+  the training cells);
+* ``full_batch``: ``backend.train_epoch`` with one batch that is the whole staged set
+  (``FULL_BATCH_ROUNDS`` micro-batches' worth of images, in shuffled order), as the
+  ``seed`` recipe trains.
+
+Read layer by layer, the passes show where a step's time goes: ``loss_and_grads`` less
+``forward`` is the backward pass, ``train_steps`` less twice ``loss_and_grads`` the SGD
+update and the per-step overhead; the ``conv`` (1-channel input) and ``conv_deep``
+(8 channels) rows separate a network's first conv layer from its later ones.
 
 Rounds: as many as fit the profile's time budget (3 to 200; 2 for a call longer than
 the budget), after one untimed warm-up call.  The batch is the profile's
@@ -28,6 +36,7 @@ from bench.micro_specs import micro_spec
 from mnist_nets.params import init_params
 
 TRAIN_STEPS = 2
+FULL_BATCH_ROUNDS = 16  # the full_batch pass: one batch of this many micro-batches' images
 
 
 def _rounds(call, budget_s: float) -> int:
@@ -64,9 +73,12 @@ def test_micro(benchmark, case, pass_, framework, device, backend_on, profile, b
 
         flops = spec.flops_training
     else:
-        images = min(TRAIN_STEPS * batch, len(train))
+        steps = TRAIN_STEPS if pass_ == "train_steps" else FULL_BATCH_ROUNDS
+        images = min(steps * batch, len(train))
         staged = backend.stage(model, train.x[:images], train.y[:images])
         order = np.arange(images)
+        if pass_ == "full_batch":
+            batch, order = images, np.random.default_rng(seed).permutation(images)
 
         def call():
             backend.train_epoch(
@@ -76,7 +88,7 @@ def test_micro(benchmark, case, pass_, framework, device, backend_on, profile, b
                 lr=spec.recipe.lr,
                 momentum=0.0,
                 batch_size=batch,
-                sync_every=TRAIN_STEPS,
+                sync_every=steps,
                 on_sync=lambda first, losses, correct: None,
             )
 

@@ -1,23 +1,30 @@
-"""Training benchmarks: every model x framework x device trained on real MNIST.
+"""Training benchmarks: every model x framework x device x round trained on real MNIST.
 
-Each cell trains the spec with the profile's recipe from ``init_params(spec, seed)`` in
-the data order ``fit`` derives from the seed, evaluates on the test images after every
-epoch and stores its figures in ``benchmark.extra_info`` (see bench/cell.py for what is
-timed and what is kept apart).  pytest-benchmark's own ``stats`` time the whole round
-(training, evaluation and staging); the README uses ``extra_info["train_seconds"]``.
+Round r of a cell trains the spec with the profile's recipe from
+``init_params(spec, seed + r - 1)`` in the data order ``fit`` derives from that seed,
+evaluates on the test images after every epoch and stores its figures in
+``benchmark.extra_info`` (see bench/cell.py for what is timed and what is kept apart).
+The rounds are interleaved across cells (bench/conftest.py).  pytest-benchmark's own
+``stats`` time the whole round (training, evaluation and staging); the README uses
+``extra_info["train_seconds"]``, folded over the rounds by bench/history.py.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
+from bench import memprobe
 from bench.cell import TrainingCell
+from bench.peak import MEASUREMENTS, run_peak
 from bench.progress import EpochLines, terminal_line_writer
 from mnist_nets.specs import get_spec
 
 
 def test_train(
     benchmark,
+    bench_round,
     model,
     framework,
     device,
@@ -34,6 +41,11 @@ def test_train(
     if reason:
         pytest.skip(reason)
     train, test, load_seconds = bench_data
+    round_seed = seed + bench_round - 1
+    label = f"{model} / {framework} / {device}"
+    write = terminal_line_writer(pytestconfig)
+    progress = EpochLines(label, write)
+    progress.round = bench_round - 1  # EpochLines counts from here
     cell = TrainingCell(
         spec=spec,
         recipe=profile.recipe(spec),
@@ -42,15 +54,30 @@ def test_train(
         device=device,
         train=train,
         test=test,
-        seed=seed,
+        seed=round_seed,
         data_load_seconds=load_seconds,
-        progress=EpochLines(
-            f"{model} / {framework} / {device}", terminal_line_writer(pytestconfig)
-        ),
+        progress=progress,
     )
     peak = gemm_peak(device)
+    if device == "cpu" and MEASUREMENTS:  # % of peak against the highest so far
+        peak = {**(peak or {}), "gflops": run_peak(MEASUREMENTS), "method": "highest of the run"}
     benchmark.group = f"train-{profile.name}-{model}"
     benchmark.extra_info.update(cell.static_info())
-    benchmark.pedantic(cell.run, setup=cell.setup, rounds=rounds, warmup_rounds=0, iterations=1)
+    benchmark.extra_info.update({"round": bench_round, "rounds_planned": rounds})
+    if bench_round == 1:  # outside the timed window, in a fresh process
+        probe = memprobe.measure(model, framework, device, round_seed)
+        benchmark.extra_info["training_memory"] = probe
+        if probe.get("training_memory_bytes") is None:
+            write(f"  {label}: memory not measured ({probe.get('error')})")
+    benchmark.pedantic(cell.run, setup=cell.setup, rounds=1, warmup_rounds=0, iterations=1)
     benchmark.extra_info.update(cell.results_info(peak))
-    assert len(cell.rounds) == rounds
+    window = benchmark.extra_info.get("cpu_window") or {}
+    if window.get("co_runner"):
+        message = (
+            f"{label}, round {bench_round}: other processes used "
+            f"{window['other_cores']:.2f} cores on average while it trained; "
+            "its time is suspect (rerun on an idle machine)"
+        )
+        write(f"  WARNING: {message}")
+        warnings.warn(message, stacklevel=1)
+    assert len(cell.rounds) == 1

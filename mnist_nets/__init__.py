@@ -1,4 +1,5 @@
-"""mnist_nets: the classic MNIST networks in numpy (by hand), PyTorch and TensorFlow.
+"""mnist_nets: the classic MNIST networks in numpy (by hand) and the frameworks of
+:data:`mnist_nets.backends.registry.FRAMEWORKS` (PyTorch, TensorFlow, JAX).
 
 Importing this package imports numpy and nothing heavier; a framework is imported
 only when its backend is asked for (:func:`mnist_nets.backends.get_backend`).

@@ -18,14 +18,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from mnist_nets.data import Split, epoch_order
-
-if TYPE_CHECKING:
-    from mnist_nets.backends.base import Backend
 
 
 class Diverged(RuntimeError):
@@ -37,6 +34,20 @@ class Diverged(RuntimeError):
             f"training diverged: the loss became {loss} at epoch {epoch}, batch {batch} "
             f"(learning rate {lr:g}); try a lower learning rate, e.g. --lr {lr / 10:g}"
         )
+
+
+class Trainable(Protocol):
+    """What :func:`fit` needs of a backend (every
+    :class:`~mnist_nets.backends.base.Backend` is one); named here so that this module
+    imports no backend: ``backends.base`` imports this module, not the reverse."""
+
+    name: str
+
+    def stage(self, model: Any, x: np.ndarray, y: np.ndarray | None = None) -> Any: ...
+
+    def train_epoch(self, model: Any, staged: Any, order: np.ndarray, **kwargs: Any) -> None: ...
+
+    def predict(self, model: Any, staged: Any, batch_size: int = ...) -> np.ndarray: ...
 
 
 class Progress(Protocol):
@@ -87,7 +98,7 @@ class History:
 
 
 def fit(
-    backend: Backend,
+    backend: Trainable,
     model: Any,
     train: Split,
     test: Split | None,
@@ -195,6 +206,6 @@ class _EpochLog:
             )
 
 
-def evaluate(backend: Backend, model: Any, split: Split) -> float:
+def evaluate(backend: Trainable, model: Any, split: Split) -> float:
     """Test accuracy of ``model`` on ``split``."""
     return float(np.mean(backend.predict(model, backend.stage(model, split.x)) == split.y))

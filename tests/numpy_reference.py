@@ -68,3 +68,33 @@ def loss_of(outputs: np.ndarray, labels: np.ndarray, loss: str) -> float:
 def loss(spec: ModelSpec, params: dict, x: np.ndarray, y: np.ndarray) -> float:
     """The spec's loss for ``params`` on ``(x, y)``, in float64."""
     return loss_of(forward(spec, params, x), y, spec.loss)
+
+
+# --------------------------------------------------------------------------- plain versions
+# The plain computations the numpy backend's speed-ups stand for (each named "*Speed: ...*"
+# where it is made, in mnist_nets/backends/numpy_layers.py); tests/test_numpy_layers.py
+# holds each pair together.
+
+
+def weight_gradient(P: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """A convolution's ``[W; b]`` gradient from its patch matrix ``P`` (M, K + 1) and output
+    gradient ``G`` (M, F): ``P^T G``, as written."""
+    return P.T @ G
+
+
+def sgd_momentum_step(params, grads, velocity, lr: float, momentum: float) -> None:
+    """``v = momentum * v + grad;  param -= lr * v``, in place, as written."""
+    velocity[...] = momentum * velocity + grads
+    params[...] = params - lr * velocity
+
+
+def full_batch_step(backend, model, x: np.ndarray, y: np.ndarray, order: np.ndarray):
+    """One training step on the whole batch in ``order``, in one piece: the rows copied in
+    that order, one forward and one backward pass.  ``(loss, correct)``; the gradient is
+    left in ``model.flat_grad``."""
+    return model.step(x[order], y[order], training=True)
+
+
+def forward_in_one_piece(model, x: np.ndarray) -> np.ndarray:
+    """Inference logits of ``x`` in one forward pass over all its rows."""
+    return model.forward(np.ascontiguousarray(x, model.dtype), False).copy()

@@ -1,9 +1,11 @@
 """The benchmark harness end to end: the `smoke` profile on real MNIST, then the report.
 
-Runs ``pytest bench --bench-profile smoke`` in a subprocess (two cheap models, every
-installed framework, the CPU, the dense-layer micro-benchmarks) into a temporary
-storage folder, then ``bench/report.py`` on that storage against a temporary copy of
-the README: the cells run must show measured figures, the others "not run".
+Runs ``pytest bench --bench-profile smoke --rounds 2`` in a subprocess (two cheap
+models, every installed framework, the CPU, the dense-layer micro-benchmarks) into a
+temporary storage folder, then ``bench/report.py`` on that storage against a temporary
+copy of the README: the cells run must show measured figures, the others "not run".
+It also checks the rounds' interleaving and seeds, the GEMM peaks measured around the
+rounds, and that every framework's training memory differs between the two models.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import pytest
 from bench import report
 from bench.readme import BEGIN, END
 from conftest import framework_installed
+from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("perceptron", "dnn")
-LABELS = {"numpy": "numpy", "torch": "PyTorch", "tensorflow": "TensorFlow"}
+LABELS = {f.name: f.label for f in REGISTERED}
 
 
 def block(text: str, name: str) -> str:
@@ -37,7 +40,7 @@ def rows(markdown: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path):
-    frameworks = [f for f in ("numpy", "torch", "tensorflow") if framework_installed(f)]
+    frameworks = [f.name for f in REGISTERED if framework_installed(f.name)]
     storage = tmp_path / "results"
     command = [
         sys.executable,
@@ -52,6 +55,8 @@ def test_smoke_profile_end_to_end(tmp_path):
         ",".join(frameworks),
         "--device",
         "cpu",
+        "--rounds",
+        "2",
         "-k",
         "test_train or dense",
         "--benchmark-autosave",
@@ -67,26 +72,56 @@ def test_smoke_profile_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     for model in MODELS:  # a line per epoch while the cells run (bench/progress.py)
         for framework in frameworks:
-            assert f"{model} / {framework} / cpu, round 1: epoch 1/1, loss " in done.stdout
+            for r in (1, 2):
+                assert f"{model} / {framework} / cpu, round {r}: epoch 1/1, loss " in done.stdout
 
     (history,) = storage.rglob("*.json")
     data = json.loads(history.read_text())
     assert data["machine_info"]["mnist_nets"]["gemm_peaks"]["cpu"]["gflops"] > 0
+    peaks = data["mnist_nets"]["gemm_peak_measurements"]
+    assert [m["when"] for m in peaks if m["library"] == "numpy"] == [
+        "start",
+        "before round 2",
+        "end",
+    ]
+    assert all(m["gflops"] > 0 for m in peaks)
+    entries = [b for b in data["benchmarks"] if b["extra_info"]["kind"] == "training"]
+    # interleaved: every cell's round 1 ran (and was stored) before any round 2
+    order = [b["extra_info"]["round"] for b in entries]
+    assert order == sorted(order) and set(order) == {1, 2}, order
     trained = {
-        (b["extra_info"]["model"], b["extra_info"]["framework"]): b["extra_info"]
-        for b in data["benchmarks"]
-        if b["extra_info"]["kind"] == "training"
+        (b["extra_info"]["model"], b["extra_info"]["framework"], b["extra_info"]["round"]): b[
+            "extra_info"
+        ]
+        for b in entries
     }
-    assert set(trained) == {(m, f) for m in MODELS for f in frameworks}
-    for info in trained.values():
+    assert set(trained) == {(m, f, r) for m in MODELS for f in frameworks for r in (1, 2)}
+    for (_, _, r), info in trained.items():
         assert info["profile"] == "smoke" and info["train_samples"] == 1000
+        assert info["seed"] == r - 1
         assert 0.0 < info["test_accuracy"] <= 1.0 and info["train_seconds"] > 0
         assert len(info["per_epoch"]) == info["epochs"] == 1
         assert info["warmup_seconds"] > 0 and info["peak_gflops"] > 0
+        assert info["cpu_window"]["own_cores"] is not None
+        assert info["test_accuracy"] == info["per_epoch"][-1]["test_accuracy"]
+        assert info["samples_trained"] == 1000
+        # GFLOP/s from the training FLOPs (forward + backward), not the forward FLOPs
+        assert info["achieved_gflops"] == pytest.approx(
+            info["flops_training_per_sample"] * 1000 / info["train_seconds"] / 1e9
+        )
+        assert info["flops_training_per_sample"] > info["flops_forward_per_sample"]
     # same seed, same data order, same initial weights: the frameworks agree closely
     for model in MODELS:
-        accuracies = [trained[(model, f)]["test_accuracy"] for f in frameworks]
-        assert max(accuracies) - min(accuracies) <= 0.02, (model, accuracies)
+        for r in (1, 2):
+            accuracies = [trained[(model, f, r)]["test_accuracy"] for f in frameworks]
+            assert max(accuracies) - min(accuracies) <= 0.02, (model, r, accuracies)
+    # training memory (round 1, fresh process) means the model: it differs between models
+    for framework in frameworks:
+        figures = [
+            trained[(m, framework, 1)]["training_memory"]["training_memory_bytes"] for m in MODELS
+        ]
+        assert all(isinstance(b, int) and b > 0 for b in figures), (framework, figures)
+        assert len(set(figures)) == len(MODELS), (framework, figures)
 
     readme = tmp_path / "README.md"
     shutil.copy(ROOT / "README.md", readme)
@@ -103,7 +138,8 @@ def test_smoke_profile_end_to_end(tmp_path):
         for framework in frameworks:
             accuracy = cells[(LABELS[framework], "cpu")][1]
             if model in MODELS:
-                assert accuracy.endswith(" %") and accuracy[0].isdigit(), (model, framework)
+                # two seeds: "mean ± sd (min x %)"
+                assert accuracy[0].isdigit() and " % ± " in accuracy, (model, framework, accuracy)
             else:
                 assert accuracy == "not run", (model, framework)
     header, *body = rows(block(text, "micro"))

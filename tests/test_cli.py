@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_nets.backends import registry
 from mnist_nets.cli.common import TrainingFailed, softmax, stdout_to_stderr
 from mnist_nets.cli.train import train_one
 from mnist_nets.data import load_mnist, load_split
@@ -141,6 +142,9 @@ def test_train_json_report(trained):
     assert (report["epochs"], report["seed"]) == (EPOCHS, 3)
     assert report["lr"] == get_spec("perceptron").recipe.lr
     assert report["batch_size"] == get_spec("perceptron").recipe.batch_size
+    recipe = get_spec("perceptron").recipe
+    assert (report["momentum"], report["lr_decay"]) == (recipe.momentum, recipe.lr_decay)
+    assert [r["lr"] for r in report["history"]] == [recipe.lr_at(e) for e in range(EPOCHS)]
     # --limit limits both sets
     assert report["train_samples"] == report["test_samples"] == LIMIT
     history = report["history"]
@@ -303,7 +307,7 @@ def test_predict_handles_a_dark_digit_on_a_light_background(trained, test_images
 
 BAD_ARGS = [
     (["train", "--model", "lenet5"], "invalid choice: 'lenet5' (choose from 'perceptron'"),
-    (["train", "--model", "cnn", "--framework", "jax"], "'jax' (choose from 'numpy', 'torch'"),
+    (["train", "--model", "cnn", "--framework", "caffe"], "'caffe' (choose from 'numpy', 'torch'"),
     (["train", "--model", "cnn", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["train", "--model", "perceptron", "--device", "cuda", "--limit", "10"], "not available"),
     (["train", "--model", "cnn", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
@@ -320,10 +324,10 @@ BAD_ARGS = [
     (["evaluate", "{tmp}/missing.npz"], "no such weights file"),
     (["evaluate", "{tmp}/garbage.npz"], "not a readable .npz weights file"),
     (["evaluate", "{tmp}/foreign.npz"], "not a mnist_nets weights file"),
-    (["evaluate", "{tmp}/foreign.npz", "--framework", "jax"], "invalid choice: 'jax'"),
+    (["evaluate", "{tmp}/foreign.npz", "--framework", "caffe"], "invalid choice: 'caffe'"),
     (["predict", "{tmp}/missing.npz", "{tmp}/digit.png"], "no such weights file"),
     (["specs", "lenet5"], "unknown model 'lenet5'; choose one of: perceptron"),
-    (["compare", "--model", "cnn", "--frameworks", "numpy,jax"], "unknown framework(s) 'jax'"),
+    (["compare", "--model", "cnn", "--frameworks", "numpy,caffe"], "unknown framework(s) 'caffe'"),
     (["data", "fetch", "--data-dir", "{tmp}"], "checksum mismatch"),
     ([], "required: COMMAND"),
 ]
@@ -462,11 +466,7 @@ def test_compare_json_across_frameworks():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # nothing but JSON on stdout, whatever TF prints
-    installed = [
-        f
-        for f in ("numpy", "torch", "tensorflow")
-        if f == "numpy" or importlib.util.find_spec(f) is not None
-    ]
+    installed = registry.installed()
     assert [r["framework"] for r in report["results"]] == installed
     assert (report["epochs"], report["train_samples"], report["test_samples"]) == (1, 500, 500)
     accuracies = [r["test_accuracy"] for r in report["results"]]
@@ -523,7 +523,7 @@ def run_without_torch_and_tensorflow(*args: str) -> subprocess.CompletedProcess:
     # sys.modules[name] = None makes `import name` fail as if it were not installed
     code = (
         "import sys\n"
-        "for m in ('torch', 'tensorflow', 'keras'):\n"
+        f"for m in {registry.framework_modules()!r}:\n"
         "    sys.modules[m] = None\n"
         "from mnist_nets.cli import main\n"
         f"sys.exit(main({list(args)!r}))\n"

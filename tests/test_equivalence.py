@@ -1,7 +1,7 @@
-"""The three backends compute the same function, the same gradients and the same updates.
+"""Every registered backend computes the same function, the same gradients and the same updates.
 
-Every float32 backend (numpy, torch, tensorflow) is held against one reference: the
-numpy backend run in float64 on the same (float32) parameters and inputs.
+Every float32 backend (each registered one whose framework is installed) is held against
+one reference: the numpy backend run in float64 on the same (float32) parameters and inputs.
 
 Tolerances, and why.  Each comparison is ``max|got - ref| <= rtol * scale``, where
 ``scale`` is the magnitude of the values involved, never a loose absolute bound.
@@ -39,22 +39,21 @@ reduction (sum instead of mean), or a different momentum convention.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from spec_strategies import cases, random_params
 
 from mnist_nets.backends import get_backend
+from mnist_nets.backends.registry import REFERENCE, installed
 from mnist_nets.data import epoch_order, load_split
 from mnist_nets.params import init_params, load_params, save_params
 from mnist_nets.specs import get_spec, list_specs
 
 RTOL = 2e-5
 RTOL_DEEP = 1e-4
-FRAMEWORKS = [n for n in ("numpy", "torch", "tensorflow") if importlib.util.find_spec(n)]
-OTHERS = [name for name in FRAMEWORKS if name != "numpy"]
+FRAMEWORKS = installed()  # every registered backend whose framework is installed
+OTHERS = [name for name in FRAMEWORKS if name != REFERENCE]
 LR, MOMENTUM = 0.05, 0.9
 
 
@@ -220,20 +219,26 @@ def first_epoch_losses(name, spec, train, seed):
 
 
 # Observed on `dnn` (469 batches of 128 from the same initial weights and order, seed 0):
-# * the first 100 batches agree to 4.8e-7 between every pair of backends: one or two
-#   float32 ulps of a loss near 2.3;
-# * later, float32 rounding differences are amplified by SGD itself and single batches
-#   drift apart by up to 1.5e-2 (as much between torch and TensorFlow as between either and
-#   numpy), so a per-batch bound over the whole epoch would only measure that chaos;
-# * the curve smoothed over 50-batch windows stays within 9.3e-4, and the epoch's mean
-#   loss within 9.1e-5.
-# The bounds leave about 5x to 10x margin over those observations.
-EARLY_BATCHES, EARLY_BOUND = 100, 2e-6
+# * on a 2-core AMD EPYC, the first 100 batches agreed to 4.8e-7 between every pair of
+#   backends: one or two float32 ulps of a loss near 2.3;
+# * on a 2-core Intel Xeon with AVX-512 (2026-12-01), the first 10 batches agree to 4.8e-7
+#   (torch, TensorFlow and JAX against numpy), but a one-ulp difference is picked up
+#   earlier and SGD amplifies it: TensorFlow and JAX pass 1e-6 at batch 10 and reach
+#   3.0e-3 by batch 100, torch passes 1e-6 at batch 73 and reaches 2.4e-4 by batch 100.
+#   When the amplification starts depends on the CPU's kernels, so only the batches
+#   before it on both machines are held to rounding: the first 5;
+# * later, single batches drift apart by up to 1.5e-2 (as much between torch and
+#   TensorFlow as between either and numpy), so a per-batch bound over the whole epoch
+#   would only measure that chaos;
+# * the curve smoothed over 50-batch windows stays within 9.3e-4 (AMD) and 1.6e-3 (Intel),
+#   and the epoch's mean loss within 9.1e-5 (AMD) and 3.7e-4 (Intel).
+# The bounds leave about 3x to 10x margin over those observations.
+EARLY_BATCHES, EARLY_BOUND = 5, 2e-6
 WINDOW, WINDOW_BOUND = 50, 5e-3
 EPOCH_MEAN_BOUND = 1e-3
 
 
-@pytest.mark.skipif(not OTHERS, reason="needs torch or tensorflow beside numpy")
+@pytest.mark.skipif(not OTHERS, reason="needs a framework beside numpy")
 def test_first_epoch_loss_curves_stay_close(mnist_train):
     spec = get_spec("dnn")
     curves = {name: first_epoch_losses(name, spec, mnist_train, seed=0) for name in FRAMEWORKS}

@@ -1,13 +1,17 @@
-"""`import mnist_nets`, the specs and the numpy backend work without torch or tensorflow."""
+"""`import mnist_nets`, the specs and the numpy backend work without any framework."""
 
 import subprocess
 import sys
 import textwrap
 
+from mnist_nets.backends.registry import framework_modules
+
+FRAMEWORK_MODULES = framework_modules()  # torch, tensorflow, keras, jax, ...
+
 
 def run_without_frameworks(code: str) -> subprocess.CompletedProcess:
     # sys.modules[name] = None makes `import name` fail as if it were not installed.
-    prelude = "import sys\nfor m in ('torch', 'tensorflow', 'keras'):\n    sys.modules[m] = None\n"
+    prelude = f"import sys\nfor m in {FRAMEWORK_MODULES!r}:\n    sys.modules[m] = None\n"
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         capture_output=True,
@@ -36,7 +40,7 @@ def test_plain_import_loads_no_framework():
     code = (
         "import sys, mnist_nets, mnist_nets.specs, mnist_nets.params, mnist_nets.data, "
         "mnist_nets.training, mnist_nets.backends, mnist_nets.cli\n"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+        f"print(sorted(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -303,13 +303,85 @@ def test_sgd_momentum_step(momentum):
     rng = np.random.default_rng(0)
     p, g1, g2 = (rng.normal(size=5).astype(np.float32) for _ in range(3))
     params, velocity = p.copy(), np.zeros(5, np.float32)
-    nl.sgd_momentum_step(params, g1, velocity, 0.1, momentum)
-    nl.sgd_momentum_step(params, g2, velocity, 0.1, momentum)
+    nl.sgd_momentum_step(params, g1, velocity, 0.1, momentum, np.empty(5, np.float32))
+    nl.sgd_momentum_step(params, g2, velocity, 0.1, momentum, np.empty(5, np.float32))
     v1 = g1
     v2 = momentum * v1 + g2
     np.testing.assert_allclose(params, p - 0.1 * v1 - 0.1 * v2, rtol=1e-6)
-    np.testing.assert_allclose(velocity, v2, rtol=1e-6)
+    if momentum:  # without momentum no velocity is kept (it would be the gradient itself)
+        np.testing.assert_allclose(velocity, v2, rtol=1e-6)
     assert params.dtype == velocity.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- speed-ups
+# Each speed-up held against the plain version it stands for (tests/numpy_reference.py).
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_lean_sgd_gives_the_plain_update_bit_for_bit(momentum):
+    rng = np.random.default_rng(1)
+    p, v, g = (rng.normal(size=1000).astype(np.float32) for _ in range(3))
+    fast_p, fast_v = p.copy(), (v if momentum else np.zeros_like(v)).copy()
+    plain_p, plain_v = p.copy(), fast_v.copy()
+    for _ in range(3):
+        nl.sgd_momentum_step(fast_p, g, fast_v, 0.01, momentum, np.empty_like(p))
+        numpy_reference.sgd_momentum_step(plain_p, g, plain_v, 0.01, momentum)
+    np.testing.assert_array_equal(fast_p, plain_p)
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_weight_gradient_operand_order(transposed):
+    rng = np.random.default_rng(2)
+    P, G = rng.normal(size=(300, 26)), rng.normal(size=(300, 20))
+    stored = np.ascontiguousarray(P.T).T if transposed else P  # as the conv layer keeps it
+    out = np.empty((26, 20))
+    nl.weight_gradient(stored, G, out, transposed, nl.Buffers(np.float64))
+    np.testing.assert_allclose(out, numpy_reference.weight_gradient(P, G), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cnn", "alexnet"])
+def test_inference_in_chunks_gives_the_logits_of_one_piece(name):
+    spec = specs.get_spec(name)
+    model = BACKEND.build(spec, init_params(spec, 0))
+    x, _ = inputs((28, 28, 1), 2 * nl.INFERENCE_CHUNK + 37, 3)
+    chunked = BACKEND.forward(model, x)
+    np.testing.assert_allclose(
+        chunked, numpy_reference.forward_in_one_piece(model, x), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(monkeypatch):
+    spec = small_spec("fullbatch", (6, 6, 1), [Conv2D(3, 3), ReLU(), Flatten(), Dense(10)])
+    n, block = 2 * 300 + 77, 300  # three blocks (of 226, 226 and 225 rows)
+    x, y = inputs((6, 6, 1), n, 4)
+    x = x.astype(np.float64)
+    order = np.random.default_rng(5).permutation(n)
+    plain = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    blocked = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    real = nl.blocked_step
+    loss, correct = numpy_reference.full_batch_step(BACKEND, plain, x, y, order)
+    got_loss, got_correct = nl.blocked_step(blocked, x, y, block)
+    assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(blocked.flat_grad, plain.flat_grad, rtol=1e-10, atol=1e-14)
+    # and train_epoch takes this path for a batch that is the whole set, in any order
+    # (in one block here: fewer rows than FULL_BATCH_BLOCK)
+    blocked = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    calls = []
+    monkeypatch.setattr(nl, "blocked_step", lambda *a: calls.append(1) or real(*a))
+    reported = []
+    BACKEND.train_epoch(
+        blocked,
+        (x, y),
+        order,
+        lr=0.1,
+        momentum=0.0,
+        batch_size=n,
+        sync_every=1,
+        on_sync=lambda first, losses, corrects: reported.append((losses[0], corrects[0])),
+    )
+    expected = plain.flat - 0.1 * plain.flat_grad
+    np.testing.assert_allclose(blocked.flat, expected, rtol=1e-10, atol=1e-14)
+    assert reported == [(pytest.approx(loss, rel=1e-12), correct)] and calls == [1]
 
 
 # --------------------------------------------------------------------------- architectures

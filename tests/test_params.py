@@ -25,6 +25,16 @@ def test_init_matches_the_spec_and_the_seed(name):
         np.testing.assert_array_equal(a[pname], b[pname])
     weights = [p for p in a if p.endswith(".weight")]
     assert all(not np.array_equal(a[p], c[p]) for p in weights)
+    assert all(not a[p].any() for p in a if p.endswith(".bias"))
+    # per-layer scale: He (sqrt(2 / fan_in)) for hidden layers, 0.01 for the output layer
+    infos = {p.name: p for p in spec.parameters}
+    for p in weights:
+        std = 0.01 if p == weights[-1] else np.sqrt(2 / infos[p].fan_in)
+        assert a[p].std() == pytest.approx(std, rel=0.5 if a[p].size < 100 else 0.1), p
+    # the first value is the seed's first standard normal draw, scaled
+    first = np.random.default_rng(3).standard_normal()
+    std0 = 0.01 if len(weights) == 1 else np.sqrt(2 / infos[weights[0]].fan_in)
+    assert a[weights[0]].flat[0] == np.float32(first * std0)
 
 
 def test_init_scale_is_he_for_hidden_layers():

@@ -172,7 +172,16 @@ def table_cells(markdown: str) -> list[list[str]]:
 # --------------------------------------------------------------------------- tests
 
 
-def test_golden_table_by_architecture(tmp_path):
+@pytest.fixture
+def three_frameworks(monkeypatch):
+    """The golden tables below are written for numpy, PyTorch and TensorFlow: pin the
+    tables to those three, so that registering another backend does not change them."""
+    monkeypatch.setattr(tables, "FRAMEWORKS", ("numpy", "torch", "tensorflow"))
+    monkeypatch.setattr(tables, "GPU_FRAMEWORKS", ("torch", "tensorflow"))
+    monkeypatch.setattr(tables, "OTHER_FRAMEWORKS", ("torch", "tensorflow"))
+
+
+def test_golden_table_by_architecture(tmp_path, three_frameworks):
     write_run(
         tmp_path,
         1,
@@ -201,10 +210,18 @@ def test_golden_table_by_architecture(tmp_path):
 | Framework | Accuracy | Training Time | Epochs | Learning Rate | Device | Samples/s | Time to target | % of peak |
 |---|---|---|---|---|---|---|---|---|
 | numpy | 92.34 % | 12.3 s | 2 | 0.1 (momentum 0.9, ×0.5/epoch) | cpu | 9,724 | 12.3 s (epoch 2) | 0.61 % |
-| PyTorch | 90.12 % | 150 s (140 s–160 s, 3 runs) | 2 | 0.1 | cpu | 800 | not reached (91.5 %) | 12 % |
-| TensorFlow | not run | not run | not run | not run | cpu | not run | not run | not run |
-| PyTorch | no GPU in the stored runs | not run | not run | not run | cuda | not run | not run | not run |
-| TensorFlow | no GPU in the stored runs | not run | not run | not run | cuda | not run | not run | not run |"""  # noqa: E501
+| PyTorch | 90.12 % | 150 s (140 s–160 s, 3 rounds) | 2 | 0.1 | cpu | 800 | not reached (91.5 %) | 12 % |"""  # noqa: E501
+    # every other registered framework: a "not run" row on the CPU, "no GPU" on cuda
+    for framework in tables.FRAMEWORKS[2:]:
+        expected += (
+            f"\n| {tables.LABELS[framework]} | not run | not run | not run | not run | cpu "
+            "| not run | not run | not run |"
+        )
+    for framework in tables.GPU_FRAMEWORKS:
+        expected += (
+            f"\n| {tables.LABELS[framework]} | no GPU in the stored runs | not run | not run "
+            "| not run | cuda | not run | not run | not run |"
+        )
     assert tables.by_architecture(selection, ["perceptron"], "standard") == expected
 
 
@@ -297,7 +314,7 @@ def test_no_histories_at_all(ws, capsys):
     assert "No stored runs yet" in block(text, "machine")
     arch = table_cells(block(text, "tables-by-architecture"))
     assert arch[1][1:5] == ["not run"] * 4
-    assert arch[4][1] == "no GPU in the stored runs"
+    assert arch[len(tables.FRAMEWORKS) + 1][1] == "no GPU in the stored runs"  # first GPU row
 
 
 @pytest.mark.parametrize(
@@ -403,14 +420,14 @@ def test_committed_readme_is_current(tmp_path):
     )
 
 
-def test_numpy_speed_ratios_against_the_targets(tmp_path):
+def test_numpy_speed_ratios_against_the_targets(tmp_path, three_frameworks):
     times = {
         "perceptron": {"numpy": 1.0, "torch": 2.0, "tensorflow": 3.0},  # 0.50: met
         "dnn": {"numpy": 5.0, "torch": 4.0, "tensorflow": 6.0},  # 1.25: not met
         "cnn": {"numpy": 15.0, "torch": 12.0, "tensorflow": 10.0},  # 1.50: met (bound kept)
     }
     benchmarks = [
-        training_cell(model, framework, train_seconds=t)
+        training_cell(model, framework, train_seconds=t, train_seconds_rounds=[t])
         for model, by_framework in times.items()
         for framework, t in by_framework.items()
     ]
@@ -418,24 +435,108 @@ def test_numpy_speed_ratios_against_the_targets(tmp_path):
     write_run(tmp_path, 2, [training_cell("alexnet", "numpy")])
     selection = select(load_runs(tmp_path))
     rows = table_cells(tables.numpy_speed(selection, list_specs(), "standard"))
+    n = len(tables.FRAMEWORKS)  # a column per registered framework
     assert rows[0] == [
         "Architecture",
-        "numpy",
-        "PyTorch",
-        "TensorFlow",
-        "numpy ÷ faster framework",
+        *(tables.LABELS[f] for f in tables.FRAMEWORKS),
+        "numpy ÷ faster framework (medians)",
+        "numpy is",
         "Target",
         "Met",
     ]
     by_model = {row[0]: row for row in rows[1:]}
-    assert by_model["perceptron"][4:] == ["0.50 (vs PyTorch)", "< 1", "yes"]
-    assert by_model["dnn"][4:] == ["1.25 (vs PyTorch)", "< 1", "**no**"]
-    assert by_model["cnn"][4:] == ["1.50 (vs TensorFlow)", "≤ 1.5", "yes"]
-    assert by_model["single_neuron"][1:] == ["not run"] * 4 + ["–", "–"]
-    assert by_model["alexnet"][1:5] == ["not run"] * 4  # torch and TF cells missing
+    one = tables.ONE_ROUND  # a single round decides nothing
+    assert by_model["perceptron"][1 + n :] == ["0.50 (vs PyTorch)", one, "< 1", one]
+    assert by_model["dnn"][1 + n :] == ["1.25 (vs PyTorch)", one, "< 1", one]
+    assert by_model["cnn"][1 + n :] == ["1.50 (vs TensorFlow)", one, "≤ 1.5", one]
+    assert by_model["single_neuron"][1:] == ["not run"] * (n + 2) + ["–", "–"]
+    assert by_model["alexnet"][1 : n + 3] == ["not run"] * (n + 2)  # no other framework
 
 
-def test_single_neuron_finding_golden(tmp_path):
+def round_cells(model, framework, times, accuracies, **overrides):
+    """A cell's rounds as a run stores them: one benchmark entry per round and seed."""
+    out = []
+    for r, (t, acc) in enumerate(zip(times, accuracies, strict=True), start=1):
+        cell = training_cell(
+            model,
+            framework,
+            round=r,
+            seed=r - 1,
+            train_seconds=t,
+            train_seconds_rounds=[t],
+            test_accuracy=acc,
+            samples_trained=120_000,
+            flops_training_per_sample=1_000_000,
+            cpu_window={"other_cores": 0.9 if r == 2 and framework == "torch" else 0.0},
+            co_runner=r == 2 and framework == "torch",
+            training_memory={"training_memory_bytes": (r + 10) * 2**20},
+            **overrides,
+        )
+        cell["name"] = cell["name"].replace("]", f"-r{r}]")
+        out.append(cell)
+    return out
+
+
+def test_rounds_fold_into_median_range_mean_sd_and_verdicts(tmp_path):
+    benchmarks = (
+        round_cells("perceptron", "numpy", [1.0, 1.1, 1.2], [0.92, 0.92, 0.92])
+        + round_cells("perceptron", "torch", [2.0, 2.1, 2.2], [0.92, 0.92, 0.92])
+        + round_cells("perceptron", "tensorflow", [3.0, 3.1, 3.2], [0.92, 0.92, 0.92])
+        + round_cells("dnn", "numpy", [10.0, 12.0, 11.0], [0.981, 0.983, 0.982])
+        + round_cells("dnn", "torch", [11.5, 13.0, 14.0], [0.981, 0.983, 0.985])  # overlaps
+        + round_cells("dnn", "tensorflow", [20.0, 21.0, 22.0], [0.98, 0.98, 0.98])
+        + round_cells("cnn", "numpy", [30.0, 31.0, 29.0], [0.99, 0.99, 0.99])
+        + round_cells("cnn", "torch", [10.0, 11.0, 12.0], [0.99, 0.99, 0.99])
+        + round_cells("cnn", "tensorflow", [25.0, 26.0, 27.0], [0.99, 0.99, 0.99])
+    )
+    path = write_run(tmp_path, 1, benchmarks)
+    data = json.loads(path.read_text())
+    data["mnist_nets"] = {
+        "gemm_peak_measurements": [
+            {"when": "start", "library": "numpy", "gflops": 100.0},
+            {"when": "start", "library": "torch", "gflops": 80.0},
+            {"when": "before round 2", "library": "numpy", "gflops": 50.0},
+            {"when": "end", "library": "numpy", "gflops": 90.0},
+        ]
+    }
+    path.write_text(json.dumps(data))
+    selection = select(load_runs(tmp_path))
+    info = selection.training[("standard", "dnn", "numpy", "cpu")].info
+    assert info["train_seconds"] == 11.0 and info["train_seconds_rounds"] == [10.0, 12.0, 11.0]
+    assert info["test_accuracy"] == pytest.approx(0.982)
+    assert info["test_accuracy_sd"] == pytest.approx(0.001)
+    assert info["test_accuracy_min"] == 0.981 and info["seeds"] == [0, 1, 2]
+    assert info["samples_per_second"] == pytest.approx(120_000 / 11.0)
+    # % of peak against the run's highest measurement (100), from the median time
+    assert info["fraction_of_peak"] == pytest.approx(120_000 * 1e6 / 11.0 / 1e9 / 100.0)
+    assert tables.accuracy(info) == "98.20 % ± 0.10 (min 98.10 %)"
+    assert tables.train_time(info) == "11.0 s (10.0 s–12.0 s, 3 rounds)"
+    torch = selection.training[("standard", "dnn", "torch", "cpu")].info
+    assert torch["co_runner_rounds"] == [2] and tables.train_time(torch).endswith(" ⚠")
+    assert tables.training_memory(info) == "11 MiB"  # round 1's probe
+
+    models = ["perceptron", "dnn", "cnn"]
+    rows = {
+        r[0]: r[len(tables.FRAMEWORKS) - 3 :]
+        for r in table_cells(tables.numpy_speed(selection, models, "standard"))
+    }  # (the columns of frameworks beyond these three cut off)
+    # torch's round 2 had a co-runner: every verdict against torch carries the mark
+    assert rows["perceptron"][4:] == ["0.52 (vs PyTorch)", "faster ⚠", "< 1", "yes ⚠"]
+    assert rows["dnn"][4:] == [
+        "0.85 (vs PyTorch)",
+        "tie ⚠",
+        "< 1",
+        "tie (the rounds straddle the target) ⚠",
+    ]
+    assert rows["cnn"][4:] == ["2.73 (vs PyTorch)", "slower ⚠", "≤ 1.5", "**no** ⚠"]
+
+    (run,) = selection.runs()
+    line = tables.steadiness(run)
+    assert "numpy 50–100, torch 80–80 GFLOP/s, the lowest 50 % of the highest" in line
+    assert "other processes used the CPU in 3 of 27 cell-rounds (cells marked ⚠)" in line
+
+
+def test_single_neuron_finding_golden(tmp_path, three_frameworks):
     accuracies = {"perceptron": 0.9235, "single_neuron": 0.2116, "single_neuron_ce": 0.3877}
     write_run(
         tmp_path,
@@ -448,10 +549,13 @@ def test_single_neuron_finding_golden(tmp_path):
 | Framework | Device | perceptron (784 → 10) | single_neuron (784 → 1 → 10, MSE) | single_neuron_ce (784 → 1 → 10, cross-entropy) |
 |---|---|---|---|---|
 | numpy | cpu | 92.35 % | 21.16 % | 38.77 % |
-| PyTorch | cpu | not run | 25.00 % | not run |
-| TensorFlow | cpu | not run | not run | not run |
-| PyTorch | cuda | no GPU in the stored runs | no GPU in the stored runs | no GPU in the stored runs |
-| TensorFlow | cuda | no GPU in the stored runs | no GPU in the stored runs | no GPU in the stored runs |
+| PyTorch | cpu | not run | 25.00 % | not run |"""  # noqa: E501
+    for framework in tables.FRAMEWORKS[2:]:  # every other registered framework
+        expected += f"\n| {tables.LABELS[framework]} | cpu | not run | not run | not run |"
+    no_gpu = " | ".join(["no GPU in the stored runs"] * 3)
+    for framework in tables.GPU_FRAMEWORKS:
+        expected += f"\n| {tables.LABELS[framework]} | cuda | {no_gpu} |"
+    expected += """
 
 Measured (profile `standard`, best of the frameworks): one hidden neuron reaches at most 25.00 % test accuracy under MSE and 38.77 % under cross-entropy; ten output perceptrons reach 92.35 %."""  # noqa: E501
     assert tables.single_neuron_finding(selection, "standard") == expected

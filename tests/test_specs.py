@@ -29,7 +29,12 @@ def make(*layers, loss="cross_entropy"):
 
 def test_registry_has_the_five_networks():
     assert list_specs() == [
-        "perceptron", "single_neuron", "single_neuron_ce", "dnn", "cnn", "alexnet"
+        "perceptron",
+        "single_neuron",
+        "single_neuron_ce",
+        "dnn",
+        "cnn",
+        "alexnet",
     ]
     for name in list_specs():
         spec = get_spec(name)

@@ -63,6 +63,9 @@ def test_history_orders_and_learning_rates():
         sync_every=2,
     )
     assert [call[1] for call in backend.calls] == [0.1, 0.05]
+    assert [call[2] for call in backend.calls] == [0.9, 0.9]  # momentum
+    assert [call[3] for call in backend.calls] == [4, 4]  # batch size
+    assert [r.lr for r in history.epochs] == [0.1, 0.05]
     np.testing.assert_array_equal(backend.calls[0][0], epoch_order(7, 0, 10))
     np.testing.assert_array_equal(backend.calls[1][0], epoch_order(7, 1, 10))
     first = history.epochs[0]

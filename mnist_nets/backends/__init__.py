@@ -9,7 +9,9 @@ Requirements this module meets:
   canonical layout of :mod:`mnist_nets.specs` at its boundary: float32 NHWC inputs,
   canonical parameter names and shapes in and out.  Conversion to the framework's own
   layout (NCHW, ``(out, in)`` weights, ...) happens inside the backend and nowhere else.
-* Adding a backend is one module and one line in :data:`_MODULES`.
+* Adding a backend is one module and one entry in
+  :data:`mnist_nets.backends.registry.FRAMEWORKS`, which names its module, class,
+  display name, install extra, plot colour and devices without importing it.
 """
 
 from __future__ import annotations
@@ -17,21 +19,31 @@ from __future__ import annotations
 import importlib
 
 from mnist_nets.backends.base import Backend, BackendUnavailable, DeviceError
+from mnist_nets.backends.registry import BY_NAME, FRAMEWORKS, NAMES, Framework
 
-__all__ = ["Backend", "BackendUnavailable", "DeviceError", "get_backend", "list_backends"]
+__all__ = [
+    "FRAMEWORKS",
+    "Backend",
+    "BackendUnavailable",
+    "DeviceError",
+    "Framework",
+    "get_backend",
+    "list_backends",
+    "loaded_backend",
+]
 
-# name -> (module, class, what to install when the framework is missing)
-_MODULES: dict[str, tuple[str, str, str]] = {
-    "numpy": ("mnist_nets.backends.numpy_backend", "NumpyBackend", "numpy"),
-    "torch": ("mnist_nets.backends.torch_backend", "TorchBackend", "torch"),
-    "tensorflow": ("mnist_nets.backends.tensorflow_backend", "TensorflowBackend", "tensorflow"),
-}
 _INSTANCES: dict[str, Backend] = {}
 
 
 def list_backends() -> list[str]:
     """The backend names, whether or not their framework is installed."""
-    return list(_MODULES)
+    return list(NAMES)
+
+
+def loaded_backend(name: str) -> Backend | None:
+    """The backend called ``name`` if :func:`get_backend` has already loaded it, else
+    None (so that asking never imports a framework)."""
+    return _INSTANCES.get(name)
 
 
 def get_backend(name: str) -> Backend:
@@ -42,9 +54,10 @@ def get_backend(name: str) -> Backend:
     """
     if name in _INSTANCES:
         return _INSTANCES[name]
-    if name not in _MODULES:
-        raise ValueError(f"unknown framework {name!r}; choose one of: {', '.join(_MODULES)}")
-    module_name, class_name, extra = _MODULES[name]
+    if name not in BY_NAME:
+        raise ValueError(f"unknown framework {name!r}; choose one of: {', '.join(NAMES)}")
+    entry = BY_NAME[name]
+    module_name, class_name, extra = entry.module, entry.cls, entry.extra
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -13,7 +13,13 @@ numpy arrays at the boundary:
   in a given order, reporting per-batch losses and correct counts;
 * :meth:`~Backend.train`: whole training runs, through the loop that all backends
   share (:func:`mnist_nets.training.fit`), so data order, learning-rate schedule,
-  evaluation, divergence checks and history are the same everywhere.
+  evaluation, divergence checks and history are the same everywhere.  Imports run one
+  way: this module imports :mod:`mnist_nets.training`, never the reverse.
+
+What the benchmarks ask of a framework is here too, with defaults that fit a
+CPU-only framework: :meth:`~Backend.synchronize` (wait for the device),
+:meth:`~Backend.reset_device_peak` / :meth:`~Backend.device_peak` (peak device
+memory), :meth:`~Backend.thread_settings` and :meth:`~Backend.versions`.
 
 The SGD update is ``v = momentum * v + grad; param -= lr * v`` (the velocity ``v``
 starts at zero when the model is built and lives in the model).
@@ -28,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnist_nets.specs import NUM_CLASSES, ModelSpec
+from mnist_nets.training import History, Progress, fit
 
 if TYPE_CHECKING:
     from mnist_nets.data import Split
-    from mnist_nets.training import History, Progress
 
 # on_sync(first_batch, losses, correct): per-batch mean losses (float64) and numbers of
 # correctly classified samples for batches first_batch, first_batch + 1, ...
@@ -102,6 +108,28 @@ class Backend(abc.ABC):
     def versions(self) -> dict[str, str]:
         """Library versions that matter for this backend's numbers."""
         return {"numpy": np.__version__}
+
+    def thread_settings(self) -> dict[str, int | str]:
+        """The framework's own thread settings (none by default: numpy's BLAS threads
+        follow the environment variables the benchmarks record anyway)."""
+        return {}
+
+    # -- what the benchmarks ask ---------------------------------------------------
+
+    def synchronize(self, device: str = "cpu") -> None:
+        """Wait until ``device`` has finished the work queued on it (a no-op for a
+        framework that computes synchronously), so that a clock read after it is honest."""
+        return None
+
+    def reset_device_peak(self, device: str = "cpu") -> None:
+        """Start a new peak-memory window on ``device`` (no-op where the framework keeps
+        no such count, e.g. on the CPU, whose memory the benchmarks sample themselves)."""
+        return None
+
+    def device_peak(self, device: str = "cpu") -> int | None:
+        """Peak device memory in bytes since :meth:`reset_device_peak`, or None where
+        the framework does not count it (the CPU: see ``bench/memory.py``)."""
+        return None
 
     # -- the model ---------------------------------------------------------------
 
@@ -180,8 +208,6 @@ class Backend(abc.ABC):
         **kwargs: Any,
     ) -> History:
         """Train on ``data = (train, test)`` and return the per-epoch history."""
-        from mnist_nets.training import fit
-
         train, test = data
         return fit(
             self,

@@ -91,37 +91,39 @@ class NumpyModel:
         layers: list[nl.Layer] = []
         params_before = False
         for i, info in enumerate(infos):
-            layer = info.layer
             args = (info.name, info.input_shape, info.output_shape, self.dtype, params_before)
             prev, nxt = (
                 infos[i - 1].layer if i else None,
                 infos[i + 1].layer if i + 1 < len(infos) else None,
             )
-            if isinstance(layer, specs.Dense):
-                w, b = f"{info.name}.weight", f"{info.name}.bias"
-                grads = (self.grads[w], self.grads[b])
-                layers.append(nl.DenseLayer(*args, self.params[w], self.params[b], *grads))
-            elif isinstance(layer, specs.Conv2D):
-                start = self.offsets[f"{info.name}.weight"]
-                rows = math.prod(info.params[0].shape[:3]) + 1  # k*k*C weights + 1 bias row
-                size = rows * layer.filters
-                wb = self.flat[start : start + size].reshape(rows, layer.filters)
-                dwb = self.flat_grad[start : start + size].reshape(rows, layer.filters)
-                pool = nxt.size if rewrite and _tiling_pool(nxt) else 1
-                layers.append(nl.Conv2DLayer(*args, layer, wb, dwb, pool=pool))
-            elif isinstance(layer, specs.MaxPool2D):
-                phased = rewrite and isinstance(prev, specs.Conv2D) and _tiling_pool(layer)
-                layers.append(nl.MaxPool2DLayer(*args, layer, phased=phased))
-            elif isinstance(layer, specs.ReLU):
-                layers.append(nl.ReLULayer(*args))
-            elif isinstance(layer, specs.Flatten):
-                layers.append(nl.FlattenLayer(*args))
-            elif isinstance(layer, specs.Dropout):
-                layers.append(nl.DropoutLayer(*args, layer.rate, self.rng))
-            else:  # pragma: no cover - specs.py rejects unknown layers
-                raise TypeError(f"the numpy backend has no layer for {layer!r}")
+            layers.append(LAYERS[type(info.layer)](self, info, args, prev, nxt, rewrite))
             params_before = params_before or bool(info.params)
         return layers
+
+    # -- one maker per layer type (see LAYERS): (info, args, prev, nxt, rewrite) -> layer
+
+    def _dense(self, info, args, prev, nxt, rewrite) -> nl.Layer:
+        w, b = f"{info.name}.weight", f"{info.name}.bias"
+        grads = (self.grads[w], self.grads[b])
+        return nl.DenseLayer(*args, self.params[w], self.params[b], *grads)
+
+    def _conv(self, info, args, prev, nxt, rewrite) -> nl.Layer:
+        layer = info.layer
+        start = self.offsets[f"{info.name}.weight"]
+        rows = math.prod(info.params[0].shape[:3]) + 1  # k*k*C weights + 1 bias row
+        size = rows * layer.filters
+        wb = self.flat[start : start + size].reshape(rows, layer.filters)
+        dwb = self.flat_grad[start : start + size].reshape(rows, layer.filters)
+        pool = nxt.size if rewrite and _tiling_pool(nxt) else 1
+        return nl.Conv2DLayer(*args, layer, wb, dwb, pool=pool)
+
+    def _pool(self, info, args, prev, nxt, rewrite) -> nl.Layer:
+        layer = info.layer
+        phased = rewrite and isinstance(prev, specs.Conv2D) and _tiling_pool(layer)
+        return nl.MaxPool2DLayer(*args, layer, phased=phased)
+
+    def _dropout(self, info, args, prev, nxt, rewrite) -> nl.Layer:
+        return nl.DropoutLayer(*args, info.layer.rate, self.rng)
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """Logits (in a reused buffer) for NHWC ``x`` already in the model's dtype."""
@@ -141,6 +143,17 @@ class NumpyModel:
         loss, g = nl.LOSSES[self.spec.loss](logits, y)
         self.backward(g)
         return loss, correct
+
+
+# The layer of each spec layer type (a NumpyModel method making it).
+LAYERS = {
+    specs.Dense: NumpyModel._dense,
+    specs.Conv2D: NumpyModel._conv,
+    specs.MaxPool2D: NumpyModel._pool,
+    specs.ReLU: lambda model, info, args, prev, nxt, rewrite: nl.ReLULayer(*args),
+    specs.Flatten: lambda model, info, args, prev, nxt, rewrite: nl.FlattenLayer(*args),
+    specs.Dropout: NumpyModel._dropout,
+}
 
 
 def _tiling_pool(layer) -> bool:
@@ -181,7 +194,11 @@ class NumpyBackend(Backend):
         return np.ascontiguousarray(check_inputs(model.spec, x), dtype=model.dtype)
 
     def forward(self, model: NumpyModel, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return model.forward(self._inputs(model, x), training).copy()
+        # *Speed and memory: inference in chunks* (see numpy_layers.INFERENCE_CHUNK)
+        x = self._inputs(model, x)
+        if training or len(x) <= nl.INFERENCE_CHUNK:
+            return model.forward(x, training).copy()
+        return nl.in_chunks(lambda part: model.forward(part, False), x, nl.INFERENCE_CHUNK)
 
     def activations(self, model: NumpyModel, x: np.ndarray) -> list[np.ndarray]:
         """Every spec layer's output (eval mode), from layers without the speed rewrites, so
@@ -223,10 +240,16 @@ class NumpyBackend(Backend):
         losses = np.zeros(n_batches)
         correct = np.zeros(n_batches)
         first = 0  # first batch not yet reported
+        # *Speed: the full batch in blocks*, without copying it in shuffled order
+        whole_set = batch_size >= n == len(x)
+        whole_set = whole_set and np.array_equal(np.sort(order), np.arange(n))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
-                losses[b], correct[b] = model.step(x[idx], y[idx], training=True)
+                if whole_set:  # in any order: only the rounding of the sums differs
+                    losses[b], correct[b] = nl.blocked_step(model, x, y, nl.FULL_BATCH_BLOCK)
+                else:
+                    losses[b], correct[b] = model.step(x[idx], y[idx], training=True)
                 nl.sgd_momentum_step(
                     model.flat, model.flat_grad, model.velocity, lr, momentum, model.scratch
                 )

@@ -83,31 +83,40 @@ class Staged(NamedTuple):
 # code runs eagerly and inside the compiled functions.
 
 
+def _dropout(layer: Dropout, x, key, k: int):
+    """Inverted dropout from the stateless seed ``key`` (folded with the layer index)."""
+    if key is None or layer.rate <= 0:
+        return x
+    kept = tf.random.stateless_uniform(
+        tf.shape(x), seed=tf.random.experimental.stateless_fold_in(key, k)
+    )
+    return x * tf.cast(kept >= layer.rate, x.dtype) * (1.0 / (1.0 - layer.rate))
+
+
+# Each layer type's computation: (layer, its LayerInfo, params, x, dropout key, index) -> y.
+LAYERS: dict[type, Any] = {
+    Conv2D: lambda layer, info, p, x, key, k: tf.nn.bias_add(
+        _conv2d(x, p[f"{info.name}.weight"], layer), p[f"{info.name}.bias"]
+    ),
+    Dense: lambda layer, info, p, x, key, k: tf.nn.bias_add(
+        tf.matmul(x, p[f"{info.name}.weight"]), p[f"{info.name}.bias"]
+    ),
+    MaxPool2D: lambda layer, info, p, x, key, k: tf.nn.max_pool2d(
+        x, layer.size, layer.stride, "VALID"
+    ),
+    ReLU: lambda layer, info, p, x, key, k: tf.nn.relu(x),
+    # NHWC: H, W, C order
+    Flatten: lambda layer, info, p, x, key, k: tf.reshape(x, [-1, info.output_shape[0]]),
+    Dropout: lambda layer, info, p, x, key, k: _dropout(layer, x, key, k),
+}
+
+
 def layer_outputs(spec: ModelSpec, params: dict, x, dropout_key=None) -> list:
     """Every layer's output for NHWC ``x``, in order.  Dropout is applied only when a
     ``dropout_key`` (a stateless random seed, shape ``(2,)``) is given."""
     outputs = []
     for k, info in enumerate(spec.layer_infos):
-        layer = info.layer
-        if isinstance(layer, Conv2D):
-            x = _conv2d(x, params[f"{info.name}.weight"], layer)
-            x = tf.nn.bias_add(x, params[f"{info.name}.bias"])
-        elif isinstance(layer, Dense):
-            x = tf.matmul(x, params[f"{info.name}.weight"])
-            x = tf.nn.bias_add(x, params[f"{info.name}.bias"])
-        elif isinstance(layer, MaxPool2D):
-            x = tf.nn.max_pool2d(x, layer.size, layer.stride, "VALID")
-        elif isinstance(layer, ReLU):
-            x = tf.nn.relu(x)
-        elif isinstance(layer, Flatten):
-            x = tf.reshape(x, [-1, info.output_shape[0]])  # NHWC: H, W, C order
-        elif isinstance(layer, Dropout):
-            if dropout_key is not None and layer.rate > 0:
-                key = tf.random.experimental.stateless_fold_in(dropout_key, k)
-                kept = tf.random.stateless_uniform(tf.shape(x), seed=key) >= layer.rate
-                x = x * tf.cast(kept, x.dtype) * (1.0 / (1.0 - layer.rate))
-        else:  # pragma: no cover - specs.py rejects unknown layers
-            raise TypeError(f"unknown layer {layer!r}")
+        x = LAYERS[type(info.layer)](info.layer, info, params, x, dropout_key, k)
         outputs.append(x)
     return outputs
 
@@ -322,6 +331,29 @@ class TensorflowBackend(Backend):
             details = tf.config.experimental.get_device_details(gpu)
             return str(details.get("device_name", gpu.name))
         return super().device_name(device)
+
+    def thread_settings(self) -> dict[str, int | str]:
+        threading = tf.config.threading
+        # 0 means "TensorFlow's default": one per core
+        return {
+            "tf_intra_op": threading.get_intra_op_parallelism_threads(),
+            "tf_inter_op": threading.get_inter_op_parallelism_threads(),
+        }
+
+    def reset_device_peak(self, device: str = "cpu") -> None:
+        if device == "cuda":
+            try:
+                tf.config.experimental.reset_memory_stats("GPU:0")
+            except (ValueError, RuntimeError):
+                pass
+
+    def device_peak(self, device: str = "cpu") -> int | None:
+        if device != "cuda":
+            return None
+        try:
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+        except (ValueError, RuntimeError, KeyError):
+            return None
 
     def versions(self) -> dict[str, str]:
         try:

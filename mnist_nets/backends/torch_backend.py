@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +181,23 @@ class TorchModel:
         return F.mse_loss(logits, one_hot)
 
 
+# The module of each layer type, from (layer, its weight and bias tensors or None, the
+# dropout generator, whether it directly follows a layer with parameters).
+LAYERS: dict[type, Callable[..., nn.Module]] = {
+    Conv2D: lambda layer, wb, gen, after: Conv(*wb, layer.stride, layer.padding),
+    Dense: lambda layer, wb, gen, after: Linear(*wb),
+    MaxPool2D: lambda layer, wb, gen, after: nn.MaxPool2d(layer.size, layer.stride),  # floor
+    # in place only on a fresh conv/dense output, never on the caller's input
+    ReLU: lambda layer, wb, gen, after: nn.ReLU(inplace=after),
+    Flatten: lambda layer, wb, gen, after: FlattenHWC(),
+    Dropout: lambda layer, wb, gen, after: (
+        SeededDropout(layer.rate, gen) if layer.rate > 0 else nn.Identity()
+    ),
+}
+# the torch layout kind of each layer type's weight (the bias is "bias")
+_WEIGHT_KIND = {Conv2D: "conv", Dense: "dense"}
+
+
 def _build_net(
     spec: ModelSpec,
     params: dict[str, np.ndarray],
@@ -202,24 +220,12 @@ def _build_net(
     previous_has_params = False
     for info in spec.layer_infos:
         layer, w, b = info.layer, f"{info.name}.weight", f"{info.name}.bias"
-        if isinstance(layer, Conv2D):
-            module = Conv(tensor(w, "conv"), tensor(b, "bias"), layer.stride, layer.padding)
-            by_name[w], by_name[b] = (module.weight, "conv"), (module.bias, "bias")
-        elif isinstance(layer, Dense):
-            module = Linear(tensor(w, "dense"), tensor(b, "bias"))
-            by_name[w], by_name[b] = (module.weight, "dense"), (module.bias, "bias")
-        elif isinstance(layer, MaxPool2D):
-            module = nn.MaxPool2d(layer.size, layer.stride)  # floor, no padding
-        elif isinstance(layer, ReLU):
-            # In place only on a fresh conv/dense output, never on the caller's input.
-            module = nn.ReLU(inplace=previous_has_params)
-        elif isinstance(layer, Flatten):
-            module = FlattenHWC()
-        elif isinstance(layer, Dropout):
-            module = SeededDropout(layer.rate, generator) if layer.rate > 0 else nn.Identity()
-        else:  # pragma: no cover - ModelSpec admits only the types above
-            raise TypeError(f"the torch backend has no layer for {layer!r}")
-        previous_has_params = isinstance(layer, (Conv2D, Dense))
+        kind = _WEIGHT_KIND.get(type(layer))
+        wb = (tensor(w, kind), tensor(b, "bias")) if kind else None
+        module = LAYERS[type(layer)](layer, wb, generator, previous_has_params)
+        if kind:
+            by_name[w], by_name[b] = (module.weight, kind), (module.bias, "bias")
+        previous_has_params = kind is not None
         modules.append(module)
     return nn.Sequential(*modules), by_name
 
@@ -256,6 +262,24 @@ class TorchBackend(Backend):
         if device == "mps":
             return f"Apple GPU (MPS) on {cpu_name()}"
         return cpu_name()
+
+    def thread_settings(self) -> dict[str, int | str]:
+        return {
+            "torch_intra_op": torch.get_num_threads(),
+            "torch_inter_op": torch.get_num_interop_threads(),
+        }
+
+    def synchronize(self, device: str = "cpu") -> None:
+        _synchronize(torch.device(device))
+
+    def reset_device_peak(self, device: str = "cpu") -> None:
+        if device == "cuda" and torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+
+    def device_peak(self, device: str = "cpu") -> int | None:
+        if device == "cuda" and torch.cuda.is_available():
+            return int(torch.cuda.max_memory_allocated())
+        return None
 
     def versions(self) -> dict[str, str]:
         out = {

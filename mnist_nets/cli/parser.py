@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mnist_nets.backends import list_backends
+from mnist_nets.backends import FRAMEWORKS, list_backends
 from mnist_nets.cli.common import (
     DEVICE_CHOICES,
     EXIT_USAGE,
@@ -104,7 +104,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, framework: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="The classic MNIST networks in numpy, PyTorch and TensorFlow.",
+        description="The classic MNIST networks in "
+        + ", ".join(f.label for f in FRAMEWORKS)
+        + ".",
         epilog="Exit codes: 0 ok, 1 training diverged, 2 bad input, 3 a file or stream could "
         "not be read or written (disk full, permission denied), 4 internal error, 130 "
         "interrupted, 141 stdout closed. "

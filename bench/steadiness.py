@@ -1,0 +1,95 @@
+"""Was the machine steady while a round ran?  Co-runners from /proc, and the GEMM peaks.
+
+* **Co-runners.**  :class:`CpuWindow` reads the machine's busy CPU time (``/proc/stat``:
+  every state but idle and iowait, in all cores) and this process's own CPU time
+  (``/proc/self/stat``: user + system of all its threads) when a round starts and ends.
+  The difference of the two deltas is CPU time that *other* processes used during the
+  round; divided by the wall time it is the number of cores they held on average
+  (``other_cores``).  Above :data:`CO_RUNNER_CORES` the round is flagged: the terminal
+  gets a warning, the stored round a ``co_runner`` mark and the README cell a "⚠".
+  Steal time (a hypervisor's other guests) is counted as busy: it, too, takes cores away.
+* **GEMM peaks.**  The session measures the float32 GEMM peak (bench/peak.py) before
+  round 1, between rounds and at the end, and stores every measurement; "% of peak"
+  is taken against the run's highest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+CO_RUNNER_CORES = 0.25  # other processes' average use of the cores above which we warn
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all cores have spent busy since boot (None where /proc is missing)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    values = [int(v) for v in fields[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    # guest time is already counted in user and nice
+    busy = sum(values[:8]) - idle if len(values) >= 8 else sum(values) - idle
+    return busy / _HZ
+
+
+def own_cpu_seconds() -> float | None:
+    """CPU seconds this process (all its threads) has used, user + system."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _HZ  # utime, stime (fields 14, 15)
+
+
+@dataclass
+class CpuWindow:
+    """``w = CpuWindow().start(); ...; w.stop()`` then ``w.other_cores``, ``w.co_runner``."""
+
+    t0: float = 0.0
+    machine0: float | None = None
+    own0: float | None = None
+    wall: float | None = None
+    other_cores: float | None = None
+    own_cores: float | None = None
+
+    def start(self) -> CpuWindow:
+        self.machine0, self.own0 = machine_busy_seconds(), own_cpu_seconds()
+        self.t0 = time.perf_counter()
+        return self
+
+    def stop(self) -> CpuWindow:
+        self.wall = time.perf_counter() - self.t0
+        machine1, own1 = machine_busy_seconds(), own_cpu_seconds()
+        if None in (self.machine0, self.own0, machine1, own1) or self.wall <= 0:
+            return self
+        own = own1 - self.own0
+        self.own_cores = own / self.wall
+        # clock ticks: small windows are coarse, never report below zero
+        self.other_cores = max(0.0, (machine1 - self.machine0 - own) / self.wall)
+        return self
+
+    @property
+    def co_runner(self) -> bool | None:
+        """Whether other processes held more than :data:`CO_RUNNER_CORES` on average.
+        Windows shorter than 0.5 s are too coarse for clock ticks: None."""
+        if self.other_cores is None or self.wall is None or self.wall < 0.5:
+            return None
+        return self.other_cores > CO_RUNNER_CORES
+
+    def as_dict(self) -> dict:
+        return {
+            "wall_seconds": self.wall,
+            "other_cores": None if self.other_cores is None else round(self.other_cores, 3),
+            "own_cores": None if self.own_cores is None else round(self.own_cores, 3),
+            "co_runner": self.co_runner,
+        }

@@ -1,0 +1,479 @@
+"""The JAX backend: any spec as pure functions of a dict of arrays, plain ``jax`` and
+``jax.numpy`` (no Flax, no Optax), so the maths reads as in the other backends.
+
+The canonical layout is JAX's own: activations NHWC, conv kernels ``(kh, kw, in, out)``
+(``lax.conv_general_dilated`` with dimension numbers ``("NHWC", "HWIO", "NHWC")``), dense
+weights ``(in, out)``, flatten of NHWC in H, W, C order: parameters go in and out with
+no conversion.
+
+* Precision: every matmul and convolution asks for ``lax.Precision.HIGHEST``, full
+  float32 (JAX may otherwise use bfloat16 passes or TF32 on GPUs and TPUs).
+* Memory: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` is set before JAX is imported (unless
+  the caller set it), so a GPU's memory is taken as needed and not 75 % up front,
+  which would make every peak-memory figure the same.
+* Convolution pads ``p`` pixels on every side (explicit ``[(p, p), (p, p)]``); max-pool
+  is ``lax.reduce_window`` with ``lax.max``, VALID (floor).  Its gradient goes to the
+  first maximum of a window on ties, as in the other backends (XLA's
+  select-and-scatter with ``>=`` keeps the earlier element).
+* The update is ``v = momentum * v + grad; param -= lr * v``.
+* Dropout is inverted dropout; the mask of a step is drawn from
+  ``fold_in(fold_in(PRNGKey(seed), step), layer index)``, ``step`` a counter of the
+  model's: the seed fixes the masks, and every step draws new ones.
+* Training: one ``jax.jit`` compiled SGD step (``jax.value_and_grad`` inside) per
+  network and batch size, shared by all models of that network.  It gathers its batch
+  from the staged arrays by the epoch's order, padded to whole batches of the staged
+  set, and takes a traced start index, learning rate, momentum and step counter, so
+  neither a new epoch, a shorter order nor a new learning rate traces again.  The
+  last, smaller batch runs through the same compiled step with a mask: padded samples
+  weigh zero in the loss (the mean is over the real ones) and in the count of correct
+  predictions.  Parameters and velocities are donated (updated in place).  The
+  per-batch losses and correct counts reach the host every ``sync_every`` batches, so
+  no step waits for the device.  :meth:`JaxBackend.stage` compiles the step for the
+  batch size of the run (:meth:`JaxBackend.train` tells it; the recipe's when
+  ``train_epoch`` is called directly) and runs it once on copies, so that a timed
+  epoch compiles nothing.
+* ``forward``, ``activations`` and ``loss_and_grads`` are compiled per network and
+  input shape too (measured: compiling the whole function once costs less than JAX's
+  op-by-op mode compiling each primitive); ``predict`` runs in batches padded to one
+  shape.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from mnist_nets.backends.base import Backend, DeviceError, OnSync, check_inputs, check_labels
+from mnist_nets.params import check_params
+from mnist_nets.specs import (
+    NUM_CLASSES,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ModelSpec,
+    ReLU,
+)
+
+HIGHEST = lax.Precision.HIGHEST
+_PLATFORM = {"cpu": "cpu", "cuda": "gpu"}
+_CACHE_SIZE = 32  # networks whose compiled functions are kept
+PREDICT_BATCH = 1000
+
+
+# --------------------------------------------------------------------------- the maths
+
+
+def _conv(layer: Conv2D, info, p, x, key, k):
+    p_ = layer.padding
+    y = lax.conv_general_dilated(
+        x,
+        p[f"{info.name}.weight"],
+        window_strides=(layer.stride, layer.stride),
+        padding=((p_, p_), (p_, p_)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=HIGHEST,
+    )
+    return y + p[f"{info.name}.bias"]
+
+
+def _dense(layer: Dense, info, p, x, key, k):
+    return jnp.dot(x, p[f"{info.name}.weight"], precision=HIGHEST) + p[f"{info.name}.bias"]
+
+
+def _max_pool(layer: MaxPool2D, info, p, x, key, k):
+    window, stride = (1, layer.size, layer.size, 1), (1, layer.stride, layer.stride, 1)
+    return lax.reduce_window(x, -jnp.inf, lax.max, window, stride, "VALID")
+
+
+def _dropout(layer: Dropout, info, p, x, key, k):
+    if key is None or layer.rate <= 0:
+        return x
+    keep = 1.0 - layer.rate
+    mask = jax.random.bernoulli(jax.random.fold_in(key, k), keep, x.shape)
+    return jnp.where(mask, x * (1.0 / keep), 0.0).astype(x.dtype)
+
+
+# Each layer type's computation: (layer, its LayerInfo, params, x, dropout key, index) -> y.
+LAYERS: dict[type, Any] = {
+    Conv2D: _conv,
+    Dense: _dense,
+    MaxPool2D: _max_pool,
+    ReLU: lambda layer, info, p, x, key, k: jnp.maximum(x, 0.0),
+    Flatten: lambda layer, info, p, x, key, k: x.reshape(x.shape[0], -1),  # NHWC: H, W, C
+    Dropout: _dropout,
+}
+
+
+def layer_outputs(spec: ModelSpec, params: dict, x, key=None) -> list:
+    """Every layer's output for NHWC ``x``; dropout only when a ``key`` is given."""
+    outputs = []
+    for k, info in enumerate(spec.layer_infos):
+        x = LAYERS[type(info.layer)](info.layer, info, params, x, key, k)
+        outputs.append(x)
+    return outputs
+
+
+def logits_of(spec: ModelSpec, params: dict, x, key=None):
+    for k, info in enumerate(spec.layer_infos):
+        x = LAYERS[type(info.layer)](info.layer, info, params, x, key, k)
+    return x
+
+
+def per_sample_loss(spec: ModelSpec, logits, y):
+    """Each sample's loss (see specs.py); the batch loss is their mean."""
+    if spec.loss == "cross_entropy":
+        picked = jnp.take_along_axis(logits, y[:, None], axis=1)[:, 0]
+        return jax.nn.logsumexp(logits, axis=1) - picked
+    one_hot = jax.nn.one_hot(y, NUM_CLASSES, dtype=logits.dtype)
+    return jnp.mean(jnp.square(logits - one_hot), axis=1)
+
+
+def batch_loss(spec: ModelSpec, params: dict, x, y, key=None):
+    logits = logits_of(spec, params, x, key)
+    return jnp.mean(per_sample_loss(spec, logits, y)), logits
+
+
+# --------------------------------------------------------------------------- compiled
+
+
+class _Compiled:
+    """The compiled functions of one network (layers, loss, input shape), shared by its
+    models: parameters are arguments, so one compile serves every model."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.steps: dict[int, Any] = {}  # batch size -> its jitted SGD step
+        self.warm: set[tuple] = set()  # (batch size, staged samples, device) compiled
+
+        def predict(params, x):
+            return jnp.argmax(logits_of(spec, params, x), axis=1).astype(jnp.int32)
+
+        def loss(params, x, y):
+            return batch_loss(spec, params, x, y)[0]
+
+        self.predict = jax.jit(predict)
+        self.forward = jax.jit(lambda params, x, key: logits_of(spec, params, x, key))
+        self.activations = jax.jit(lambda params, x: layer_outputs(spec, params, x))
+        self.loss_and_grads = jax.jit(jax.value_and_grad(loss))
+
+    def step_for(self, bs: int):
+        """The jitted SGD step for batches of ``bs`` (parameters and velocities donated)."""
+        if bs in self.steps:
+            return self.steps[bs]
+        spec = self.spec
+
+        def step(params, velocity, x_all, y_all, order, start, n, lr, m, key, t):
+            """SGD step on the batch ``order[start : start + bs]``, of which only samples
+            before ``n`` are real (``order`` is padded to whole batches); returns the
+            new parameters and velocities, the batch's loss and its correct count.
+            Dropout draws from ``fold_in(key, t)``, ``t`` the model's step counter."""
+            idx = lax.dynamic_slice(order, (start,), (bs,))
+            valid = (start + jnp.arange(bs)) < n
+            x, y = x_all[idx], y_all[idx]
+            weight = valid.astype(jnp.float32) / jnp.sum(valid)
+            key = jax.random.fold_in(key, t) if spec.has_dropout else None
+
+            def loss_fn(p):
+                logits = logits_of(spec, p, x, key)
+                return jnp.sum(per_sample_loss(spec, logits, y) * weight), logits
+
+            (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            velocity = jax.tree.map(lambda v, g: m * v + g, velocity, grads)
+            params = jax.tree.map(lambda p, v: p - lr * v, params, velocity)
+            right = jnp.sum((jnp.argmax(logits, axis=1) == y) & valid)
+            return params, velocity, loss, right
+
+        self.steps[bs] = jax.jit(step, donate_argnums=(0, 1))
+        return self.steps[bs]
+
+
+_compiled: OrderedDict[tuple, _Compiled] = OrderedDict()
+
+
+def compiled_for(spec: ModelSpec) -> _Compiled:
+    key = (spec.layers, spec.loss, spec.input_shape)
+    if key in _compiled:
+        _compiled.move_to_end(key)
+    else:
+        _compiled[key] = _Compiled(spec)
+        while len(_compiled) > _CACHE_SIZE:
+            _compiled.popitem(last=False)
+    return _compiled[key]
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class JaxModel:
+    """A spec's parameters and velocities (dicts of device arrays), its device and the
+    dropout key and step counter."""
+
+    spec: ModelSpec
+    device: Any  # a jax Device
+    params: dict
+    velocity: dict
+    key: Any  # PRNGKey(seed)
+    seed: int
+    step: int = 0
+    warm_batch_size: int | None = None  # the batch size stage() compiles for (see train)
+
+    def next_key(self):
+        """The dropout key of the next step (the counter advanced)."""
+        self.step += 1
+        return jax.random.fold_in(self.key, np.uint32(self.step))
+
+
+class Staged(NamedTuple):
+    x: Any  # float32 (N, H, W, C) on the model's device
+    y: Any  # int32 (N,) or None
+
+
+class JaxBackend(Backend):
+    """JAX with XLA: a compiled SGD step, op-by-op probes, float32 at full precision."""
+
+    name = "jax"
+
+    # -- devices and versions ---------------------------------------------------
+
+    def devices(self) -> list[str]:
+        return ["cpu", *(["cuda"] if _gpus() else [])]
+
+    def check_device(self, device: str) -> str:
+        if device == "cuda" and not _gpus():
+            raise DeviceError(
+                "device 'cuda' is not available to the jax backend: JAX sees no GPU here "
+                "(a CPU-only jaxlib, or no CUDA driver). Use device 'cpu', or install a "
+                "CUDA build (`pip install 'jax[cuda12]'`)"
+            )
+        return super().check_device(device)
+
+    def _device(self, device: str):
+        return (_gpus() if device == "cuda" else jax.devices("cpu"))[0]
+
+    def device_name(self, device: str = "cpu") -> str:
+        device = self.check_device(device)
+        if device == "cuda":
+            return str(self._device(device).device_kind)
+        return super().device_name(device)
+
+    def versions(self) -> dict[str, str]:
+        import jaxlib
+
+        return {
+            "numpy": np.__version__,
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "matmul_precision": "highest",
+            "python": platform.python_version(),
+        }
+
+    def thread_settings(self) -> dict[str, int | str]:
+        flags = os.environ.get("XLA_FLAGS")
+        return {"xla_flags": flags} if flags else {}
+
+    def synchronize(self, device: str = "cpu") -> None:
+        """Nothing to wait for: every method returns host arrays, and ``train_epoch``
+        returns after reading back its last step's loss, an output of the same compiled
+        program as that step's update (JAX has no device-wide barrier anyway)."""
+        return None
+
+    def reset_device_peak(self, device: str = "cpu") -> None:
+        """JAX cannot reset its peak count: :meth:`device_peak` is the process's peak."""
+        return None
+
+    def device_peak(self, device: str = "cpu") -> int | None:
+        """``peak_bytes_in_use`` of the GPU allocator since the process started (JAX has
+        no reset), or None on the CPU."""
+        if device != "cuda" or not _gpus():
+            return None
+        stats = self._device(device).memory_stats() or {}
+        peak = stats.get("peak_bytes_in_use")
+        return None if peak is None else int(peak)
+
+    # -- the model ---------------------------------------------------------------
+
+    def build(
+        self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int | None = 0
+    ) -> JaxModel:
+        dev = self._device(self.check_device(device))
+        checked = check_params(spec, params)
+        seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        on_device = {
+            name: jax.device_put(np.array(value, dtype=np.float32), dev)
+            for name, value in checked.items()
+        }
+        velocity = {name: jnp.zeros_like(v) for name, v in on_device.items()}
+        key = jax.device_put(jax.random.PRNGKey(seed % 2**32), dev)
+        return JaxModel(spec, dev, on_device, velocity, key, seed)
+
+    def _x(self, model: JaxModel, x) -> Any:
+        x = check_inputs(model.spec, x)
+        return jax.device_put(np.asarray(x, dtype=np.float32), model.device)
+
+    def forward(self, model: JaxModel, x: np.ndarray, training: bool = False) -> np.ndarray:
+        key = model.next_key() if training and model.spec.has_dropout else None
+        forward = compiled_for(model.spec).forward
+        return np.asarray(forward(model.params, self._x(model, x), key))
+
+    def activations(self, model: JaxModel, x: np.ndarray) -> list[np.ndarray]:
+        outputs = compiled_for(model.spec).activations(model.params, self._x(model, x))
+        return [np.asarray(a) for a in outputs]
+
+    def loss_and_grads(self, model: JaxModel, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+        xs = self._x(model, x)
+        ys = jax.device_put(check_labels(y, len(xs)).astype(np.int32), model.device)
+        loss, grads = compiled_for(model.spec).loss_and_grads(model.params, xs, ys)
+        return float(loss), {
+            name: np.array(grads[name], dtype=np.float32) for name in model.params
+        }
+
+    def export_params(self, model: JaxModel) -> dict[str, np.ndarray]:
+        return {name: np.array(v, dtype=np.float32) for name, v in model.params.items()}
+
+    # -- training ------------------------------------------------------------------
+
+    def stage(self, model: JaxModel, x: np.ndarray, y: np.ndarray | None = None) -> Staged:
+        """Inputs (and labels) on the model's device, once.  The first time a network is
+        staged with a data set of this size, its step (for the run's batch size) or
+        its prediction is compiled and run once on copies, outside any timed epoch."""
+        xs = self._x(model, x)
+        ys = None
+        if y is not None:
+            ys = jax.device_put(check_labels(y, len(xs)).astype(np.int32), model.device)
+        staged = Staged(xs, ys)
+        if len(xs):
+            if ys is None:
+                self.predict(model, staged)
+            else:
+                batch_size = model.warm_batch_size or model.spec.recipe.batch_size
+                self._warm_step(model, staged, batch_size)
+        return staged
+
+    def train(self, model: JaxModel, data, epochs, lr, batch_size, seed, **kwargs):
+        """:func:`mnist_nets.training.fit`, after telling :meth:`stage` the batch size
+        to compile for (it stages the data before the first, timed, epoch)."""
+        model.warm_batch_size = batch_size
+        return super().train(model, data, epochs, lr, batch_size, seed, **kwargs)
+
+    def _warm_step(self, model: JaxModel, staged: Staged, batch_size: int) -> None:
+        """Compile the step for ``batch_size`` and this data set's size, and run it once
+        on copies of the parameters (the model is left as it was)."""
+        compiled = compiled_for(model.spec)
+        n = int(staged.x.shape[0])
+        key = (min(batch_size, n), n, model.device)
+        if key in compiled.warm:
+            return
+        copy = jax.tree.map(jnp.copy, (model.params, model.velocity))
+        out = compiled.step_for(key[0])(
+            *copy, staged.x, staged.y, self._order(model, np.zeros(0, np.int32), n, key[0]),
+            *_scalars(0, n, 0.0, 0.0), model.key, np.uint32(0),
+        )  # fmt: skip
+        jax.block_until_ready(out)
+        compiled.warm.add(key)
+
+    @staticmethod
+    def _order(model: JaxModel, order: np.ndarray, n_staged: int, bs: int):
+        """``order`` on the device, padded to ``ceil(n_staged / bs)`` whole batches: one
+        shape for every epoch over this data set, whatever its own length."""
+        padded = np.zeros(math.ceil(n_staged / bs) * bs, np.int32)
+        padded[: len(order)] = order
+        return jax.device_put(padded, model.device)
+
+    def train_epoch(
+        self,
+        model: JaxModel,
+        staged: Staged,
+        order: np.ndarray,
+        *,
+        lr: float,
+        momentum: float,
+        batch_size: int,
+        sync_every: int,
+        on_sync: OnSync,
+    ) -> None:
+        if not isinstance(staged, Staged) or staged.y is None:
+            raise ValueError(
+                "train_epoch needs data staged with labels: backend.stage(model, x, y)"
+            )
+        n_staged = int(staged.x.shape[0])
+        order = np.asarray(order)
+        if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n_staged)):
+            raise ValueError(f"order must be a 1-D array of indices into the {n_staged} samples")
+        if len(order) > n_staged or batch_size < 1 or sync_every < 1:
+            raise ValueError(
+                f"order (at most {n_staged} indices), batch_size and sync_every must be "
+                f"positive: {len(order)}, {batch_size}, {sync_every}"
+            )
+        n = len(order)
+        bs = min(batch_size, n_staged)
+        n_batches = math.ceil(n / bs)
+        compiled = compiled_for(model.spec)
+        step = compiled.step_for(bs)
+        order_d = self._order(model, order, n_staged, bs)
+        params, velocity = model.params, model.velocity
+        results: list = []
+        first = 0
+        try:
+            for b in range(n_batches):
+                model.step += 1
+                params, velocity, loss, right = step(
+                    params, velocity, staged.x, staged.y, order_d,
+                    *_scalars(b * bs, n, lr, momentum), model.key, np.uint32(model.step),
+                )  # fmt: skip
+                results.append((loss, right))
+                if b + 1 - first == sync_every or b + 1 == n_batches:
+                    # the read-back waits for the device: at the end, the epoch is done
+                    host = np.asarray(jax.device_get(results), dtype=np.float64)
+                    model.params, model.velocity = params, velocity
+                    results = []
+                    on_sync(first, host[:, 0], host[:, 1].astype(np.int64))
+                    first = b + 1
+        finally:
+            model.params, model.velocity = params, velocity
+        compiled.warm.add((bs, n_staged, model.device))
+
+    def predict(self, model: JaxModel, staged: Any, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        x = staged.x if isinstance(staged, Staged) else self._x(model, staged[0])
+        n = int(x.shape[0])
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        size = min(batch_size, n)
+        predict = compiled_for(model.spec).predict
+        out = []
+        for i in range(0, n, size):
+            chunk = x[i : i + size]
+            short = size - int(chunk.shape[0])
+            if short:  # pad the last batch to the one compiled shape
+                chunk = jnp.concatenate([chunk, jnp.zeros((short, *chunk.shape[1:]), x.dtype)])
+            out.append(predict(model.params, chunk))
+        labels = np.concatenate([np.asarray(o) for o in out])[:n]
+        return labels.astype(np.int64)
+
+
+def _scalars(start: int, n: int, lr: float, momentum: float) -> tuple:
+    """The step's scalar arguments, always of the same types (a new type would retrace)."""
+    return np.int32(start), np.int32(n), np.float32(lr), np.float32(momentum)
+
+
+def _gpus() -> list:
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:
+        return []
+
+
+__all__ = ["LAYERS", "JaxBackend", "JaxModel", "Staged"]

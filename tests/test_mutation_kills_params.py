@@ -1,0 +1,158 @@
+"""Sharper tests for mnist_nets.params, written to kill mutants that survived `make mutation`."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+
+import numpy as np
+import pytest
+
+from mnist_nets import params as params_module
+from mnist_nets.params import (
+    FORMAT_VERSION,
+    ParamsError,
+    check_params,
+    init_params,
+    load_params,
+    save_params,
+)
+from mnist_nets.specs import get_spec
+
+
+def test_init_draws_in_canonical_order_with_he_and_output_scales():
+    """The exact draws: one rng per seed, in parameter order, He std for hidden, 0.01 for output."""
+    spec = get_spec("dnn")
+    got = init_params(spec, 7)
+    rng = np.random.default_rng(7)
+    output_layer = spec.parameters[-1].layer
+    for p in spec.parameters:
+        if p.name.endswith(".bias"):
+            expected = np.zeros(p.shape, np.float32)
+        else:
+            std = 0.01 if p.layer == output_layer else np.sqrt(2.0 / p.fan_in)
+            expected = (rng.standard_normal(p.shape) * std).astype(np.float32)
+        np.testing.assert_array_equal(got[p.name], expected)
+        assert got[p.name].dtype == np.float32
+
+
+def test_init_default_seed_is_zero():
+    spec = get_spec("perceptron")
+    default, zero = init_params(spec), init_params(spec, 0)
+    np.testing.assert_array_equal(default["dense1.weight"], zero["dense1.weight"])
+
+
+def test_check_params_refuses_integer_arrays():
+    spec = get_spec("perceptron")
+    params = {"dense1.weight": np.zeros((784, 10), np.int64), "dense1.bias": np.zeros(10)}
+    with pytest.raises(ParamsError, match=r"dense1.weight has dtype int64, expected floating"):
+        check_params(spec, params)
+
+
+def test_check_params_casts_to_float32_and_names_where():
+    spec = get_spec("perceptron")
+    params = {name: np.ones(shape, np.float64) for name, shape in spec.param_shapes.items()}
+    out = check_params(spec, params)
+    assert list(out) == list(spec.param_shapes)
+    assert all(v.dtype == np.float32 for v in out.values())
+    with pytest.raises(ParamsError, match=r"^somewhere do not fit spec 'perceptron': missing"):
+        check_params(spec, {}, where="somewhere")
+    with pytest.raises(ParamsError, match=r"^parameters do not fit spec 'perceptron': unexpected"):
+        check_params(spec, {**params, "x": np.zeros(1)})
+
+
+def test_saved_file_holds_format_and_spec(tmp_path):
+    spec = get_spec("perceptron")
+    path = save_params(tmp_path / "w.npz", spec, init_params(spec, 0))
+    with np.load(path, allow_pickle=False) as npz:
+        assert int(npz["__format__"]) == FORMAT_VERSION
+        assert npz["__format__"].dtype == np.int64
+        assert json.loads(str(npz["__spec__"])) == spec.to_dict()
+        assert sorted(npz.files) == sorted([*spec.param_shapes, "__format__", "__spec__"])
+
+
+def test_a_write_failing_partway_leaves_the_old_file_and_no_part_file(tmp_path, monkeypatch):
+    """Deterministic: the write itself raises after some bytes, not a timed Ctrl-C."""
+    spec = get_spec("perceptron")
+    path = save_params(tmp_path / "w.npz", spec, init_params(spec, 0))
+    before = path.read_bytes()
+
+    def savez_that_fails_partway(f, **arrays):
+        f.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(params_module.np, "savez", savez_that_fails_partway)
+    with pytest.raises(OSError, match="disk full"):
+        save_params(path, spec, init_params(spec, 1))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]  # no .part file left
+    monkeypatch.undo()
+    new = tmp_path / "new.npz"
+    monkeypatch.setattr(params_module.np, "savez", savez_that_fails_partway)
+    with pytest.raises(OSError):
+        save_params(new, spec, init_params(spec, 1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]  # nothing half-written
+
+
+def test_save_returns_the_path_and_creates_the_directory(tmp_path):
+    spec = get_spec("perceptron")
+    target = tmp_path / "sub" / "w.npz"
+    assert save_params(str(target), spec, init_params(spec, 0)) == target
+    assert zipfile.is_zipfile(target)
+
+
+def _write(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_load_error_messages(tmp_path):
+    spec = get_spec("perceptron")
+    weights = {k: v for k, v in init_params(spec, 0).items()}
+    spec_json = np.array(json.dumps(spec.to_dict()))
+    no_format = _write(tmp_path / "a.npz", __spec__=spec_json, **weights)
+    with pytest.raises(ParamsError, match=r"no __format__ entry, so not a mnist_nets weights"):
+        load_params(no_format)
+    no_spec = _write(tmp_path / "b.npz", __format__=np.array(1), **weights)
+    with pytest.raises(ParamsError, match=r"no __spec__ entry"):
+        load_params(no_spec)
+    future = _write(tmp_path / "c.npz", __format__=np.array(2), __spec__=spec_json, **weights)
+    with pytest.raises(ParamsError, match=r"weights format 2, this version reads format 1"):
+        load_params(future)
+    bad_json = _write(tmp_path / "d.npz", __format__=np.array(1), __spec__=np.array("{"), **weights)
+    with pytest.raises(ParamsError, match=r"the stored spec is malformed"):
+        load_params(bad_json)
+    bad_spec = _write(
+        tmp_path / "e.npz", __format__=np.array(1), __spec__=np.array('{"name": 3}'), **weights
+    )
+    with pytest.raises(ParamsError, match=r"the stored spec is malformed"):
+        load_params(bad_spec)
+
+
+def test_load_with_the_right_spec_and_missing_weights(tmp_path):
+    spec = get_spec("perceptron")
+    path = save_params(tmp_path / "w.npz", spec, init_params(spec, 2))
+    loaded_spec, loaded = load_params(str(path), spec)
+    assert loaded_spec == spec
+    assert all(v.dtype == np.float32 for v in loaded.values())
+    spec_json = np.array(json.dumps(spec.to_dict()))
+    partial = _write(
+        tmp_path / "p.npz", __format__=np.array(1), __spec__=spec_json,
+        **{"dense1.weight": np.zeros((784, 10), np.float32)},
+    )
+    message = rf"^{re.escape(str(partial))} do not fit spec.*missing \['dense1.bias'\]"
+    with pytest.raises(ParamsError, match=message):
+        load_params(partial)
+
+
+def test_load_errors_end_with_the_hint(tmp_path):
+    hint = "save weights with mnist_nets.params.save_params or `mnist-nets train --out FILE`"
+    with pytest.raises(ParamsError, match=rf"no such weights file \({re.escape(hint)}\)$"):
+        load_params(tmp_path / "nope.npz")
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(ParamsError, match=rf"\(not a zip archive\); {re.escape(hint)}$"):
+        load_params(tmp_path / "x.npz")
+    no_meta = _write(tmp_path / "m.npz", a=np.zeros(1))
+    with pytest.raises(ParamsError, match=rf"so not a mnist_nets weights file; {re.escape(hint)}$"):
+        load_params(no_meta)

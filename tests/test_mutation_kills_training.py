@@ -1,0 +1,163 @@
+"""Sharper tests for mnist_nets.training, written to kill mutants that survived `make mutation`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_nets.data import epoch_order
+from mnist_nets.training import Diverged, EpochRecord, History, evaluate, fit
+from tests.test_training_loop import Scripted, split
+
+
+def test_every_epoch_gets_its_order_lr_momentum_and_batch_size():
+    backend = Scripted([[1.0, 1.0, 4.0], [0.5, 0.5, 0.5], [2.0, 2.0, 2.0]])
+    seen = []
+    history = fit(
+        backend, "model", split(10), split(20), epochs=3, lr=0.1, batch_size=4, seed=7,
+        momentum=0.9, lr_decay=0.5, sync_every=2,
+        on_epoch_end=lambda record, model: seen.append((record.epoch, model)),
+    )
+    assert [c[1] for c in backend.calls] == pytest.approx([0.1, 0.05, 0.025], rel=1e-12)
+    assert [c[2] for c in backend.calls] == [0.9, 0.9, 0.9]
+    assert [c[3] for c in backend.calls] == [4, 4, 4]
+    for epoch, call in enumerate(backend.calls):
+        np.testing.assert_array_equal(call[0], epoch_order(7, epoch, 10))
+    assert [r.lr for r in history.epochs] == pytest.approx([0.1, 0.05, 0.025], rel=1e-12)
+    assert [r.epoch for r in history.epochs] == [1, 2, 3]
+    assert [r.samples for r in history.epochs] == [10, 10, 10]
+    assert seen == [(1, "model"), (2, "model"), (3, "model")]
+    assert history.final is history.epochs[-1]
+    assert history.epochs[2].loss == pytest.approx(2.0)
+    for r in history.epochs:
+        assert r.seconds >= 0 and r.eval_seconds >= 0
+
+
+def test_defaults_no_momentum_no_decay_sync_every_50():
+    class Recording(Scripted):
+        def train_epoch(self, model, staged, order, *, lr, momentum, batch_size, sync_every,
+                        on_sync):
+            self.sync_every = sync_every
+            super().train_epoch(model, staged, order, lr=lr, momentum=momentum,
+                                batch_size=batch_size, sync_every=sync_every, on_sync=on_sync)
+
+    backend = Recording([[1.0] * 3, [1.0] * 3])
+    history = fit(backend, None, split(6), None, epochs=2, lr=0.2, batch_size=2, seed=1)
+    assert [c[1] for c in backend.calls] == [0.2, 0.2]
+    assert [c[2] for c in backend.calls] == [0.0, 0.0]
+    assert backend.sync_every == 50
+    assert all(r.test_accuracy is None for r in history.epochs)
+
+
+def test_seconds_to_accuracy_sums_training_time_only():
+    def rec(epoch, acc, seconds):
+        return EpochRecord(epoch, 1.0, 0.5, acc, seconds, 100.0, 0.1, 10)
+
+    h = History([rec(1, None, 1.0), rec(2, 0.5, 2.0), rec(3, 0.9, 4.0)])
+    assert h.train_seconds == 7.0
+    assert h.seconds_to_accuracy(0.5) == 3.0  # reached exactly at epoch 2
+    assert h.seconds_to_accuracy(0.6) == 7.0
+    assert h.seconds_to_accuracy(0.95) is None
+    assert h.to_dict()["epochs"][1] == {
+        "epoch": 2, "loss": 1.0, "train_accuracy": 0.5, "test_accuracy": 0.5, "seconds": 2.0,
+        "eval_seconds": 100.0, "lr": 0.1, "samples": 10,
+    }
+
+
+def test_running_accuracy_counts_the_correct_per_batch():
+    class Correct(Scripted):
+        def train_epoch(self, model, staged, order, *, lr, momentum, batch_size, sync_every,
+                        on_sync):
+            self.calls.append((order.copy(), lr, momentum, batch_size))
+            on_sync(0, [1.0, 3.0], [4, 1])  # batches of 4 and 2 samples: 5 of 6 correct
+
+    history = fit(Correct([]), None, split(6), None, epochs=1, lr=0.1, batch_size=4, seed=0)
+    assert history.final.train_accuracy == pytest.approx(5 / 6)
+    assert history.final.loss == pytest.approx((4 * 1.0 + 2 * 3.0) / 6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": True}, "epochs must be a positive integer, got True"),
+        ({"epochs": 1.0}, "epochs must be a positive integer, got 1.0"),
+        ({"epochs": -1}, "epochs must be a positive integer, got -1"),
+        ({"batch_size": True}, "batch_size must be a positive integer, got True"),
+        ({"batch_size": 2.0}, "batch_size must be a positive integer, got 2.0"),
+        ({"batch_size": -3}, "batch_size must be a positive integer, got -3"),
+        ({"lr": 0.0}, "lr must be a positive number, got 0.0"),
+        ({"lr": float("inf")}, "lr must be a positive number, got inf"),
+        ({"lr": float("nan")}, "lr must be a positive number, got nan"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message):
+    args = {"epochs": 1, "lr": 0.1, "batch_size": 4, "seed": 0} | kwargs
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        fit(Scripted([[1.0]]), None, split(4), None, **args)
+
+
+def test_smallest_valid_arguments_are_accepted():
+    history = fit(Scripted([[1.0] * 4]), None, split(4), None, epochs=1, lr=1e-9, batch_size=1,
+                  seed=0)
+    assert len(history.epochs) == 1
+
+
+def test_an_empty_training_set_is_refused():
+    with pytest.raises(ValueError, match="^the training set is empty$"):
+        fit(Scripted([[]]), None, split(0), None, epochs=1, lr=0.1, batch_size=4, seed=0)
+
+
+def test_diverged_carries_its_fields_and_the_first_bad_batch():
+    backend = Scripted([[1.0, np.inf, np.nan, 1.0]])
+    with pytest.raises(Diverged) as info:
+        fit(backend, None, split(8), None, epochs=1, lr=0.5, batch_size=2, seed=0, sync_every=4)
+    e = info.value
+    assert (e.epoch, e.batch, e.loss, e.lr) == (1, 2, np.inf, 0.5)
+    assert str(e) == (
+        "training diverged: the loss became inf at epoch 1, batch 2 (learning rate 0.5); "
+        "try a lower learning rate, e.g. --lr 0.05"
+    )
+
+
+def test_progress_reports_samples_per_second_and_epoch_records():
+    events = []
+
+    class Recorder:
+        def epoch_start(self, epoch, epochs, batches):
+            events.append(("start", epoch, epochs, batches))
+
+        def batches_done(self, done, mean_loss, samples_per_s):
+            assert samples_per_s > 0
+            events.append(("batches", done, mean_loss))
+
+        def epoch_end(self, record):
+            events.append(("end", record.epoch, record.loss))
+
+    fit(Scripted([[2.0, 4.0, 6.0], [1.0, 1.0, 1.0]]), None, split(5), None, epochs=2, lr=0.1,
+        batch_size=2, seed=0, sync_every=1, progress=Recorder())
+    assert events == [
+        ("start", 1, 2, 3), ("batches", 1, 2.0), ("batches", 2, 3.0),
+        ("batches", 3, pytest.approx((2 * 2 + 2 * 4 + 6) / 5)), ("end", 1, pytest.approx(3.6)),
+        ("start", 2, 2, 3), ("batches", 1, 1.0), ("batches", 2, 1.0), ("batches", 3, 1.0),
+        ("end", 2, 1.0),
+    ]
+
+
+def test_evaluate_is_the_fraction_predicted_right():
+    backend = Scripted([])
+    assert evaluate(backend, None, split(20)) == pytest.approx(2 / 20)
+
+
+def test_evaluate_and_fit_pass_the_model_on():
+    class Checking(Scripted):
+        def stage(self, model, x, y=None):
+            assert model == "the model"
+            return super().stage(model, x, y)
+
+        def predict(self, model, staged):
+            assert model == "the model"
+            return super().predict(model, staged)
+
+    assert evaluate(Checking([]), "the model", split(20)) == pytest.approx(2 / 20)
+    fit(Checking([[1.0]]), "the model", split(4), split(10), epochs=1, lr=0.1, batch_size=4,
+        seed=0)
