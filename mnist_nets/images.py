@@ -76,8 +76,12 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
 
 
-def preprocess(gray: np.ndarray, name: str = "image") -> np.ndarray:
-    """A grayscale ``(H, W)`` image in [0, 1] -> an MNIST-like float32 ``(28, 28)`` in [0, 1]."""
+def preprocess(gray: np.ndarray, name: str = "image", *, fashion: bool = False) -> np.ndarray:
+    """A grayscale ``(H, W)`` image in [0, 1] -> an MNIST-like float32 ``(28, 28)`` in [0, 1].
+
+    ``fashion``: as Zalando made Fashion-MNIST instead: the object's bounding box (no
+    margin) scaled so its longer side is 28 pixels and centred by that box."""
+    box, keep = (SIZE, 0.0) if fashion else (BOX, MARGIN)
     x = np.asarray(gray, dtype=np.float32)
     if x.ndim != 2 or min(x.shape) < 1:
         raise ImageError(f"{name}: expected a 2-D grayscale image, got shape {x.shape}")
@@ -97,15 +101,15 @@ def preprocess(gray: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: no digit found (no pixel stands out from the background)")
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     side = max(r1 - r0, c1 - c0)
-    margin = int(np.ceil(MARGIN * side))
+    margin = int(np.ceil(keep * side))
     r0, c0 = max(r0 - margin, 0), max(c0 - margin, 0)
     r1, c1 = min(r1 + margin, x.shape[0]), min(c1 + margin, x.shape[1])
     digit = x[r0:r1, c0:c1]
 
-    if side != BOX:
+    if side != box:
         from PIL import Image
 
-        scale = BOX / side
+        scale = box / side
         h, w = digit.shape
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         resized = Image.fromarray(digit).resize(size, Image.Resampling.LANCZOS)
@@ -114,6 +118,12 @@ def preprocess(gray: np.ndarray, name: str = "image") -> np.ndarray:
             raise ImageError(f"{name}: no digit found (nothing left after scaling)")
         digit = digit / digit.max()  # resampling blurs the peak; MNIST's ink peaks at 1
 
+    if fashion:  # centred by its box, as Zalando's conversion did
+        out = np.zeros((SIZE, SIZE), dtype=np.float32)
+        h, w = min(digit.shape[0], SIZE), min(digit.shape[1], SIZE)
+        top, left = (SIZE - h) // 2, (SIZE - w) // 2
+        out[top : top + h, left : left + w] = digit[:h, :w]
+        return out
     return _centre(digit)
 
 
@@ -136,6 +146,7 @@ def _centre(digit: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_digit(path: str | os.PathLike) -> np.ndarray:
-    """The image at ``path`` ready for a backend: float32 ``(28, 28, 1)`` in [0, 1]."""
-    return preprocess(load_image(path), name=str(path))[..., None]
+def load_digit(path: str | os.PathLike, *, fashion: bool = False) -> np.ndarray:
+    """The image at ``path`` ready for a backend: float32 ``(28, 28, 1)`` in [0, 1]
+    (``fashion``: framed as Fashion-MNIST, see :func:`preprocess`)."""
+    return preprocess(load_image(path), name=str(path), fashion=fashion)[..., None]

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_nets.data import DATASETS
 from mnist_nets.fileio import atomic_open
 from mnist_nets.specs import ModelSpec, SpecError
 
 FORMAT_VERSION = 1
 OUTPUT_STD = 0.01  # standard deviation of the output layer's initial weights
 _META = ("__format__", "__spec__")
+_DATASETS = tuple(DATASETS)
 
 Params = dict[str, np.ndarray]
 
@@ -136,23 +138,37 @@ def check_params(spec: ModelSpec, params: dict, where: str = "parameters") -> Pa
 def weights_file_size(spec: ModelSpec) -> int:
     """About how many bytes :func:`save_params` writes for ``spec`` (a little more)."""
     spec_chars = len(json.dumps(spec.to_dict()))  # stored as UTF-32: 4 bytes a character
-    return 4 * spec.param_count + 512 * (len(spec.parameters) + 2) + 4 * spec_chars
+    return 4 * spec.param_count + 512 * (len(spec.parameters) + 3) + 4 * spec_chars
 
 
-def save_params(path: str | os.PathLike, spec: ModelSpec, params: dict) -> Path:
-    """Write ``params`` (checked against ``spec``) to ``path`` as ``.npz``, atomically."""
+def save_params(
+    path: str | os.PathLike, spec: ModelSpec, params: dict, *, dataset: str = "mnist"
+) -> Path:
+    """Write ``params`` (checked against ``spec``) to ``path`` as ``.npz``, atomically,
+    with the name of the ``dataset`` they were trained on."""
     path = Path(path)
     checked = check_params(spec, params)
     arrays = {name: value for name, value in checked.items()}
     arrays["__format__"] = np.array(FORMAT_VERSION, dtype=np.int64)
     arrays["__spec__"] = np.array(json.dumps(spec.to_dict()))
+    arrays["__dataset__"] = np.array(dataset)
     with atomic_open(path) as f:
         np.savez(f, **arrays)
     return path
 
 
 def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple[ModelSpec, Params]:
-    """Read a file written by :func:`save_params`: ``(spec, params)``.
+    """Read a file written by :func:`save_params`: ``(spec, params)``; see
+    :func:`load_weights`."""
+    stored_spec, params, _ = load_weights(path, spec)
+    return stored_spec, params
+
+
+def load_weights(
+    path: str | os.PathLike, spec: ModelSpec | None = None
+) -> tuple[ModelSpec, Params, str]:
+    """Read a file written by :func:`save_params`: ``(spec, params, dataset)``; files
+    saved before the dataset was recorded count as ``"mnist"``.
 
     The spec comes from the file; when ``spec`` is given, the file must hold
     parameters for it.  Every problem (missing file, not an ``.npz``, pickled
@@ -195,6 +211,12 @@ def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple
         raise ParamsError(
             f"{path}: weights format {version}, this version reads format {FORMAT_VERSION}"
         )
+    dataset = arrays.pop("__dataset__", np.array("mnist"))
+    if dataset.shape != () or dataset.dtype.kind != "U" or str(dataset) not in _DATASETS:
+        raise ParamsError(
+            f"{path}: not a valid weights file: its __dataset__ entry is not one of "
+            f"{', '.join(_DATASETS)}; {hint}"
+        )
     try:
         stored_spec = ModelSpec.from_dict(json.loads(str(arrays.pop("__spec__"))))
     except (json.JSONDecodeError, SpecError, TypeError, ValueError, AttributeError) as exc:
@@ -208,4 +230,15 @@ def load_params(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple
     bad = [name for name, value in params.items() if not np.all(np.isfinite(value))]
     if bad:
         raise ParamsError(f"{path}: {bad} hold NaN or infinite values (a diverged run?)")
-    return stored_spec, params
+    return stored_spec, params, str(dataset)
+
+
+def check_dataset(path: str | os.PathLike, trained_on: str, wanted: str | None) -> str:
+    """The dataset to use weights trained on ``trained_on`` with: ``wanted`` (None: the same);
+    a different one is refused (:class:`ParamsError`, exit code 2)."""
+    if wanted is None or wanted == trained_on:
+        return trained_on
+    raise ParamsError(
+        f"{path}: these weights were trained on {trained_on}, not {wanted}: their outputs "
+        f"mean {trained_on} classes; drop --dataset or give --dataset {trained_on}"
+    )

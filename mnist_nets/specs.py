@@ -404,8 +404,18 @@ class ModelSpec:
     target_accuracy: float | None = None  # the test-accuracy floor the recipe must reach
     description: str = ""
     seed_recipe: Recipe | None = None  # the original project's recipe, as its code ran it
+    # other datasets than MNIST: their floor ((dataset, target_accuracy or None), ...) and,
+    # where it differs, their recipe ((dataset, Recipe), ...); the layers never differ
+    dataset_targets: tuple[tuple[str, float | None], ...] = ()
+    dataset_recipes: tuple[tuple[str, Recipe], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "dataset_targets", tuple((str(k), v) for k, v in self.dataset_targets)
+        )
+        object.__setattr__(
+            self, "dataset_recipes", tuple((str(k), v) for k, v in self.dataset_recipes)
+        )
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         if not self.name or not isinstance(self.name, str):
@@ -513,6 +523,17 @@ class ModelSpec:
         )
         return dataclasses.replace(self, layers=layers)
 
+    def for_dataset(self, dataset: str) -> ModelSpec:
+        """The same network with the recipe and floor it has on ``dataset`` ("mnist": itself;
+        another dataset without a floor of its own: none)."""
+        if dataset == "mnist":
+            return self
+        return dataclasses.replace(
+            self,
+            recipe=dict(self.dataset_recipes).get(dataset, self.recipe),
+            target_accuracy=dict(self.dataset_targets).get(dataset),
+        )
+
     def with_recipe(self, **changes: Any) -> ModelSpec:
         """The same network with some recipe fields changed (validated)."""
         return dataclasses.replace(self, recipe=dataclasses.replace(self.recipe, **changes))
@@ -565,6 +586,8 @@ class ModelSpec:
             "target_accuracy": self.target_accuracy,
             "description": self.description,
             "seed_recipe": dataclasses.asdict(self.seed_recipe) if self.seed_recipe else None,
+            "dataset_targets": dict(self.dataset_targets),
+            "dataset_recipes": {k: dataclasses.asdict(r) for k, r in self.dataset_recipes},
         }
 
     @classmethod
@@ -586,6 +609,10 @@ class ModelSpec:
                 target_accuracy=d.get("target_accuracy"),
                 description=d.get("description", ""),
                 seed_recipe=Recipe(**d["seed_recipe"]) if d.get("seed_recipe") else None,
+                dataset_targets=tuple((d.get("dataset_targets") or {}).items()),
+                dataset_recipes=tuple(
+                    (k, Recipe(**r)) for k, r in (d.get("dataset_recipes") or {}).items()
+                ),
             )
         except (KeyError, TypeError) as exc:
             raise SpecError(f"malformed spec description: {exc!r}") from None

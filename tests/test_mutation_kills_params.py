@@ -69,7 +69,10 @@ def test_saved_file_holds_format_and_spec(tmp_path):
         assert int(npz["__format__"]) == FORMAT_VERSION
         assert npz["__format__"].dtype == np.int64
         assert json.loads(str(npz["__spec__"])) == spec.to_dict()
-        assert sorted(npz.files) == sorted([*spec.param_shapes, "__format__", "__spec__"])
+        assert str(npz["__dataset__"]) == "mnist"  # issue 13: weights name their dataset
+        assert sorted(npz.files) == sorted(
+            [*spec.param_shapes, "__format__", "__spec__", "__dataset__"]
+        )
 
 
 def test_a_write_failing_partway_leaves_the_old_file_and_no_part_file(tmp_path, monkeypatch):

@@ -46,5 +46,6 @@ SPEC = ModelSpec(
     loss="cross_entropy",
     recipe=Recipe(lr=0.02, momentum=0.9, batch_size=64, epochs=6, lr_decay=0.7),
     target_accuracy=0.992,
+    dataset_targets=(("fashion-mnist", 0.92),),  # issue 13's floor
     seed_recipe=SEED_RECIPE,
 )

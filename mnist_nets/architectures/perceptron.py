@@ -16,5 +16,6 @@ SPEC = ModelSpec(
     loss="cross_entropy",
     recipe=Recipe(lr=0.1, momentum=0.9, batch_size=128, epochs=5, lr_decay=0.5),
     target_accuracy=0.915,
+    dataset_targets=(("fashion-mnist", 0.835),),  # issue 13's floor
     seed_recipe=SEED_RECIPE,
 )

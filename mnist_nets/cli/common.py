@@ -123,11 +123,14 @@ def resolve_device(backend, device: str) -> str:
     return backend.check_device(device)
 
 
-def load_data(limit: int | None, test_limit: int | None):
+def load_data(limit: int | None, test_limit: int | None, dataset: str = "mnist"):
     from mnist_nets.data import load_split
 
     test_limit = test_limit if test_limit is not None else limit
-    return load_split("train", limit), load_split("test", test_limit)
+    return (
+        load_split("train", limit, dataset=dataset),
+        load_split("test", test_limit, dataset=dataset),
+    )
 
 
 def check_out(path: str | None, *, force: bool = False, size_hint: int = 0) -> bool:
@@ -156,9 +159,9 @@ def check_out(path: str | None, *, force: bool = False, size_hint: int = 0) -> b
         if out.is_dir():
             raise UsageError(f"--out {path}: is a directory; give a file name such as weights.npz")
         exists = out.is_symlink() or out.exists()
-        env = os.environ.get("MNIST_NETS_DATA")
+        envs = [os.environ.get(v) for v in ("MNIST_NETS_DATA", "MNIST_NETS_FASHION_DATA")]
         real = out.resolve()
-        for folder in [cache_dir(), *([Path(env)] if env else [])]:
+        for folder in [cache_dir(), *(Path(env) for env in envs if env)]:
             if real.parent.is_relative_to(folder.resolve()):
                 raise UsageError(
                     f"--out {path}: is inside MNIST's folder {folder}; save weights elsewhere"

@@ -27,7 +27,7 @@ from mnist_nets.specs import get_spec
 def cmd_compare(args: argparse.Namespace) -> int:
     from mnist_nets.params import init_params
 
-    spec = get_spec(args.model)
+    spec = get_spec(args.model).for_dataset(args.dataset)
     epochs, lr, batch_size = recipe_values(spec, args)
     explicit = args.frameworks is not None
     frameworks = args.frameworks or list_backends()
@@ -46,7 +46,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 err(f"{PROG}: skipping {name}: {exc}")
         if not backends:
             raise UsageError("no framework could be loaded; install one (see requirements.txt)")
-        train, test = load_data(args.limit, args.test_limit)
+        train, test = load_data(args.limit, args.test_limit, args.dataset)
         params = init_params(spec, args.seed)
         for name, backend in backends.items():
             device = resolve_device(backend, args.device)

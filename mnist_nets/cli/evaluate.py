@@ -19,13 +19,16 @@ from mnist_nets.cli.common import (
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mnist_nets.params import ParamsError, load_params
+    from mnist_nets.data import get_dataset
+    from mnist_nets.params import ParamsError, check_dataset, load_weights
 
-    spec, params = load_params(args.weights)
+    spec, params, trained_on = load_weights(args.weights)
+    dataset = check_dataset(args.weights, trained_on, args.dataset)
+    classes = get_dataset(dataset).classes
     with stdout_to_stderr(args.json):
         backend = load_backend(args.framework)
         device = resolve_device(backend, args.device)
-        _, test = load_data(None, args.limit)
+        _, test = load_data(None, args.limit, dataset)
         model = backend.build(spec, params, device=device)
         with np.errstate(all="ignore"):  # overflow is told below
             logits = batched_logits(backend, model, test.x)
@@ -45,26 +48,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             {
                 "weights": args.weights,
                 "model": spec.name,
+                "dataset": dataset,
                 "framework": args.framework,
                 "device": device,
                 "test_samples": len(test),
                 "correct": correct,
                 "test_accuracy": accuracy,
+                "classes": list(classes),
                 "confusion": confusion.tolist(),
             }
         )
         return 0
     print(
         f"{escaped(spec.name)} weights from {escaped(args.weights)}, "
-        f"evaluated in {args.framework} on {device}: "
+        f"evaluated on {get_dataset(dataset).title} in {args.framework} on {device}: "
         f"test accuracy {pct(accuracy)} ({correct:,} of {len(test):,})"
     )
-    print("confusion matrix (rows: true digit, columns: predicted digit):")
+    what = "digit" if dataset == "mnist" else "class"
+    print(f"confusion matrix (rows: true {what}, columns: predicted {what}):")
     width = max(5, len(f"{confusion.max():,}") + 1)
-    print("true " + "".join(f"{d:>{width}}" for d in range(10)) + "   recall")
+    if dataset != "mnist":  # the columns are numbered; the rows name the classes
+        print("  " + ", ".join(f"{d} {name}" for d, name in enumerate(classes)))
+    label = max(4, *(len(name) for name in classes))
+    print(f"{'true':<{label}} " + "".join(f"{d:>{width}}" for d in range(10)) + "   recall")
     for d in range(10):
         total = confusion[d].sum()
         recall = f"{100 * confusion[d, d] / total:6.1f} %" if total else "      -"
         cells = "".join(f"{n:>{width},}" for n in confusion[d])
-        print(f"{d:>4} {cells} {recall}")
+        print(f"{classes[d]:>{label}} {cells} {recall}")
     return 0

@@ -6,15 +6,16 @@ import argparse
 import sys
 
 from mnist_nets.cli.common import err, print_json
-from mnist_nets.data import cache_dir, mnist_files
+from mnist_nets.data import cache_dir, get_dataset, mnist_files
 from mnist_nets.specs import get_spec, list_specs
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    files = mnist_files(args.data_dir, log=err, repair=True)
+    files = mnist_files(args.data_dir, log=err, repair=True, dataset=args.dataset)
     for name, path in files.items():
         print(f"{name}: {path}")
-    print(f"MNIST verified (sha256); cache: {cache_dir()}", file=sys.stderr)
+    title = get_dataset(args.dataset).title
+    print(f"{title} verified (sha256); cache: {cache_dir(args.dataset)}", file=sys.stderr)
     return 0
 
 

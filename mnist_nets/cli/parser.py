@@ -19,6 +19,7 @@ from mnist_nets.cli.evaluate import cmd_evaluate
 from mnist_nets.cli.info import cmd_data_fetch, cmd_specs
 from mnist_nets.cli.predict import cmd_predict
 from mnist_nets.cli.train import cmd_train
+from mnist_nets.data import DATASETS
 from mnist_nets.specs import list_specs
 
 
@@ -39,6 +40,18 @@ def _add_framework(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_dataset(p: argparse.ArgumentParser, default: str | None = "mnist") -> None:
+    p.add_argument(
+        "--dataset",
+        default=default,
+        choices=list(DATASETS),
+        metavar="DS",
+        help="mnist or fashion-mnist (default: "
+        + ("mnist" if default else "the one the weights were trained on")
+        + ")",
+    )
+
+
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -56,6 +69,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, framework: bool) -> None:
     )
     if framework:
         _add_framework(p)
+    _add_dataset(p)
     _add_device(p)
     recipe = "default: the model's recipe, see `mnist-nets specs`"
     p.add_argument("--epochs", type=positive_int, metavar="N", help=f"epochs ({recipe})")
@@ -100,10 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = sub.add_parser("data", help="the MNIST files")
+    data = sub.add_parser("data", help="the MNIST and Fashion-MNIST files")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    fetch = data_sub.add_parser("fetch", help="fetch and verify MNIST into the cache")
+    fetch = data_sub.add_parser(
+        "fetch", help="fetch and verify MNIST (or Fashion-MNIST) into the cache"
+    )
     fetch.add_argument("--data-dir", help="a directory holding the IDX files (raw or .gz)")
+    _add_dataset(fetch)
     fetch.set_defaults(func=cmd_data_fetch)
 
     specs = sub.add_parser("specs", help="the architectures: layers, shapes, parameters, FLOPs")
@@ -139,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("weights", help="a .npz file saved by `train --out`")
     _add_framework(evaluate)
+    _add_dataset(evaluate, default=None)
     _add_device(evaluate)
     evaluate.add_argument(
         "--limit", type=positive_int, metavar="K", help="the first K test images only"
@@ -156,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("weights", help="a .npz file saved by `train --out`")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     _add_framework(predict)
+    _add_dataset(predict, default=None)
     _add_device(predict)
     predict.add_argument("--json", action="store_true", help="print JSON on stdout")
     predict.set_defaults(func=cmd_predict)

@@ -1,4 +1,4 @@
-"""``predict``: the digit and class probabilities for pictures of digits.
+"""``predict``: the digit (or Fashion-MNIST class) and class probabilities for pictures.
 
 Each image stands alone: one that cannot be read, holds no digit, or gives NaN or
 infinite outputs is reported on its own line on stderr (and, with ``--json``, as an
@@ -27,15 +27,18 @@ from mnist_nets.cli.common import (
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_nets.data import get_dataset
     from mnist_nets.images import ImageError, load_digit
-    from mnist_nets.params import load_params
+    from mnist_nets.params import check_dataset, load_weights
 
-    spec, params = load_params(args.weights)
+    spec, params, trained_on = load_weights(args.weights)
+    dataset = check_dataset(args.weights, trained_on, args.dataset)
+    classes = get_dataset(dataset).classes
     errors: dict[int, str] = {}
     inputs: dict[int, np.ndarray] = {}
     for i, path in enumerate(args.images):
         try:
-            inputs[i] = load_digit(path)
+            inputs[i] = load_digit(path, fashion=dataset == "fashion-mnist")
         except ImageError as exc:
             errors[i] = str(exc)
     probs: dict[int, np.ndarray] = {}
@@ -63,7 +66,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 if i in errors
                 else {
                     "image": path,
-                    "digit": int(probs[i].argmax()),
+                    **(
+                        {"digit": int(probs[i].argmax())}
+                        if dataset == "mnist"
+                        else {"class": classes[int(probs[i].argmax())]}
+                    ),
                     "probabilities": [float(p) for p in probs[i]],
                 }
                 for i, path in enumerate(args.images)
@@ -73,8 +80,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if probs:
         shown = [escaped(args.images[i]) for i in probs]
         name_width = max(5, *(len(p) for p in shown))
-        print(f"{'image':<{name_width}}  digit  " + "  ".join(f"{d:>5}" for d in range(10)))
+        what = "digit" if dataset == "mnist" else "class"
+        width = max(len(what), *(len(c) for c in classes))
+        if dataset != "mnist":  # the probability columns are numbered
+            print("  " + ", ".join(f"{d} {name}" for d, name in enumerate(classes)))
+        print(
+            f"{'image':<{name_width}}  {what:>{width}}  " + "  ".join(f"{d:>5}" for d in range(10))
+        )
         for name, row in zip(shown, probs.values(), strict=True):
             cells = "  ".join(f"{p:5.3f}" for p in row)
-            print(f"{name:<{name_width}}  {int(row.argmax()):>5}  {cells}")
+            print(f"{name:<{name_width}}  {classes[int(row.argmax())]:>{width}}  {cells}")
     return EXIT_USAGE if errors else 0

@@ -18,6 +18,7 @@ from mnist_nets.cli.common import (
     resolve_device,
     stdout_to_stderr,
 )
+from mnist_nets.data import get_dataset
 from mnist_nets.specs import get_spec
 
 
@@ -36,6 +37,7 @@ def train_one(
     out_existed: bool = False,
     quiet: bool = False,
     label: str = "",
+    dataset: str = "mnist",
 ):
     """Build and train one model; returns ``(model, history)``.
 
@@ -77,7 +79,7 @@ def train_one(
                 f"e.g. --lr {record.lr / 10:g}" + saved_note()
             )
         try:
-            save_params(out, spec, weights)
+            save_params(out, spec, weights, dataset=dataset)
         except OSError as exc:
             raise SystemFault(
                 f"cannot save the weights of epoch {record.epoch} to {out}: "
@@ -122,7 +124,7 @@ def recipe_values(spec, args: argparse.Namespace) -> tuple[int, float, int]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    spec = get_spec(args.model)
+    spec = get_spec(args.model).for_dataset(args.dataset)
     epochs, lr, batch_size = recipe_values(spec, args)
     from mnist_nets.params import weights_file_size
 
@@ -132,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         backend = load_backend(args.framework)
         device = resolve_device(backend, args.device)
-        train, test = load_data(args.limit, args.test_limit)
+        train, test = load_data(args.limit, args.test_limit, args.dataset)
         _, history = train_one(
             spec,
             backend,
@@ -146,6 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             out=args.out,
             out_existed=out_existed,
             quiet=args.quiet,
+            dataset=args.dataset,
         )
         device_name = backend.device_name(device)
         versions = backend.versions()
@@ -156,6 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print_json(
             {
                 "model": spec.name,
+                "dataset": args.dataset,
                 "framework": args.framework,
                 "device": device,
                 "device_name": device_name,
@@ -178,10 +182,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    title = "" if args.dataset == "mnist" else get_dataset(args.dataset).title + " "
     rate = sum(r.samples for r in history.epochs) / max(history.train_seconds, 1e-9)
     print(
         f"{spec.name} in {args.framework} on {device} ({device_name}): "
-        f"{epochs} epoch{'s' if epochs > 1 else ''} of {len(train):,} training images, "
+        f"{epochs} epoch{'s' if epochs > 1 else ''} of {len(train):,} {title}training images, "
         f"lr {lr:g}, batch {batch_size}, seed {args.seed}"
     )
     print(
