@@ -20,9 +20,10 @@ def test_numpy_speed_notes_cells_from_two_different_runs(tmp_path):
                               ("numpy", "torch", "tensorflow")]])
     rows = {r[0]: r for r in table_cells(
         tables.numpy_speed(select(load_runs(tmp_path)), list_specs(), "standard"))[1:]}
-    assert rows["dnn"][-1] == "**no** (cells from different runs)"  # 2 runs are enough
-    assert rows["perceptron"][-1] == "**no**"  # one run: no note
-    assert rows["perceptron"][4] == "1.00 (vs PyTorch)"
+    one = tables.ONE_ROUND  # a single round decides nothing
+    assert rows["dnn"][-1] == f"{one} (cells from different runs)"  # 2 runs are enough
+    assert rows["perceptron"][-1] == one  # one run: no note
+    assert rows["perceptron"][1 + len(tables.FRAMEWORKS)] == "1.00 (vs PyTorch)"
 
 
 def test_report_machine_filter_keeps_only_matching_runs(tmp_path):
@@ -318,6 +319,9 @@ def test_cell_run_passes_the_recipe_and_progress_and_times_the_round(monkeypatch
         "epoch_end": lambda self, *a: None}))
     args, kwargs = cell.setup()
     result = cell.run(*args, **kwargs)
+    recipe = seen.pop("recipe")  # the whole recipe too (update rule and schedule)
+    assert (recipe.epochs, recipe.lr, recipe.batch_size, recipe.momentum, recipe.lr_decay) == (
+        1, 0.1, 16, 0.5, 0.5)
     assert seen == {"momentum": 0.5, "lr_decay": 0.5, "progress": progress, "epochs": 1,
                     "lr": 0.1, "batch_size": 16, "seed": 4}
     assert 0 < result.build_seconds < 60 and 0 < result.wall_seconds < 60
@@ -357,9 +361,9 @@ def test_learning_rate_time_and_target_texts():
     assert tables.train_time({"train_seconds": 2.0}) == "2.0 s"
     assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [2.0]}) == "2.0 s"
     assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [3.0, 1.5, 2.0]}) == (
-        "2.0 s (1.5 s–3.0 s, 3 runs)")
+        "2.0 s (1.5 s–3.0 s, 3 rounds)")
     assert tables.train_time({"train_seconds": 2.0, "train_seconds_rounds": [3.0, 1.0]}) == (
-        "2.0 s (1.0 s–3.0 s, 2 runs)")
+        "2.0 s (1.0 s–3.0 s, 2 rounds)")
     assert tables.time_to_target({}) == "no target"
     assert tables.time_to_target({"target_accuracy": 0.9, "target_reached": True,
                                   "time_to_target_seconds": 5.0, "target_epoch": 2}) == (
@@ -370,13 +374,17 @@ def test_learning_rate_time_and_target_texts():
 
 
 def test_rows_gpu_and_not_run_helpers(tmp_path):
+    # "mxnet" stands for a framework with stored cells but no registry entry
     write_run(tmp_path, 1, [training_cell("dnn", "numpy"),
-                            training_cell("dnn", "jax", device="tpu"),
+                            training_cell("dnn", "mxnet", device="tpu"),
                             training_cell("dnn", "torch", device="mps", profile="smoke")])
     selection = select(load_runs(tmp_path))
     assert tables.device_rows(selection, "standard") == [
-        ("numpy", "cpu"), ("torch", "cpu"), ("tensorflow", "cpu"), ("torch", "cuda"),
-        ("tensorflow", "cuda"), ("jax", "tpu")]
+        *[(f, "cpu") for f in tables.FRAMEWORKS], *[(f, "cuda") for f in tables.GPU_FRAMEWORKS],
+        ("mxnet", "tpu")]
+    assert ("numpy", "cpu") in tables.device_rows(selection, "standard")
+    assert ("torch", "cuda") in tables.device_rows(selection, "standard")
+    assert ("numpy", "cuda") not in tables.device_rows(selection, "standard")
     assert tables.has_gpu(selection)
     assert tables.missing(selection, "cuda") == "not run"
     write_run(tmp_path / "cpu", 1, [training_cell("dnn", "numpy")])
@@ -392,10 +400,10 @@ def test_rows_gpu_and_not_run_helpers(tmp_path):
 
 def test_by_framework_rows_and_missing_cells(tmp_path):
     write_run(tmp_path, 1, [training_cell("dnn", "numpy"),
-                            training_cell("dnn", "jax", device="tpu")])
+                            training_cell("dnn", "mxnet", device="tpu")])  # unregistered
     text = tables.by_framework(select(load_runs(tmp_path)), ["dnn", "cnn"], "standard")
-    jax = text.split("#### jax\n", 1)[1]
-    assert table_cells(jax)[1][:2] == ["dnn", "92.34 %"]
+    mxnet = text.split("#### mxnet\n", 1)[1]
+    assert table_cells(mxnet)[1][:2] == ["dnn", "92.34 %"]
     write_run(tmp_path / "cpu", 1, [training_cell("dnn", "numpy")])
     text = tables.by_framework(select(load_runs(tmp_path / "cpu")), ["dnn", "cnn"], "standard")
     numpy_rows = table_cells(text.split("#### numpy\n", 1)[1].split("####", 1)[0])

@@ -156,8 +156,10 @@ def test_sgd_with_and_without_scratch():
     assert v.tolist() == [1.25, 2.25, 3.25]
     assert p.tolist() == pytest.approx([1 - 0.625, 1 - 1.125, 1 - 1.625])
     assert p.dtype == v.dtype == np.float32
-    nl.sgd_momentum_step(p, g, v, 0.5, 0.0)
-    assert v.tolist() == [1, 2, 3]
+    before = p.copy()
+    nl.sgd_momentum_step(p, g, v, 0.5, 0.0)  # plain SGD: param -= lr * grad, v not needed
+    assert p.tolist() == pytest.approx((before - 0.5 * g).tolist())
+    assert v.tolist() == [1.25, 2.25, 3.25]
 
 
 def test_dropout_draws_in_the_model_dtype():

@@ -18,7 +18,9 @@ def test_every_epoch_gets_its_order_lr_momentum_and_batch_size():
         momentum=0.9, lr_decay=0.5, sync_every=2,
         on_epoch_end=lambda record, model: seen.append((record.epoch, model)),
     )
-    assert [c[1] for c in backend.calls] == pytest.approx([0.1, 0.05, 0.025], rel=1e-12)
+    # one learning rate per batch (3 batches of up to 4), constant within an epoch
+    assert [c[1] for c in backend.calls] == [
+        pytest.approx([lr] * 3, rel=1e-12) for lr in (0.1, 0.05, 0.025)]
     assert [c[2] for c in backend.calls] == [0.9, 0.9, 0.9]
     assert [c[3] for c in backend.calls] == [4, 4, 4]
     for epoch, call in enumerate(backend.calls):
@@ -36,14 +38,15 @@ def test_every_epoch_gets_its_order_lr_momentum_and_batch_size():
 def test_defaults_no_momentum_no_decay_sync_every_50():
     class Recording(Scripted):
         def train_epoch(self, model, staged, order, *, lr, momentum, batch_size, sync_every,
-                        on_sync):
+                        on_sync, update=None):
             self.sync_every = sync_every
             super().train_epoch(model, staged, order, lr=lr, momentum=momentum,
-                                batch_size=batch_size, sync_every=sync_every, on_sync=on_sync)
+                                batch_size=batch_size, sync_every=sync_every, on_sync=on_sync,
+                                update=update)
 
     backend = Recording([[1.0] * 3, [1.0] * 3])
     history = fit(backend, None, split(6), None, epochs=2, lr=0.2, batch_size=2, seed=1)
-    assert [c[1] for c in backend.calls] == [0.2, 0.2]
+    assert [c[1] for c in backend.calls] == [[0.2] * 3, [0.2] * 3]
     assert [c[2] for c in backend.calls] == [0.0, 0.0]
     assert backend.sync_every == 50
     assert all(r.test_accuracy is None for r in history.epochs)
@@ -67,7 +70,7 @@ def test_seconds_to_accuracy_sums_training_time_only():
 def test_running_accuracy_counts_the_correct_per_batch():
     class Correct(Scripted):
         def train_epoch(self, model, staged, order, *, lr, momentum, batch_size, sync_every,
-                        on_sync):
+                        on_sync, update=None):
             self.calls.append((order.copy(), lr, momentum, batch_size))
             on_sync(0, [1.0, 3.0], [4, 1])  # batches of 4 and 2 samples: 5 of 6 correct
 
