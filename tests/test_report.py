@@ -448,8 +448,8 @@ def test_numpy_speed_ratios_against_the_targets(tmp_path, three_frameworks):
     by_model = {row[0]: row for row in rows[1:]}
     one = tables.ONE_ROUND  # a single round decides nothing
     assert by_model["perceptron"][1 + n :] == ["0.50 (vs PyTorch)", one, "< 1", one]
-    assert by_model["dnn"][1 + n :] == ["1.25 (vs PyTorch)", one, "< 1", one]
-    assert by_model["cnn"][1 + n :] == ["1.50 (vs TensorFlow)", one, "≤ 1.5", one]
+    assert by_model["dnn"][1 + n :] == ["1.25 (vs PyTorch)", one, "< 0.9", one]
+    assert by_model["cnn"][1 + n :] == ["1.50 (vs TensorFlow)", one, "≤ 1", one]
     assert by_model["single_neuron"][1:] == ["not run"] * (n + 2) + ["–", "–"]
     assert by_model["alexnet"][1 : n + 3] == ["not run"] * (n + 2)  # no other framework
 
@@ -526,10 +526,10 @@ def test_rounds_fold_into_median_range_mean_sd_and_verdicts(tmp_path):
     assert rows["dnn"][4:] == [
         "0.85 (vs PyTorch)",
         "tie ⚠",
-        "< 1",
+        "< 0.9",
         "tie (the rounds straddle the target) ⚠",
     ]
-    assert rows["cnn"][4:] == ["2.73 (vs PyTorch)", "slower ⚠", "≤ 1.5", "**no** ⚠"]
+    assert rows["cnn"][4:] == ["2.73 (vs PyTorch)", "slower ⚠", "≤ 1", "**no** ⚠"]
 
     (run,) = selection.runs()
     line = tables.steadiness(run)
