@@ -25,6 +25,12 @@ from mnist_nets.specs import (
 )
 
 RECIPE = Recipe(lr=0.05, epochs=1, batch_size=8, momentum=0.9)
+HAND_RECIPE = Recipe(lr=0.1, epochs=1)  # the recipe of specs written out in a test
+
+
+def make_spec(name, layers, input_shape=(28, 28, 1), loss="cross_entropy", recipe=HAND_RECIPE):
+    """A spec written out in a test (not registered), from its name and layers."""
+    return ModelSpec(name, tuple(layers), recipe, loss=loss, input_shape=input_shape)
 
 
 @st.composite

@@ -18,7 +18,7 @@ import importlib
 import numpy as np
 import numpy_reference
 import pytest
-from spec_strategies import random_batch, random_params
+from spec_strategies import make_spec, random_batch, random_params
 
 from mnist_nets.backends import Backend, DeviceError, get_backend
 from mnist_nets.backends.registry import FRAMEWORKS, NAMES
@@ -31,15 +31,12 @@ from mnist_nets.specs import (
     Dropout,
     Flatten,
     MaxPool2D,
-    ModelSpec,
-    Recipe,
     ReLU,
     get_spec,
     list_specs,
 )
 from mnist_nets.training import Diverged
 
-RECIPE = Recipe(lr=0.1, epochs=1)
 RTOL = 2e-5  # float32 against float64, relative to the largest reference value
 
 
@@ -49,10 +46,6 @@ def backend(request) -> Backend:
     if not FRAMEWORKS[NAMES.index(name)].installed():
         pytest.skip(f"{name} is not installed")
     return get_backend(name)
-
-
-def make_spec(name, layers, input_shape=(28, 28, 1), loss="cross_entropy"):
-    return ModelSpec(name, tuple(layers), RECIPE, loss=loss, input_shape=input_shape)
 
 
 # Small specs, none registered: non-square inputs with several channels, so that a wrong

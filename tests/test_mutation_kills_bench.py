@@ -13,11 +13,12 @@ from tests.test_report import table_cells, training_cell, write_run
 
 
 def test_numpy_speed_notes_cells_from_two_different_runs(tmp_path):
-    write_run(tmp_path, 1, [training_cell("dnn", f, train_seconds=2.0) for f in
-                            ("numpy", "torch")])
-    write_run(tmp_path, 2, [training_cell("dnn", "tensorflow", train_seconds=4.0),
+    # dnn: the reference and the first other framework in run 1, the rest in run 2
+    first, rest = tables.FRAMEWORKS[:2], tables.FRAMEWORKS[2:]
+    write_run(tmp_path, 1, [training_cell("dnn", f, train_seconds=2.0) for f in first])
+    write_run(tmp_path, 2, [*[training_cell("dnn", f, train_seconds=4.0) for f in rest],
                             *[training_cell("perceptron", f, train_seconds=1.0) for f in
-                              ("numpy", "torch", "tensorflow")]])
+                              tables.FRAMEWORKS]])
     rows = {r[0]: r for r in table_cells(
         tables.numpy_speed(select(load_runs(tmp_path)), list_specs(), "standard"))[1:]}
     one = tables.ONE_ROUND  # a single round decides nothing

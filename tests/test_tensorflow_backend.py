@@ -9,10 +9,10 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from spec_strategies import random_batch, random_params  # noqa: E402
+from spec_strategies import make_spec, random_batch, random_params  # noqa: E402
 
 from mnist_nets.backends import DeviceError, get_backend  # noqa: E402
-from mnist_nets.specs import Dense, Dropout, Flatten, ModelSpec, Recipe, ReLU  # noqa: E402
+from mnist_nets.specs import Dense, Dropout, Flatten, Recipe, ReLU  # noqa: E402
 
 RECIPE = Recipe(lr=0.1, epochs=1, batch_size=32)
 
@@ -22,15 +22,11 @@ def backend():
     return get_backend("tensorflow")
 
 
-def make_spec(name, layers, input_shape, loss="cross_entropy"):
-    return ModelSpec(name=name, layers=layers, recipe=RECIPE, loss=loss, input_shape=input_shape)
-
-
-DENSE = make_spec("dense", (Flatten(), Dense(16), ReLU(), Dense(10)), input_shape=(28, 28, 1))
+DENSE = make_spec("dense", (Flatten(), Dense(16), ReLU(), Dense(10)), recipe=RECIPE)
 DROPOUT_NET = make_spec(
     "dropout_net",
     (Flatten(), Dropout(0.2), Dense(32), ReLU(), Dropout(0.5), Dense(10)),
-    input_shape=(28, 28, 1),
+    recipe=RECIPE,
 )
 
 
@@ -65,7 +61,7 @@ def test_models_of_one_network_share_graphs_not_variables(backend):
 
 
 def test_stage_warm_up_leaves_dropout_untouched(backend):
-    spec = make_spec("drop", (Flatten(), Dense(10), Dropout(0.5)), input_shape=(28, 28, 1))
+    spec = make_spec("drop", (Flatten(), Dense(10), Dropout(0.5)), recipe=RECIPE)
     params = random_params(spec, seed=12)
     x, y = random_batch(spec, 200, seed=13)
     a = backend.build(spec, params, seed=3)

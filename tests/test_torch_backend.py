@@ -5,23 +5,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from spec_strategies import random_batch, random_params  # noqa: E402
+from spec_strategies import make_spec, random_batch, random_params  # noqa: E402
 
 from mnist_nets.backends import get_backend  # noqa: E402
-from mnist_nets.specs import Conv2D, Dense, Flatten, ModelSpec, Recipe, ReLU  # noqa: E402
+from mnist_nets.specs import Conv2D, Dense, Flatten, ReLU  # noqa: E402
 
 pytestmark = pytest.mark.torch
-
-RECIPE = Recipe(lr=0.1, epochs=1)
-
 
 @pytest.fixture(scope="module")
 def backend():
     return get_backend("torch")
-
-
-def make_spec(name, layers, input_shape=(28, 28, 1), loss="cross_entropy"):
-    return ModelSpec(name, tuple(layers), RECIPE, loss=loss, input_shape=input_shape)
 
 
 def assert_close(actual, expected, rel=2e-5):
