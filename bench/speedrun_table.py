@@ -125,7 +125,7 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
             if framework == fastest:
                 seconds_target = CPU_SECONDS_FASTEST
         median = s["median_seconds"]
-        when = f" (epoch {s['epoch']:g})" if isinstance(s["epoch"], (int, float)) else ""
+        when = f" (epoch {s['epoch']:.1f})" if isinstance(s["epoch"], (int, float)) else ""
         rows.append(
             [
                 framework,

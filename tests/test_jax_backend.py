@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -175,3 +176,39 @@ def test_fit_compiles_nothing_inside_timed_epochs(backend):
         assert compiles.count > 0  # the step for batches of 96 was compiled, in stage
     assert watch.during == [0, 0]
     assert history.final.test_accuracy > 0.5
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, channels, size",
+    [(5, 1, 0, 1, 28), (3, 1, 1, 3, 9), (3, 2, 0, 2, 10), (1, 3, 0, 4, 7), (2, 2, 1, 1, 5)],
+)
+def test_patch_convolution_is_xlas_convolution(kernel, stride, padding, channels, size):
+    """_conv (one matrix product over the patches) against lax.conv_general_dilated, forward
+    and both gradients, float64 so that only a real difference in the sum shows."""
+    from mnist_nets.backends import jax_backend
+
+    jax.config.update("jax_enable_x64", True)
+    try:
+        layer = Conv2D(4, kernel, stride=stride, padding=padding)
+        info = types.SimpleNamespace(name="conv1")  # _conv reads only the layer's name
+        rng = np.random.default_rng(kernel * 100 + stride * 10 + padding)
+        p = {
+            f"{info.name}.weight": rng.standard_normal((kernel, kernel, channels, 4)),
+            f"{info.name}.bias": rng.standard_normal(4),
+        }
+        x = rng.standard_normal((2, size, size, channels))
+
+        def total(fn):
+            return lambda p, x: jax.numpy.sum(fn(layer, info, p, x, None, 0) ** 2)
+
+        ours = jax_backend._conv(layer, info, p, x, None, 0)
+        xla = jax_backend._conv_lax(layer, info, p, x, None, 0)
+        assert ours.shape == xla.shape
+        np.testing.assert_allclose(ours, xla, rtol=1e-12, atol=1e-12)
+        g_ours = jax.grad(total(jax_backend._conv), argnums=(0, 1))(p, x)
+        g_xla = jax.grad(total(jax_backend._conv_lax), argnums=(0, 1))(p, x)
+        leaves = jax.tree_util.tree_leaves
+        for a, b in zip(leaves(g_ours), leaves(g_xla), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    finally:
+        jax.config.update("jax_enable_x64", False)

@@ -89,3 +89,16 @@ def test_the_standard_profile_runs_speedrun_over_at_least_five_seeds():
     assert standard.rounds_for("cnn", standard.rounds) == standard.rounds
     assert standard.most_rounds(standard.rounds) == max(standard.rounds, st.MIN_SEEDS)
     assert get_profile("smoke").rounds_for("speedrun", 1) == 1
+
+
+def test_the_epoch_of_the_target_is_shown_in_tenths():
+    """A fractional evaluation lands on a batch boundary (epoch 1.70213 for 1.7): the
+    section shows the tenth the recipe evaluated at."""
+    text = st.section(
+        selection(
+            cell("torch", times_median=8.84, accuracies=[0.99] * 5, reached=5, epoch=1.70213)
+        ),
+        "standard",
+        SPEC,
+    )
+    assert {r[0]: r for r in rows(text)}["torch"][2] == "8.84 s (epoch 1.7)"
