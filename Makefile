@@ -26,14 +26,15 @@ test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # `make bench`: the benchmark matrix on real MNIST, then the README's tables and plots.
-# BENCH_PROFILE=smoke|standard|seed (default standard); BENCH_ROUNDS=N interleaved rounds
-# (seeds; default 3 for standard, 1 for smoke and seed; or MNIST_NETS_BENCH_ROUNDS);
+# BENCH_PROFILE=smoke|standard|seed|fashion (default standard; fashion: the standard matrix on
+# Fashion-MNIST, its own run); BENCH_ROUNDS=N interleaved rounds
+# (seeds; default 3 for standard and fashion, 1 for smoke and seed; or MNIST_NETS_BENCH_ROUNDS);
 # BENCH_ARGS for extra pytest options (e.g. BENCH_ARGS="--models cnn --frameworks torch");
 # REPORT_ARGS for the report.  The histories go to bench/results/ (nothing is committed:
 # review and commit them yourself).  The report runs even when a cell fails (the cells
 # that ran are stored), and make still fails with pytest's exit status.
 bench: $(STAMP)
-	$(BIN)/python -m mnist_nets data fetch
+	$(BIN)/python -m mnist_nets data fetch $(if $(filter fashion,$(BENCH_PROFILE)),--dataset fashion-mnist)
 	$(BIN)/python -m pytest bench --benchmark-autosave \
 	    $(if $(BENCH_PROFILE),--bench-profile $(BENCH_PROFILE)) \
 	    $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) $(BENCH_ARGS); \

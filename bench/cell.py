@@ -17,6 +17,8 @@ What is timed, and what is kept apart
   (epoch 1 minus the median of the later epochs).
 * ``stage_and_overhead_seconds`` is the rest of the round's wall time: moving the data
   to the device (``stage``) and the loop's bookkeeping.
+* Where the profile asks for it (``fashion``), the trained model then predicts the test
+  set once more, after the clocks, for the round's confusion matrix (``confusion``).
 
 A benchmark run has rounds, interleaved across cells (bench/conftest.py): round r of a
 cell is one ``TrainingCell`` with ``seed = base seed + r - 1``, so within a round every
@@ -49,10 +51,19 @@ from bench.profiles import Profile
 from bench.steadiness import CpuWindow
 from mnist_nets.data import Split
 from mnist_nets.params import init_params
-from mnist_nets.specs import ModelSpec, Recipe
+from mnist_nets.specs import NUM_CLASSES, ModelSpec, Recipe
 from mnist_nets.training import Diverged, History, Progress
 
 SCHEMA = 1
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
+    """Counts ``[true class][predicted class]`` over the test images (rows sum to each
+    class's number of images)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    counts = np.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2)
+    return counts.reshape(NUM_CLASSES, NUM_CLASSES).tolist()
 
 
 def epoch_definition(recipe: Recipe, n_train: int) -> str:
@@ -78,6 +89,7 @@ class RoundResult:
     device_peak: int | None
     diverged: str | None = None
     cpu: dict | None = None  # CpuWindow.as_dict(): other processes' use of the cores
+    confusion: list[list[int]] | None = None  # [true class][predicted class] on the test set
 
 
 @dataclass
@@ -169,6 +181,10 @@ class TrainingCell:
         assert self._sampler is not None and self._window is not None
         self._window.stop()
         self._sampler.stop()
+        confusion = None
+        if self.profile.confusion and history is not None:  # after the clocks, not timed
+            staged = self.backend.stage(model, self.test.x)
+            confusion = confusion_matrix(self.test.y, self.backend.predict(model, staged))
         result = RoundResult(
             history=history,
             wall_seconds=wall,
@@ -177,6 +193,7 @@ class TrainingCell:
             device_peak=memory.device_peak(self.framework, self.device),
             diverged=diverged,
             cpu=self._window.as_dict(),
+            confusion=confusion,
         )
         self.rounds.append(result)
         if diverged:
@@ -195,6 +212,7 @@ class TrainingCell:
             "kind": "training",
             "profile": self.profile.name,
             "profile_description": self.profile.description,
+            "dataset": self.profile.dataset,
             "model": spec.name,
             "framework": self.framework,
             "device": self.device,
@@ -245,6 +263,8 @@ class TrainingCell:
             "peak_method": peak["method"] if peak else None,
             "diverged": first.diverged,
         }
+        if first.confusion is not None:
+            out["confusion"] = first.confusion
         if first.history is None or not first.history.epochs:
             return out
         h = first.history

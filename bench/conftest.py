@@ -2,7 +2,9 @@
 
 Options (each with an environment-variable fallback, so ``make bench`` can pass them too):
 
-  --bench-profile smoke|standard|seed  MNIST_NETS_BENCH_PROFILE (default standard)
+  --bench-profile smoke|standard|seed|fashion
+                                       MNIST_NETS_BENCH_PROFILE (default standard; fashion:
+                                       the standard matrix on Fashion-MNIST)
   --models a,b,...                     MNIST_NETS_BENCH_MODELS  (default: all registered)
   --rounds N                           MNIST_NETS_BENCH_ROUNDS  (default: the profile's,
                                        3 for standard, 1 for smoke and seed)
@@ -203,12 +205,13 @@ def seed(pytestconfig) -> int:
 
 @pytest.fixture(scope="session")
 def bench_data(profile):
-    """(train, test, seconds): the profile's MNIST splits and the one-off time to load them."""
+    """(train, test, seconds): the profile's splits (of its dataset) and the one-off time to
+    load them."""
     from mnist_nets.data import load_split
 
     t0 = time.perf_counter()
-    train = load_split("train", profile.train_limit)
-    test = load_split("test", profile.test_limit)
+    train = load_split("train", profile.train_limit, dataset=profile.dataset)
+    test = load_split("test", profile.test_limit, dataset=profile.dataset)
     return train, test, time.perf_counter() - t0
 
 
@@ -257,6 +260,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
         measure_cpu("end")
     output_json["mnist_nets"] = {
         "profile": config.getoption("--bench-profile"),
+        "dataset": bench_profile(config).dataset,
         "rounds": bench_rounds(config),
         "gemm_peak_measurements": list(MEASUREMENTS),
         "report": "python bench/report.py turns these histories into README.md's tables",

@@ -15,8 +15,8 @@ whose ``info`` holds the figures over the rounds: ``train_seconds`` is the media
 ``train_seconds_rounds``, ``test_accuracy`` the mean with ``test_accuracy_sd``,
 ``test_accuracy_min`` and ``test_accuracy_rounds``, ``time_to_target_seconds`` the
 median; samples/s, GFLOP/s and % of peak come from the median time, the latter against
-the run's highest GEMM peak.  Histories from before rounds (one entry per cell) read
-as one round.
+the run's highest GEMM peak; ``confusion`` (profile ``fashion``) is summed over the
+rounds.  Histories from before rounds (one entry per cell) read as one round.
 """
 
 from __future__ import annotations
@@ -190,6 +190,13 @@ def _fold_info(infos: list[dict[str, Any]], run: Run) -> dict[str, Any]:
     if peak and info.get("achieved_gflops") and info.get("device") == "cpu":
         info["peak_gflops"] = peak
         info["fraction_of_peak"] = info["achieved_gflops"] / peak
+    matrices = [i["confusion"] for i in done if isinstance(i.get("confusion"), list)]
+    if matrices:  # summed over the seeds: each row holds rounds x the class's test images
+        info["confusion"] = [
+            [sum(m[t][p] for m in matrices) for p in range(len(matrices[0][t]))]
+            for t in range(len(matrices[0]))
+        ]
+        info["confusion_rounds"] = len(matrices)
     if info.get("target_accuracy") is not None:
         reached = [i.get("time_to_target_seconds") for i in done if i.get("target_reached")]
         info["target_reached_rounds"] = len(reached)

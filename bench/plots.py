@@ -223,3 +223,34 @@ def throughput_vs_peak(cells: Sequence[Cell]) -> bytes:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def confusion(title: str, matrix: Sequence[Sequence[int]], names: Sequence[str]) -> bytes:
+    """A confusion matrix as a heat map: rows the true class, columns the predicted one,
+    each cell the share of the row's images (in %), written in the cell."""
+    plt = _pyplot()
+    totals = [sum(row) or 1 for row in matrix]
+    shares = [[100 * v / t for v in row] for row, t in zip(matrix, totals, strict=True)]
+    n = len(matrix)
+    fig, ax = plt.subplots(figsize=(7.2, 6.2))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=100)
+    ax.grid(False)
+    for t in range(n):
+        for p in range(n):
+            value = shares[t][p]
+            if value >= 0.05:
+                ax.text(
+                    p,
+                    t,
+                    f"{value:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > 50 else "black",
+                )
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="% of the true class")
+    fig.tight_layout()
+    return _png(fig)

@@ -34,10 +34,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import diagrams, plots, speedrun_table, tables
+from bench import diagrams, fashion_tables, plots, speedrun_table, tables
 from bench.history import HistoryError, Selection, load_runs, select
 from bench.micro_specs import LAYER_SPECS
-from bench.profiles import CUSTOM, PROFILES
+from bench.profiles import CUSTOM, PROFILES, get_profile
 from bench.readme import ReadmeError, replace_blocks
 from mnist_nets.fileio import atomic_open
 from mnist_nets.specs import get_spec, list_specs
@@ -45,12 +45,14 @@ from mnist_nets.specs import get_spec, list_specs
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 OVERVIEW_PLOTS = ("training_time.png", "throughput_vs_peak.png")
+FASHION_CONFUSION = "fashion_confusion.png"
 
 
 def readme_runs(runs: list, profile: str) -> tuple[list, list]:
-    """``(kept, left_out)``: the runs with a cell of ``profile`` or of the seed profile
-    feed the README; the others (smoke, custom) no figure comes from."""
-    shown = {profile, "seed"}
+    """``(kept, left_out)``: the runs with a cell of ``profile``, of the seed profile or of
+    the fashion profile (each its own section) feed the README; the others (smoke,
+    custom) no figure comes from."""
+    shown = {profile, "seed", fashion_tables.PROFILE}
     kept = [r for r in runs if any(c.key[0] in shown for c in r.cells)]
     return kept, [r for r in runs if r not in kept]
 
@@ -103,6 +105,8 @@ def build(
     descriptions = {f"layer:{n}": s.description for n, s in LAYER_SPECS.items()}
     blocks["micro"] = tables.micro(selection, profile, cases, descriptions)
 
+    blocks.update(fashion_blocks(selection, models, readme, img_dir, files, with_plots))
+
     if main_cells:
         ordered = [c for _, c in sorted(main_cells.items())]
         if with_plots:
@@ -120,12 +124,57 @@ def build(
     return blocks, files
 
 
+def fashion_blocks(
+    selection: Selection,
+    models: list[str],
+    readme: Path,
+    img_dir: Path,
+    files: dict[Path, bytes],
+    with_plots: bool,
+) -> dict[str, str]:
+    """The Fashion-MNIST section's blocks (profile ``fashion``); its plots go into ``files``."""
+    name = fashion_tables.PROFILE
+    fashion = get_profile(name)
+    shown = [m for m in models if fashion.skip_reason(get_spec(m), "cpu") is None]
+    blocks = {"fashion-summary": fashion_tables.summary(selection, shown)}
+    cells = {k: c for k, c in selection.training.items() if k[0] == name}
+    if not cells:
+        for block in ("fashion-by-architecture", "fashion-by-framework", "fashion-curves"):
+            blocks[block] = f"{tables.NOT_RUN} (no stored `{name}` run)."
+        blocks["fashion-confusion"] = fashion_tables.confusion_text(None, None)
+        return blocks
+    blocks["fashion-by-architecture"] = tables.by_architecture(selection, shown, name)
+    blocks["fashion-by-framework"] = tables.by_framework(selection, shown, name)
+    curves = []
+    for model in shown:
+        of_model = [c for k, c in sorted(cells.items()) if k[1] == model]
+        if of_model and with_plots:
+            path = img_dir / f"fashion_{model}_curves.png"
+            files[path] = plots.curves(f"{model} (Fashion-MNIST)", of_model)
+            alt = f"{model} on Fashion-MNIST: loss and test accuracy"
+            curves.append(f"![{alt}]({_link(path, readme)})")
+    blocks["fashion-curves"] = "\n\n".join(curves) or f"Curves: {tables.NOT_RUN}."
+    best = fashion_tables.best_cell(selection, shown)
+    picture = None
+    if best is not None and with_plots:
+        path = img_dir / FASHION_CONFUSION
+        files[path] = plots.confusion(
+            f"{best.info['model']} ({tables.LABELS.get(best.info['framework'])}) on Fashion-MNIST",
+            best.info["confusion"],
+            fashion_tables.class_names(),
+        )
+        picture = _link(path, readme)
+    blocks["fashion-confusion"] = fashion_tables.confusion_text(best, picture)
+    return blocks
+
+
 def stale_assets(assets: Path, produced: dict[Path, bytes], with_plots: bool) -> list[Path]:
     """Files the report once wrote that the current histories no longer produce."""
     candidates = list((assets / "svg").glob("*.svg"))
     if with_plots:
         img = assets / "images"
         candidates += list(img.glob("*_curves.png")) + [img / n for n in OVERVIEW_PLOTS]
+        candidates.append(img / FASHION_CONFUSION)
     return sorted(p for p in candidates if p.is_file() and p not in produced)
 
 

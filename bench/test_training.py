@@ -1,6 +1,6 @@
 """Training benchmarks: every model x framework x device x round trained on real MNIST.
 
-Round r of a cell trains the spec with the profile's recipe from
+Round r of a cell trains the spec with the profile's recipe (on the profile's dataset) from
 ``init_params(spec, seed + r - 1)`` in the data order ``fit`` derives from that seed,
 evaluates on the test images after every epoch and stores its figures in
 ``benchmark.extra_info`` (see bench/cell.py for what is timed and what is kept apart).
@@ -36,7 +36,7 @@ def test_train(
     gemm_peak,
     pytestconfig,
 ):
-    spec = get_spec(model)
+    spec = profile.spec(get_spec(model))  # its recipe and floor on the profile's dataset
     reason = profile.skip_reason(spec, device)
     if reason:
         pytest.skip(reason)

@@ -133,6 +133,11 @@ def readme_template() -> str:
         "overview-plots",
         "micro",
         "seed-profile",
+        "fashion-summary",
+        "fashion-confusion",
+        "fashion-by-architecture",
+        "fashion-by-framework",
+        "fashion-curves",
     ]
     body = "\n".join(f"## {n}\n\nProse.\n\n{BEGIN.format(n)}\n{END.format(n)}\n" for n in names)
     return "# Test README\n\nIntro kept as it is.\n\n" + body
