@@ -148,21 +148,24 @@ def fashion_blocks(
     curves = []
     for model in shown:
         of_model = [c for k, c in sorted(cells.items()) if k[1] == model]
-        if of_model and with_plots:
+        if of_model:  # the link whether or not the plots are drawn (as for the networks)
             path = img_dir / f"fashion_{model}_curves.png"
-            files[path] = plots.curves(f"{model} (Fashion-MNIST)", of_model)
+            if with_plots:
+                files[path] = plots.curves(f"{model} (Fashion-MNIST)", of_model)
             alt = f"{model} on Fashion-MNIST: loss and test accuracy"
             curves.append(f"![{alt}]({_link(path, readme)})")
     blocks["fashion-curves"] = "\n\n".join(curves) or f"Curves: {tables.NOT_RUN}."
     best = fashion_tables.best_cell(selection, shown)
     picture = None
-    if best is not None and with_plots:
+    if best is not None:
         path = img_dir / FASHION_CONFUSION
-        files[path] = plots.confusion(
-            f"{best.info['model']} ({tables.LABELS.get(best.info['framework'])}) on Fashion-MNIST",
-            best.info["confusion"],
-            fashion_tables.class_names(),
-        )
+        if with_plots:
+            label = tables.LABELS.get(best.info["framework"], best.info["framework"])
+            files[path] = plots.confusion(
+                f"{best.info['model']} ({label}) on Fashion-MNIST",
+                best.info["confusion"],
+                fashion_tables.class_names(),
+            )
         picture = _link(path, readme)
     blocks["fashion-confusion"] = fashion_tables.confusion_text(best, picture)
     return blocks

@@ -7,20 +7,15 @@ import json
 
 import numpy as np
 import pytest
-from test_report import readme_template, round_cells, run_report, table_cells, write_run
+from test_report import block, readme_template, round_cells, run_report, table_cells, write_run
 
 from bench import fashion_tables
 from bench.cell import TrainingCell, confusion_matrix
 from bench.history import load_runs, select
 from bench.profiles import get_profile
-from bench.readme import BEGIN, END
 from mnist_nets.backends import get_backend
 from mnist_nets.data import Split
 from mnist_nets.specs import get_spec
-
-
-def block(text: str, name: str) -> str:
-    return text.split(BEGIN.format(name) + "\n", 1)[1].split("\n" + END.format(name), 1)[0]
 
 
 def test_the_fashion_profile_trains_fashion_mnist_with_its_floors():
