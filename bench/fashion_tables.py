@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.history import Cell, Selection
+from bench.profiles import get_profile
 from bench.tables import (
     LABELS,
     NOT_RUN,
@@ -28,7 +29,8 @@ from mnist_nets.data import get_dataset
 from mnist_nets.specs import get_spec
 
 PROFILE = "fashion"
-DATASET = "fashion-mnist"
+FASHION = get_profile(PROFILE)  # its dataset and its specs' recipes and floors come from it
+DATASET = FASHION.dataset
 ZALANDO = "https://github.com/zalandoresearch/fashion-mnist#benchmark"
 
 # model -> the nearest rows of Zalando's benchmark table (classifier, test accuracy); that
@@ -80,7 +82,7 @@ def summary(selection: Selection, models: Sequence[str]) -> str:
     pairs = [(f, d) for f, d in device_rows(selection, PROFILE) if d == "cpu"]
     rows, beside = [], []
     for model in models:
-        spec = get_spec(model).for_dataset(DATASET)
+        spec = FASHION.spec(get_spec(model))
         cells = cells_of(selection, model)
         floor = percent(spec.target_accuracy, 1) if spec.target_accuracy else "–"
         for framework, device in pairs:

@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from bench import diagrams, fashion_tables, plots, speedrun_table, tables
 from bench.history import HistoryError, Selection, load_runs, select
 from bench.micro_specs import LAYER_SPECS
-from bench.profiles import CUSTOM, PROFILES, get_profile
+from bench.profiles import CUSTOM, PROFILES
 from bench.readme import ReadmeError, replace_blocks
 from mnist_nets.fileio import atomic_open
 from mnist_nets.specs import get_spec, list_specs
@@ -133,8 +133,7 @@ def fashion_blocks(
     with_plots: bool,
 ) -> dict[str, str]:
     """The Fashion-MNIST section's blocks (profile ``fashion``); its plots go into ``files``."""
-    name = fashion_tables.PROFILE
-    fashion = get_profile(name)
+    name, fashion = fashion_tables.PROFILE, fashion_tables.FASHION
     shown = [m for m in models if fashion.skip_reason(get_spec(m), "cpu") is None]
     blocks = {"fashion-summary": fashion_tables.summary(selection, shown)}
     cells = {k: c for k, c in selection.training.items() if k[0] == name}
