@@ -26,5 +26,10 @@ SPEC = ModelSpec(
     recipe=Recipe(lr=0.02, momentum=0.9, batch_size=64, epochs=6, lr_decay=0.7),
     target_accuracy=0.99,
     dataset_targets=(("fashion-mnist", 0.91),),  # issue 13's floor
+    # Fashion-MNIST: the MNIST recipe is at 90.6-90.9 % after 6 epochs.  A slower decay over
+    # 10 epochs, measured in torch (seeds 0-2): 90.92 %, 90.91 %, 91.26 % (mean 91.03 %).
+    dataset_recipes=(
+        ("fashion-mnist", Recipe(lr=0.02, momentum=0.9, batch_size=64, epochs=10, lr_decay=0.85)),
+    ),
     seed_recipe=SEED_RECIPE,
 )

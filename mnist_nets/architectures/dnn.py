@@ -11,5 +11,10 @@ SPEC = ModelSpec(
     recipe=Recipe(lr=0.05, momentum=0.9, batch_size=128, epochs=10, lr_decay=0.8),
     target_accuracy=0.98,
     dataset_targets=(("fashion-mnist", 0.89),),  # issue 13's floor
+    # Fashion-MNIST: the MNIST recipe stops at 88.2-88.8 % after 7 epochs, still rising.
+    # A slower decay over 15 epochs, measured in numpy, seeds 0-2: 89.5 %, 89.7 %, 89.3 %.
+    dataset_recipes=(
+        ("fashion-mnist", Recipe(lr=0.05, momentum=0.9, batch_size=128, epochs=15, lr_decay=0.85)),
+    ),
     seed_recipe=SEED_RECIPE,
 )
