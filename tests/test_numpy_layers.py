@@ -384,6 +384,33 @@ def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(monkeypatch):
     assert reported == [(pytest.approx(loss, rel=1e-12), correct)] and calls == [1]
 
 
+def test_inference_after_training_runs_in_chunks_of_the_training_batch():
+    """After training at batch 16, inference runs in chunks of 16 rows: the layers' buffers
+    keep their training shapes (no second, larger set), and the logits are those of one
+    piece."""
+    spec = small_spec("chunks", (8, 8, 1), [Conv2D(4, 3), ReLU(), Flatten(), Dense(10)])
+    model = BACKEND.build(spec, init_params(spec, 0))
+    x, y = inputs((8, 8, 1), 48, 9)
+    BACKEND.train_epoch(
+        model,
+        BACKEND.stage(model, x, y),
+        np.arange(48),
+        lr=0.01,
+        momentum=0.0,
+        batch_size=16,
+        sync_every=9,
+        on_sync=lambda *a: None,
+    )
+    shapes = {name: a.shape for name, a in model.layers[0].buf._arrays.items()}
+    test_x, _ = inputs((8, 8, 1), 4 * 16, 10)
+    chunked = BACKEND.forward(model, test_x)
+    assert {name: a.shape for name, a in model.layers[0].buf._arrays.items()} == shapes
+    assert shapes["y"][0] == 16 * 6 * 6
+    np.testing.assert_allclose(
+        chunked, numpy_reference.forward_in_one_piece(model, test_x), rtol=1e-5, atol=1e-6
+    )
+
+
 # --------------------------------------------------------------------------- architectures
 
 

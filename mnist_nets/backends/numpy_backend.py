@@ -53,6 +53,7 @@ class NumpyModel:
         self.adam_t = 0
         self.scratch = np.empty(total, self.dtype)
         self.rng = np.random.default_rng(seed)  # dropout masks
+        self.batch_rows: int | None = None  # rows of the last training batch (see forward)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         offsets: dict[str, int] = {}
@@ -204,11 +205,15 @@ class NumpyBackend(Backend):
         return np.ascontiguousarray(check_inputs(model.spec, x), dtype=model.dtype)
 
     def forward(self, model: NumpyModel, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # *Speed and memory: inference in chunks* (see numpy_layers.INFERENCE_CHUNK)
+        # *Speed and memory: inference in chunks* (see numpy_layers.INFERENCE_CHUNK), of
+        # the training batch's rows when those are fewer: the layers' buffers then keep the
+        # shapes training gave them, instead of a second, larger set beside those that the
+        # backward pass holds
         x = self._inputs(model, x)
-        if training or len(x) <= nl.INFERENCE_CHUNK:
+        chunk = min(nl.INFERENCE_CHUNK, model.batch_rows or nl.INFERENCE_CHUNK)
+        if training or len(x) <= chunk:
             return model.forward(x, training).copy()
-        return nl.in_chunks(lambda part: model.forward(part, False), x, nl.INFERENCE_CHUNK)
+        return nl.in_chunks(lambda part: model.forward(part, False), x, chunk)
 
     def activations(self, model: NumpyModel, x: np.ndarray) -> list[np.ndarray]:
         """Every spec layer's output (eval mode), from layers without the speed rewrites, so
@@ -256,6 +261,7 @@ class NumpyBackend(Backend):
         # *Speed: the full batch in blocks*, without copying it in shuffled order
         whole_set = batch_size >= n == len(x)
         whole_set = whole_set and np.array_equal(np.sort(order), np.arange(n))
+        model.batch_rows = nl.FULL_BATCH_BLOCK if whole_set else min(batch_size, n)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
