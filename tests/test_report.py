@@ -133,6 +133,7 @@ def readme_template() -> str:
         "overview-plots",
         "micro",
         "seed-profile",
+        "numpy-speed-seed",
         "fashion-summary",
         "fashion-confusion",
         "fashion-by-architecture",
@@ -570,3 +571,24 @@ Measured (profile `standard`, best of the frameworks): one hidden neuron reaches
     write_run(tmp_path, 2, [training_cell("single_neuron_ce", "numpy", test_accuracy=0.5)])
     only_ce = select(load_runs(tmp_path), run="0002")
     assert "Measured" not in tables.single_neuron_finding(only_ce, "standard")
+
+
+def test_the_seed_profile_has_its_own_numpy_speed_target(ws):
+    """The seed profile's numpy-against-the-frameworks block reads the seed cells and its
+    own bound (0.35 on the perceptron), not the standard profile's."""
+    benchmarks = (
+        round_cells("perceptron", "numpy", [3.0, 3.2, 3.1], [0.78] * 3, profile="seed")
+        + round_cells("perceptron", "tensorflow", [10.0, 10.5, 11.0], [0.78] * 3, profile="seed")
+        + round_cells("dnn", "numpy", [50.0, 52.0, 51.0], [0.6] * 3, profile="seed")
+        + round_cells("dnn", "tensorflow", [40.0, 41.0, 42.0], [0.6] * 3, profile="seed")
+        + round_cells("perceptron", "numpy", [9.0, 9.1, 9.2], [0.92] * 3)
+        + round_cells("perceptron", "tensorflow", [10.0, 10.1, 10.2], [0.92] * 3)
+    )
+    write_run(ws.results, 1, benchmarks)
+    assert run_report(ws, "--no-plots") == 0
+    rows = {r[0]: r for r in table_cells(block(ws.readme.read_text(), "numpy-speed-seed"))}
+    assert "cnn" not in rows and "alexnet" not in rows  # the seed profile skips them on a CPU
+    assert rows["perceptron"][-4:] == ["0.30 (vs TensorFlow)", "faster", "≤ 0.35", "yes"]
+    assert rows["dnn"][-4:] == ["1.24 (vs TensorFlow)", "slower", "–", "–"]
+    standard = {r[0]: r for r in table_cells(block(ws.readme.read_text(), "numpy-speed"))}
+    assert standard["perceptron"][-4:-2] == ["0.90 (vs TensorFlow)", "faster"]
