@@ -384,9 +384,10 @@ def machine(selection: Selection, profile: str) -> str:
             if isinstance(v, dict) and v.get("gflops")
         )
         what = sorted({c.key[0] + (" micro" if c.kind == "micro" else "") for c in run.cells})
-        loads = [c.info["data_load_seconds"] for c in run.cells if c.info.get("data_load_seconds")]
-        if loads:
-            what.append(f"loading MNIST {seconds(loads[0])}")
+        loaded = [c.info for c in run.cells if c.info.get("data_load_seconds")]
+        if loaded:
+            name = "Fashion-MNIST" if loaded[0].get("dataset") == "fashion-mnist" else "MNIST"
+            what.append(f"loading {name} {seconds(loaded[0]['data_load_seconds'])}")
         lines.append(
             f"- `{run.run_id}` ({run.datetime[:16].replace('T', ' ')} UTC; "
             f"{', '.join(what)}): CPU {m.get('cpu', 'unknown')}{cores}; {gpu}; "
