@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from bench import diagrams, fashion_tables, plots, speedrun_table, tables
 from bench.history import HistoryError, Selection, load_runs, select
 from bench.micro_specs import LAYER_SPECS
-from bench.profiles import CUSTOM, PROFILES, is_convolutional
+from bench.profiles import CUSTOM, PROFILES, get_profile
 from bench.readme import ReadmeError, replace_blocks
 from mnist_nets.fileio import atomic_open
 from mnist_nets.specs import get_spec, list_specs
@@ -101,7 +101,8 @@ def build(
     )
     blocks["machine"] = tables.machine(selection, profile)
     blocks["seed-profile"] = tables.seed_profile(selection, models)
-    seed_models = [m for m in models if not is_convolutional(get_spec(m))]
+    seed = get_profile("seed")  # the models it runs on a CPU
+    seed_models = [m for m in models if seed.skip_reason(get_spec(m), "cpu") is None]
     blocks["numpy-speed-seed"] = tables.numpy_speed(
         selection, seed_models, "seed", tables.SEED_NUMPY_TARGETS
     )

@@ -265,7 +265,9 @@ NUMPY_TARGETS = {  # model -> (as the table shows it, bound on the ratio, bound 
 SEED_NUMPY_TARGETS = {"perceptron": ("≤ 0.35", 0.35, True)}
 
 
-def numpy_speed(selection: Selection, models: Sequence[str], profile: str, targets=None) -> str:
+def numpy_speed(
+    selection: Selection, models: Sequence[str], profile: str, targets=NUMPY_TARGETS
+) -> str:
     """numpy's training time against the fastest of the other frameworks, on the CPU
     (among those with a cell: a framework with none shows "not run").
 
@@ -275,9 +277,7 @@ def numpy_speed(selection: Selection, models: Sequence[str], profile: str, targe
     rows = []
     for model in models:
         cells = {f: selection.training.get((profile, model, f, "cpu")) for f in FRAMEWORKS}
-        target_text, bound, inclusive = (NUMPY_TARGETS if targets is None else targets).get(
-            model, ("–", None, False)
-        )
+        target_text, bound, inclusive = targets.get(model, ("–", None, False))
         measured = {f: c for f, c in cells.items() if c is not None and not diverged(c.info)}
         others = [f for f in OTHER_FRAMEWORKS if f in measured]
         if REFERENCE not in measured or not others:
