@@ -7,7 +7,8 @@ Options (each with an environment-variable fallback, so ``make bench`` can pass 
                                        the standard matrix on Fashion-MNIST)
   --models a,b,...                     MNIST_NETS_BENCH_MODELS  (default: all registered)
   --rounds N                           MNIST_NETS_BENCH_ROUNDS  (default: the profile's,
-                                       3 for standard, 1 for smoke and seed)
+                                       3 for standard and fashion, 1 for smoke
+                                       and seed)
   --bench-seed S                       MNIST_NETS_BENCH_SEED    (default 0): round r trains
                                        seed S + r - 1
 

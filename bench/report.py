@@ -101,10 +101,8 @@ def build(
     )
     blocks["machine"] = tables.machine(selection, profile)
     blocks["seed-profile"] = tables.seed_profile(selection, models)
-    seed = get_profile("seed")  # the models it runs on a CPU
-    seed_models = [m for m in models if seed.skip_reason(get_spec(m), "cpu") is None]
     blocks["numpy-speed-seed"] = tables.numpy_speed(
-        selection, seed_models, "seed", tables.SEED_NUMPY_TARGETS
+        selection, cpu_models(get_profile("seed"), models), "seed", tables.SEED_NUMPY_TARGETS
     )
     cases = [f"layer:{n}" for n in LAYER_SPECS] + [f"model:{m}" for m in models]
     descriptions = {f"layer:{n}": s.description for n, s in LAYER_SPECS.items()}
@@ -129,6 +127,11 @@ def build(
     return blocks, files
 
 
+def cpu_models(profile, models: list[str]) -> list[str]:
+    """The ``models`` that ``profile`` runs on the CPU (its own skip rule)."""
+    return [m for m in models if profile.skip_reason(get_spec(m), "cpu") is None]
+
+
 def fashion_blocks(
     selection: Selection,
     models: list[str],
@@ -138,8 +141,8 @@ def fashion_blocks(
     with_plots: bool,
 ) -> dict[str, str]:
     """The Fashion-MNIST section's blocks (profile ``fashion``); its plots go into ``files``."""
-    name, fashion = fashion_tables.PROFILE, fashion_tables.FASHION
-    shown = [m for m in models if fashion.skip_reason(get_spec(m), "cpu") is None]
+    name = fashion_tables.PROFILE
+    shown = cpu_models(fashion_tables.FASHION, models)
     blocks = {"fashion-summary": fashion_tables.summary(selection, shown)}
     cells = {k: c for k, c in selection.training.items() if k[0] == name}
     if not cells:
