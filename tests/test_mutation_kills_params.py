@@ -159,3 +159,64 @@ def test_load_errors_end_with_the_hint(tmp_path):
     no_meta = _write(tmp_path / "m.npz", a=np.zeros(1))
     with pytest.raises(ParamsError, match=rf"so not a mnist_nets weights file; {re.escape(hint)}$"):
         load_params(no_meta)
+
+
+@pytest.mark.parametrize("name", ["perceptron", "dnn", "cnn"])
+def test_weights_file_size_is_a_little_more_than_the_saved_file(tmp_path, name):
+    """The size hint bounds the file from above, by less than its per-entry allowance."""
+    spec = get_spec(name)
+    saved = save_params(tmp_path / "w.npz", spec, init_params(spec, 0))
+    actual, hint = saved.stat().st_size, params_module.weights_file_size(spec)
+    assert actual <= hint <= actual + 512 * (len(spec.parameters) + 3)
+
+
+def test_an_unreadable_weights_file_is_refused_with_exit_code_3(tmp_path, monkeypatch):
+    """Permission denied while reading (root reads any file, so the read is made to fail)."""
+    spec = get_spec("perceptron")
+    path = save_params(tmp_path / "w.npz", spec, init_params(spec, 0))
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(params_module.np, "load", denied)
+    with pytest.raises(ParamsError) as caught:
+        load_params(path, spec)
+    assert str(caught.value) == f"{path}: cannot read: Permission denied"
+    assert caught.value.exit_code == 3
+
+
+def test_is_weights_file_refuses_a_symlink_and_a_broken_zip(tmp_path):
+    """A symlink to good weights is not taken (so `train --out` will not write through one
+    without --force), and a file that looks like a zip but whose directory cannot be read
+    is not weights."""
+    import struct
+
+    spec = get_spec("perceptron")
+    path = save_params(tmp_path / "w.npz", spec, init_params(spec, 0))
+    assert params_module.is_weights_file(path)
+    link = tmp_path / "link.npz"
+    link.symlink_to(path)
+    assert not params_module.is_weights_file(link)
+    broken = tmp_path / "broken.npz"  # an end-of-directory record pointing past the file
+    broken.write_bytes(b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 1000, 0))
+    assert zipfile.is_zipfile(broken)
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(broken)
+    assert not params_module.is_weights_file(broken)
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)])
+def test_an_entry_claiming_more_data_than_it_holds_is_refused(tmp_path, version):
+    """An .npy header (format 1.0 or 2.0) for 5,000 x 1 float32 values over no data: refused
+    from the header's full shape, before numpy allocates the array."""
+    import io
+
+    header = io.BytesIO()
+    write = {(1, 0): np.lib.format.write_array_header_1_0,
+             (2, 0): np.lib.format.write_array_header_2_0}[version]  # fmt: skip
+    write(header, {"descr": "<f4", "fortran_order": False, "shape": (5000, 1)})
+    path = tmp_path / "w.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("dense.weight.npy", header.getvalue())
+    with pytest.raises(ParamsError, match=re.escape("claims shape (5000, 1) (5,000 values)")):
+        load_params(path, get_spec("perceptron"))
