@@ -153,7 +153,7 @@ def test_fit_compiles_nothing_inside_timed_epochs(backend):
     each epoch's start to its last reported batch)."""
     train, test = load_split("train", limit=1000), load_split("test", limit=300)
     model = backend.build(SPEC, init_params(SPEC, 0), seed=2)
-    jax.clear_caches()  # a step compiled earlier in this process (mutmut runs pytest twice)
+    jax.clear_caches()  # so the count does not depend on what ran earlier in this process
 
     with Compiles() as compiles:
 

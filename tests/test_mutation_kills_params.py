@@ -187,8 +187,9 @@ def test_an_unreadable_weights_file_is_refused_with_exit_code_3(tmp_path, monkey
 
 def test_is_weights_file_refuses_a_symlink_and_a_broken_zip(tmp_path):
     """A symlink to good weights is not taken (so `train --out` will not write through one
-    without --force), and a file that looks like a zip but whose directory cannot be read
-    is not weights."""
+    without --force); a fifo is refused without being opened (opening it would block); a
+    file that looks like a zip but whose directory cannot be read is not weights."""
+    import os
     import struct
 
     spec = get_spec("perceptron")
@@ -197,6 +198,9 @@ def test_is_weights_file_refuses_a_symlink_and_a_broken_zip(tmp_path):
     link = tmp_path / "link.npz"
     link.symlink_to(path)
     assert not params_module.is_weights_file(link)
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    assert not params_module.is_weights_file(fifo)
     broken = tmp_path / "broken.npz"  # an end-of-directory record pointing past the file
     broken.write_bytes(b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 1000, 0))
     assert zipfile.is_zipfile(broken)
