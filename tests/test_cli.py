@@ -529,6 +529,63 @@ def test_progress_bar_reports_batches_loss_speed_and_accuracy():
     assert bar.bar is None  # closed
 
 
+def test_a_sigint_while_a_bar_is_drawn_waits_until_the_bar_is_held(monkeypatch):
+    """The timing accident of the Ctrl-C test, made on purpose: SIGINT inside tqdm's
+    constructor (after it drew "0%") is delivered once ``self.bar`` holds the bar."""
+    import mnist_nets.progress as progress
+
+    stream = io.StringIO()
+    bar = progress.BarProgress(label="numpy", file=stream)
+    real_tqdm = progress.tqdm
+
+    def drawn_then_signalled(*args, **kwargs):
+        drawn = real_tqdm(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # Python runs the handler between bytecodes, in here
+            pass
+        return drawn
+
+    monkeypatch.setattr(progress, "tqdm", drawn_then_signalled)
+    with pytest.raises(KeyboardInterrupt):
+        bar.epoch_start(3, 50, batches=10)
+    assert bar.bar is not None and "epoch 3/50" in stream.getvalue()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    bar.close()  # what train_one's `finally` does
+    stream.write("mnist-nets: interrupted\n")
+    assert stream.getvalue().splitlines()[-1] == "mnist-nets: interrupted"
+
+
+@pytest.mark.parametrize("where", ["in tqdm's constructor", "in the bar's close"])
+def test_an_exception_anywhere_in_the_bar_still_ends_its_line(where, monkeypatch):
+    """A bar that drew but was never held or never closed: the next close ends its line."""
+    import mnist_nets.progress as progress
+
+    stream = io.StringIO()
+    bar = progress.BarProgress(label="numpy", file=stream)
+    real_tqdm = progress.tqdm
+    held = []  # the traceback keeps the orphaned bar alive (its __del__ would end the line)
+    if where == "in tqdm's constructor":
+
+        def drawn_then_interrupted(*args, **kwargs):
+            held.append(real_tqdm(*args, **kwargs))  # draws "epoch 3/50:   0%" ...
+            raise KeyboardInterrupt  # ... and the assignment never receives the bar
+
+        monkeypatch.setattr(progress, "tqdm", drawn_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            bar.epoch_start(3, 50, batches=10)
+    else:
+        bar.epoch_start(3, 50, batches=10)
+        monkeypatch.setattr(bar.bar, "close", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            bar.close()
+    assert "epoch 3/50" in stream.getvalue() and not stream.getvalue().endswith("\n")
+    bar.close()
+    stream.write("mnist-nets: interrupted\n")
+    assert stream.getvalue().splitlines()[-1] == "mnist-nets: interrupted"
+    bar.close()  # a second close draws nothing more
+    assert stream.getvalue().endswith("\nmnist-nets: interrupted\n")
+
+
 def test_json_mode_keeps_stray_prints_off_stdout(capfd):
     with stdout_to_stderr(True):
         print("chatter", flush=True)
