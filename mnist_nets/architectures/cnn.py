@@ -26,10 +26,16 @@ SPEC = ModelSpec(
     recipe=Recipe(lr=0.02, momentum=0.9, batch_size=64, epochs=6, lr_decay=0.7),
     target_accuracy=0.99,
     dataset_targets=(("fashion-mnist", 0.91),),  # issue 13's floor
-    # Fashion-MNIST: the MNIST recipe is at 90.6-90.9 % after 6 epochs.  A slower decay over
-    # 10 epochs, measured in torch (seeds 0-2): 90.92 %, 90.91 %, 91.26 % (mean 91.03 %).
+    # Fashion-MNIST: the MNIST recipe is at 90.6-90.9 % after 6 epochs, and a slower SGD
+    # decay over 10 epochs (lr 0.02, x0.85/epoch, batch 64) levelled off at a mean of
+    # 90.99-91.08 % in stored run 0009.  Adam with a one-cycle schedule over 6 epochs of
+    # batch 128, measured in torch (seeds 0-2): 91.68 %, 91.35 %, 91.44 % (mean 91.49 %), in
+    # 48 s of training against 182 s (4 epochs at lr 0.002: 90.99 %).
     dataset_recipes=(
-        ("fashion-mnist", Recipe(lr=0.02, momentum=0.9, batch_size=64, epochs=10, lr_decay=0.85)),
+        (
+            "fashion-mnist",
+            Recipe(lr=0.003, epochs=6, batch_size=128, optimizer="adam", schedule="one_cycle"),
+        ),
     ),
     seed_recipe=SEED_RECIPE,
 )
