@@ -147,10 +147,10 @@ def learning_rates(recipe: Recipe, n_batches: int) -> np.ndarray:
     def cosine(a: float, b: float, pct: np.ndarray) -> np.ndarray:
         return b + (a - b) / 2 * (np.cos(np.pi * pct) + 1)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        up = cosine(start, r.lr, s / peak_step) if peak_step > 0 else np.full(total, r.lr)
-        span = max(total - 1 - peak_step, 1e-12)
-        down = cosine(r.lr, end, np.clip((s - peak_step) / span, 0.0, 1.0))
+    # peak_step <= 0: no warm-up step (at 0 exactly, step 0 is the peak); the anneal's span
+    # is S * (1 - warmup) > 0 steps, and its fraction runs to exactly 1 at step S - 1
+    up = cosine(start, r.lr, s / peak_step) if peak_step > 0 else np.full(total, r.lr)
+    down = cosine(r.lr, end, (s - peak_step) / (total - 1 - peak_step))
     lrs = np.where(s <= peak_step, up, down)
     return lrs.reshape(r.epochs, n_batches)
 

@@ -326,3 +326,11 @@ def test_from_dict_keeps_the_input_shape():
     spec = make(Conv2D(2, 3), Flatten(), Dense(10), input_shape=(5, 6, 2))
     again = ModelSpec.from_dict(spec.to_dict())
     assert again.input_shape == (5, 6, 2) and again == spec
+
+
+def test_recipe_describe_names_only_what_differs_from_the_plain_recipe():
+    plain = Recipe(lr=0.1, epochs=3, batch_size=32)
+    assert plain.describe() == "sgd lr 0.1 momentum 0 batch 32 epochs 3"  # no decay of 1
+    assert Recipe(lr=0.1, epochs=3, lr_decay=0.5).describe().count("lr_decay 0.5") == 1
+    two = Recipe(lr=0.01, epochs=1, batch_size=256, evals_per_epoch=2, shuffle=False)
+    assert two.describe() == "sgd lr 0.01 momentum 0 batch 256 epochs 1 unshuffled 2 evals/epoch"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from mnist_nets.data import epoch_order
-from mnist_nets.training import Diverged, EpochRecord, History, evaluate, fit
+from mnist_nets.specs import Recipe
+from mnist_nets.training import Diverged, EpochRecord, History, evaluate, fit, learning_rates
 from tests.test_training_loop import Scripted, split
 
 
@@ -164,3 +167,85 @@ def test_evaluate_and_fit_pass_the_model_on():
     assert evaluate(Checking([]), "the model", split(20)) == pytest.approx(2 / 20)
     fit(Checking([[1.0]]), "the model", split(4), split(10), epochs=1, lr=0.1, batch_size=4,
         seed=0)
+
+
+# --------------------------------------------------------------------------- one-cycle edges
+
+
+def one_cycle(epochs=1, **kwargs):
+    return Recipe(lr=1.0, epochs=epochs, schedule="one_cycle", **kwargs)
+
+
+def test_one_cycle_starts_at_lr_over_div_factor_and_ends_at_its_final_value():
+    for epochs, n_batches, warmup in [(1, 1, 0.3), (1, 2, 0.3), (1, 10, 0.2), (3, 7, 0.3)]:
+        lrs = learning_rates(one_cycle(epochs, warmup=warmup), n_batches)
+        assert lrs.shape == (epochs, n_batches) and np.isfinite(lrs).all()
+        # the last step is at lr / (div_factor * final_div_factor), however short the run
+        assert lrs[-1, -1] == pytest.approx(1.0 / 25 / 1e4, rel=1e-12), (epochs, n_batches)
+    # warm-up over 2 steps (peak_step 1): step 0 at lr / div_factor, step 1 at the peak
+    lrs = learning_rates(one_cycle(warmup=0.2), 10)[0]
+    assert lrs[0] == pytest.approx(1.0 / 25, rel=1e-12) and lrs[1] == 1.0
+    assert np.all(np.diff(lrs[1:]) < 0)  # then only down
+
+
+def test_one_cycle_whose_peak_is_its_first_step():
+    """warmup * S == 1 (peak_step 0): no warm-up, step 0 at the peak, then the anneal."""
+    lrs = learning_rates(one_cycle(warmup=0.25), 4)[0]
+    assert lrs[0] == 1.0
+    assert lrs[1:].tolist() == pytest.approx(
+        [4e-6 + (1.0 - 4e-6) / 2 * (np.cos(np.pi * k / 3) + 1) for k in (1, 2, 3)], rel=1e-12
+    )
+
+
+def test_fit_runs_the_schedule_over_its_own_epochs_not_the_recipes():
+    backend = Scripted([[1.0] * 4])
+    fit(backend, None, split(8), None, epochs=1, lr=1.0, batch_size=2, seed=0,
+        recipe=one_cycle(epochs=5, warmup=0.25))  # fmt: skip
+    assert backend.calls[0][1] == pytest.approx(learning_rates(one_cycle(warmup=0.25), 4)[0])
+
+
+def test_without_a_test_set_an_epoch_is_one_call_of_the_backend():
+    """Evaluations split an epoch into calls; with nothing to evaluate it stays whole."""
+    backend = Scripted([[1.0] * 4, [1.0] * 4])
+    fit(backend, None, split(8), None, epochs=2, lr=0.1, batch_size=2, seed=0,
+        recipe=Recipe(lr=0.1, epochs=2, evals_per_epoch=4))  # fmt: skip
+    assert [len(call[0]) for call in backend.calls] == [8, 8]
+
+
+def test_training_time_sums_the_calls_and_leaves_evaluation_out(monkeypatch):
+    """On a fake clock: each batch takes 1 s, each evaluation 100 s."""
+    import mnist_nets.training as training
+
+    now = [0.0]
+    monkeypatch.setattr(training, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+
+    class Clocked(Scripted):
+        def train_epoch(self, model, staged, order, *, lr, momentum, batch_size, sync_every,
+                        on_sync, update=None):  # fmt: skip
+            for i in range(-(-len(order) // batch_size)):
+                now[0] += 1.0
+                on_sync(i, [1.0], [1.0])
+
+        def predict(self, model, staged):
+            now[0] += 100.0
+            return super().predict(model, staged)
+
+    rates = []
+
+    class Rates:
+        def epoch_start(self, epoch, epochs, batches): ...
+
+        def batches_done(self, done, mean_loss, samples_per_s):
+            rates.append(samples_per_s)
+
+        def epoch_end(self, record): ...
+
+    history = fit(Clocked([]), None, split(8), split(10), epochs=2, lr=0.1, batch_size=2,
+                  seed=0, recipe=Recipe(lr=0.1, epochs=2, evals_per_epoch=2),
+                  progress=Rates())  # fmt: skip
+    assert [(r.seconds, r.eval_seconds) for r in history.epochs] == [(4.0, 200.0)] * 2
+    assert [(e.step, e.train_seconds, e.eval_seconds) for e in history.evals] == [
+        (2, 2.0, 100.0), (4, 4.0, 100.0), (6, 6.0, 100.0), (8, 8.0, 100.0)]  # fmt: skip
+    assert history.train_seconds == 8.0 and history.seconds_to_accuracy(0.0) == 2.0
+    # 2 samples a batch, a batch a second: 2 samples/s at every batch, evaluations left out
+    assert rates == [2.0] * 8
