@@ -55,7 +55,7 @@ class BarProgress:
         self.file = file if file is not None else sys.stderr
         self.disable = disable
         self.bar: tqdm | None = None
-        # True from the moment a bar may have drawn until its line has ended: a Ctrl-C
+        # True from the moment a bar may have drawn until its line has ended: an exception
         # inside tqdm's constructor leaves a drawn "0%" line that ``self.bar`` never held
         self.line_open = False
 
