@@ -40,9 +40,9 @@ STANDARD_EPOCHS = (("alexnet", 4), ("cnn", 4), ("dnn", 7))
 # The fashion profile's epochs where it trains fewer than the spec's Fashion-MNIST recipe:
 # none.  dnn, cnn and alexnet train their whole Fashion-MNIST recipes
 # (``spec.dataset_recipes``: the MNIST caps left dnn at 88.2-88.8 % in stored run 0008,
-# under its 89 % floor; cnn and alexnet train with Adam and a one-cycle schedule, whose
-# anneal needs the whole run).  Whether the floors (the specs' dataset_targets) hold in
-# every round is what a stored fashion run shows, cell by cell.
+# under its 89 % floor; all three train with Adam and a one-cycle schedule, whose anneal
+# needs the whole run).  Whether the floors (the specs' dataset_targets) hold in every
+# round is what a stored fashion run shows, cell by cell.
 FASHION_EPOCHS: tuple[tuple[str, int], ...] = ()
 
 

@@ -213,3 +213,27 @@ def test_patch_convolution_is_xlas_convolution(kernel, stride, padding, channels
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
     finally:
         jax.config.update("jax_enable_x64", False)
+
+
+@pytest.mark.parametrize("size, hw", [(2, 6), (2, 7), (3, 9), (3, 10)])
+def test_mask_max_pool_is_xlas_reduce_window(size, hw):
+    """_max_pool (a one-hot mask on each window's first maximum) against
+    lax.reduce_window, forward and gradient, on small integers so that most windows tie
+    (and an odd edge the pool drops), with -inf and +inf among them."""
+    from mnist_nets.backends import jax_backend
+
+    layer = MaxPool2D(size)
+    rng = np.random.default_rng(size * 10 + hw)
+    x = rng.integers(0, 3, (2, hw, hw, 3)).astype(np.float32)
+    x[0, 0, 0, 0], x[1, 1, 0, 2] = -np.inf, np.inf
+    weights = rng.standard_normal((2, hw // size, hw // size, 3)).astype(np.float32)
+
+    def total(fn):
+        return lambda x: jax.numpy.sum(fn(layer, None, {}, x, None, 0) * weights)
+
+    ours = jax_backend._max_pool(layer, None, {}, x, None, 0)
+    xla = jax_backend._max_pool_lax(layer, None, {}, x, None, 0)
+    np.testing.assert_array_equal(ours, xla)
+    g_ours = jax.grad(total(jax_backend._max_pool))(x)
+    np.testing.assert_array_equal(g_ours, jax.grad(total(jax_backend._max_pool_lax))(x))
+    assert np.count_nonzero(g_ours) == weights.size  # one pixel of each window

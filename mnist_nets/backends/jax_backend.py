@@ -11,10 +11,11 @@ no conversion.
 * Memory: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` is set before JAX is imported (unless
   the caller set it), so a GPU's memory is taken as needed and not 75 % up front,
   which would make every peak-memory figure the same.
-* Convolution pads ``p`` pixels on every side (``jnp.pad``); max-pool
-  is ``lax.reduce_window`` with ``lax.max``, VALID (floor).  Its gradient goes to the
-  first maximum of a window on ties, as in the other backends (XLA's
-  select-and-scatter with ``>=`` keeps the earlier element).
+* Convolution pads ``p`` pixels on every side (``jnp.pad``); max-pool is VALID
+  (floor): a non-overlapping one is a one-hot mask on each window's first maximum (see
+  :func:`_max_pool`), any other ``lax.reduce_window`` with ``lax.max``.  Either way its
+  gradient goes to the first maximum of a window on ties, as in the other backends
+  (XLA's select-and-scatter with ``>=`` keeps the earlier element).
 * The updates are :class:`mnist_nets.specs.UpdateRule`'s: SGD ``v = momentum * v +
   grad; param -= lr * v``, or Adam with bias correction (its moments and step count
   live in the model; the step count and each batch's learning rate are traced
@@ -140,6 +141,33 @@ def _dense(layer: Dense, info, p, x, key, k):
 
 
 def _max_pool(layer: MaxPool2D, info, p, x, key, k):
+    """Max-pool; a non-overlapping one (stride = size) as a mask over the windows.
+
+    The windows are laid on a last axis (``size * size`` values, row by row), the first
+    maximum of each is picked by ``argmax`` and the output is the window summed under
+    that one-hot mask, so the gradient is the mask times the output's gradient: an
+    elementwise product, where ``lax.reduce_window``'s gradient is XLA's
+    select-and-scatter.  Measured on this project's 2-core CPU, one training step
+    (batch 128): ``cnn`` 52 -> 33 ms, ``alexnet`` 152 -> 123 ms, ``speedrun`` 43 -> 26 ms.
+    Both give the gradient to the first maximum of a window (a test holds the two
+    together, ties included)."""
+    q = layer.size
+    if layer.stride != q:
+        return _max_pool_lax(layer, info, p, x, key, k)
+    n, h, w, c = x.shape
+    oh, ow = h // q, w // q
+    windows = (
+        x[:, : oh * q, : ow * q, :]
+        .reshape(n, oh, q, ow, q, c)
+        .transpose(0, 1, 3, 5, 2, 4)
+        .reshape(n, oh, ow, c, q * q)
+    )
+    first = jnp.argmax(windows, axis=-1)[..., None] == jnp.arange(q * q)
+    return jnp.sum(jnp.where(lax.stop_gradient(first), windows, 0.0), axis=-1)
+
+
+def _max_pool_lax(layer: MaxPool2D, info, p, x, key, k):
+    """Max-pool by XLA's ``reduce_window`` (what :func:`_max_pool` is held to)."""
     window, stride = (1, layer.size, layer.size, 1), (1, layer.stride, layer.stride, 1)
     return lax.reduce_window(x, -jnp.inf, lax.max, window, stride, "VALID")
 
