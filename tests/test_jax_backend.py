@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -179,40 +178,45 @@ def test_fit_compiles_nothing_inside_timed_epochs(backend):
     assert history.final.test_accuracy > 0.5
 
 
-@pytest.mark.parametrize(
-    "kernel, stride, padding, channels, size",
-    [(5, 1, 0, 1, 28), (3, 1, 1, 3, 9), (3, 2, 0, 2, 10), (1, 3, 0, 4, 7), (2, 2, 1, 1, 5)],
+_HLO_OF_A_CONV = (
+    "import os, numpy as np\n"
+    "from mnist_nets.backends import jax_backend as jb\n"
+    "from mnist_nets.specs import Conv2D, Dense, Flatten, ModelSpec, Recipe\n"
+    "import jax\n"
+    "spec = ModelSpec('c', (Conv2D(8, 3), Flatten(), Dense(10)), Recipe(lr=0.1, epochs=1))\n"
+    "from mnist_nets.params import init_params\n"
+    "p = {k: jax.numpy.asarray(v) for k, v in init_params(spec, 0).items()}\n"
+    "x = np.zeros((4, 28, 28, 1), np.float32)\n"
+    "hlo = jax.jit(lambda p, x: jb.logits_of(spec, p, x)).lower(p, x).compile().as_text()\n"
+    "print(os.environ['XLA_FLAGS'])\n"
+    "print('ynn' if '__ynn_fusion' in hlo else 'eigen')\n"
 )
-def test_patch_convolution_is_xlas_convolution(kernel, stride, padding, channels, size):
-    """_conv (one matrix product over the patches) against lax.conv_general_dilated, forward
-    and both gradients, float64 so that only a real difference in the sum shows."""
+
+
+@pytest.mark.parametrize("flags", [None, "--xla_cpu_enable_fast_math=false"])
+def test_ynn_fusions_are_off_unless_the_caller_set_them(flags):
+    """Imported with XLA_FLAGS unset or holding other flags, the backend adds YNN_OFF,
+    and a compiled convolution holds no YNNPACK fusion; a caller's own setting wins."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    if flags:
+        env["XLA_FLAGS"] = flags
+    out = subprocess.run(
+        [sys.executable, "-c", _HLO_OF_A_CONV], env=env, capture_output=True, text=True, check=True
+    )
+    seen_flags, kernels = out.stdout.split("\n")[:2]
+    assert seen_flags.split() == [*([flags] if flags else []), jax_backend_ynn_off()]
+    assert kernels == "eigen"
+    env["XLA_FLAGS"] = "--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT"
+    out = subprocess.run(
+        [sys.executable, "-c", _HLO_OF_A_CONV], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[:2] == [env["XLA_FLAGS"], "ynn"]
+
+
+def jax_backend_ynn_off() -> str:
     from mnist_nets.backends import jax_backend
 
-    jax.config.update("jax_enable_x64", True)
-    try:
-        layer = Conv2D(4, kernel, stride=stride, padding=padding)
-        info = types.SimpleNamespace(name="conv1")  # _conv reads only the layer's name
-        rng = np.random.default_rng(kernel * 100 + stride * 10 + padding)
-        p = {
-            f"{info.name}.weight": rng.standard_normal((kernel, kernel, channels, 4)),
-            f"{info.name}.bias": rng.standard_normal(4),
-        }
-        x = rng.standard_normal((2, size, size, channels))
-
-        def total(fn):
-            return lambda p, x: jax.numpy.sum(fn(layer, info, p, x, None, 0) ** 2)
-
-        ours = jax_backend._conv(layer, info, p, x, None, 0)
-        xla = jax_backend._conv_lax(layer, info, p, x, None, 0)
-        assert ours.shape == xla.shape
-        np.testing.assert_allclose(ours, xla, rtol=1e-12, atol=1e-12)
-        g_ours = jax.grad(total(jax_backend._conv), argnums=(0, 1))(p, x)
-        g_xla = jax.grad(total(jax_backend._conv_lax), argnums=(0, 1))(p, x)
-        leaves = jax.tree_util.tree_leaves
-        for a, b in zip(leaves(g_ours), leaves(g_xla), strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
-    finally:
-        jax.config.update("jax_enable_x64", False)
+    return jax_backend.YNN_OFF
 
 
 @pytest.mark.parametrize("size, hw", [(2, 6), (2, 7), (3, 9), (3, 10)])

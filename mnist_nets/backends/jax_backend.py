@@ -2,7 +2,7 @@
 ``jax.numpy`` (no Flax, no Optax), so the maths reads as in the other backends.
 
 The canonical layout is JAX's own: activations NHWC, conv kernels ``(kh, kw, in, out)``
-(HWIO; a convolution is one matrix product over the input's patches, see :func:`_conv`), dense
+(HWIO, ``lax.conv_general_dilated``'s ``("NHWC", "HWIO", "NHWC")``), dense
 weights ``(in, out)``, flatten of NHWC in H, W, C order: parameters go in and out with
 no conversion.
 
@@ -11,7 +11,12 @@ no conversion.
 * Memory: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` is set before JAX is imported (unless
   the caller set it), so a GPU's memory is taken as needed and not 75 % up front,
   which would make every peak-memory figure the same.
-* Convolution pads ``p`` pixels on every side (``jnp.pad``); max-pool is VALID
+* Speed on the CPU: ``XLA_FLAGS`` gets :data:`YNN_OFF` before JAX is imported (unless
+  the caller set that flag), which makes the convolutions two to three times faster
+  (see :func:`_conv`).  It acts where JAX's CPU client is made after this module is
+  imported, as it is when the backend is used through ``get_backend`` (a client made
+  earlier keeps the fusions: XLA reads its flags once).
+* Convolution pads ``p`` pixels on every side (XLA's own padding); max-pool is VALID
   (floor): a non-overlapping one is a one-hot mask on each window's first maximum (see
   :func:`_max_pool`), any other ``lax.reduce_window`` with ``lax.max``.  Either way its
   gradient goes to the first maximum of a window on ties, as in the other backends
@@ -53,6 +58,15 @@ from typing import Any, NamedTuple
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
+# XLA's CPU compiler hands matrix products to YNNPACK fusions by default; without them its
+# convolutions run on its own (Eigen) kernels, two to three times faster here (see _conv).
+# An empty fusion list turns them off (YNN_OFF); a caller's own setting of the flag is kept.
+os.environ["XLA_FLAGS"] = " ".join(
+    os.environ.get("XLA_FLAGS", "").split()
+    + ([] if "xla_cpu_experimental_ynn_fusion_type" in os.environ.get("XLA_FLAGS", "")
+       else ["--xla_cpu_experimental_ynn_fusion_type="])
+)
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,6 +95,7 @@ from mnist_nets.specs import (
 )
 
 HIGHEST = lax.Precision.HIGHEST
+YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="  # what XLA_FLAGS gets (see above)
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu"}
 _CACHE_SIZE = 32  # networks whose compiled functions are kept
 PREDICT_BATCH = 1000
@@ -90,40 +105,13 @@ PREDICT_BATCH = 1000
 
 
 def _conv(layer: Conv2D, info, p, x, key, k):
-    """Convolution as one matrix product over the patches (im2col), in the canonical layout.
+    """XLA's convolution in the canonical layout (NHWC input, HWIO kernel, NHWC output).
 
-    The patch matrix is the ``kh * kw`` shifted, strided views of the padded input laid
-    side by side on the channel axis, in (row, column, channel) order: exactly the order
-    of the canonical ``(kh, kw, in, out)`` kernel reshaped to ``(kh * kw * in, out)``.
-    It is the same sum as ``lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
-    dimension_numbers=("NHWC", "HWIO", "NHWC"))`` (a test holds the two together), but
-    XLA's CPU convolutions, forward and backward, were measured slower than its matrix
-    products on this project's 2-core CPU: one training step (batch 64) of ``cnn`` 59 ->
-    32 ms, ``alexnet`` 219 -> 172 ms, ``speedrun`` (batch 256) 236 -> 171 ms.  On a GPU
-    (cuDNN) ``lax.conv_general_dilated`` itself is used.
-    """
-    w = p[f"{info.name}.weight"]
-    if jax.default_backend() != "cpu":
-        return _conv_lax(layer, info, p, x, key, k)
-    kh, kw, cin, cout = w.shape
-    s, pad = layer.stride, layer.padding
-    if pad:
-        x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    n, h, w_in, _ = x.shape
-    oh, ow = (h - kh) // s + 1, (w_in - kw) // s + 1
-    views = [
-        x[:, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s, :]
-        for i in range(kh)
-        for j in range(kw)
-    ]
-    patches = jnp.concatenate(views, axis=-1) if len(views) > 1 else views[0]
-    rows, cols = patches.reshape(-1, kh * kw * cin), w.reshape(kh * kw * cin, cout)
-    y = jnp.dot(rows, cols, precision=HIGHEST)
-    return y.reshape(n, oh, ow, cout) + p[f"{info.name}.bias"]
-
-
-def _conv_lax(layer: Conv2D, info, p, x, key, k):
-    """The same convolution by XLA's own convolution (what :func:`_conv` is held to)."""
+    On the CPU it runs with XLA's YNNPACK fusions off (see :data:`YNN_OFF`): measured on
+    this project's 2-core CPU, one training step (batch 128) with them on and off, ``cnn``
+    48 -> 19 ms, ``alexnet`` 141 -> 75 ms, ``speedrun`` 23 -> 13 ms (a matrix product over
+    explicit patches, the way around it that this backend took before, measured 28, 114 and
+    22 ms either way)."""
     pad = layer.padding
     y = lax.conv_general_dilated(
         x,
