@@ -11,11 +11,11 @@ no conversion.
 * Memory: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` is set before JAX is imported (unless
   the caller set it), so a GPU's memory is taken as needed and not 75 % up front,
   which would make every peak-memory figure the same.
-* Speed on the CPU: ``XLA_FLAGS`` gets :data:`YNN_OFF` before JAX is imported (unless
-  the caller set that flag), which makes the convolutions two to three times faster
-  (see :func:`_conv`).  It acts where JAX's CPU client is made after this module is
-  imported, as it is when the backend is used through ``get_backend`` (a client made
-  earlier keeps the fusions: XLA reads its flags once).
+* Speed on the CPU: ``XLA_FLAGS`` gets ``--xla_cpu_experimental_ynn_fusion_type=`` before
+  JAX is imported (unless the caller set that flag), which makes the convolutions two to
+  three times faster (see :func:`_conv`).  It acts where JAX's CPU client is made after
+  this module is imported, as it is when the backend is used through ``get_backend`` (a
+  client made earlier keeps the fusions: XLA reads its flags once).
 * Convolution pads ``p`` pixels on every side (XLA's own padding); max-pool is VALID
   (floor): a non-overlapping one is a one-hot mask on each window's first maximum (see
   :func:`_max_pool`), any other ``lax.reduce_window`` with ``lax.max``.  Either way its
@@ -60,12 +60,11 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 # XLA's CPU compiler hands matrix products to YNNPACK fusions by default; without them its
 # convolutions run on its own (Eigen) kernels, two to three times faster here (see _conv).
-# An empty fusion list turns them off (YNN_OFF); a caller's own setting of the flag is kept.
-os.environ["XLA_FLAGS"] = " ".join(
-    os.environ.get("XLA_FLAGS", "").split()
-    + ([] if "xla_cpu_experimental_ynn_fusion_type" in os.environ.get("XLA_FLAGS", "")
-       else ["--xla_cpu_experimental_ynn_fusion_type="])
-)
+# An empty fusion list turns them off; a caller's own setting of the flag is kept.
+if "xla_cpu_experimental_ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_experimental_ynn_fusion_type="
+    ).strip()
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +94,6 @@ from mnist_nets.specs import (
 )
 
 HIGHEST = lax.Precision.HIGHEST
-YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="  # what XLA_FLAGS gets (see above)
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu"}
 _CACHE_SIZE = 32  # networks whose compiled functions are kept
 PREDICT_BATCH = 1000
@@ -107,7 +105,7 @@ PREDICT_BATCH = 1000
 def _conv(layer: Conv2D, info, p, x, key, k):
     """XLA's convolution in the canonical layout (NHWC input, HWIO kernel, NHWC output).
 
-    On the CPU it runs with XLA's YNNPACK fusions off (see :data:`YNN_OFF`): measured on
+    On the CPU it runs with XLA's YNNPACK fusions off (see the module's top): measured on
     this project's 2-core CPU, one training step (batch 128) with them on and off, ``cnn``
     48 -> 19 ms, ``alexnet`` 141 -> 75 ms, ``speedrun`` 23 -> 13 ms (a matrix product over
     explicit patches, the way around it that this backend took before, measured 28, 114 and
@@ -136,7 +134,8 @@ def _max_pool(layer: MaxPool2D, info, p, x, key, k):
     that one-hot mask, so the gradient is the mask times the output's gradient: an
     elementwise product, where ``lax.reduce_window``'s gradient is XLA's
     select-and-scatter.  Measured on this project's 2-core CPU, one training step
-    (batch 128): ``cnn`` 52 -> 33 ms, ``alexnet`` 152 -> 123 ms, ``speedrun`` 43 -> 26 ms.
+    (batch 128, the convolutions of :func:`_conv`): ``cnn`` 48 -> 19 ms, ``alexnet``
+    129 -> 75 ms, ``speedrun`` 41 -> 13 ms.
     Both give the gradient to the first maximum of a window (a test holds the two
     together, ties included)."""
     q = layer.size
