@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_nets import specs
-from mnist_nets.backends import get_backend
+from mnist_nets.backends import get_backend, numpy_backend
 from mnist_nets.backends import numpy_layers as nl
 from mnist_nets.data import load_split
 from mnist_nets.params import init_params
@@ -313,6 +313,50 @@ def test_sgd_momentum_step(momentum):
     assert params.dtype == velocity.dtype == np.float32
 
 
+def _textbook_adam(params, grads_per_step, lr, betas, eps):
+    """Kingma & Ba's Algorithm 1, line by line, in float64: the parameters after each step."""
+    beta1, beta2 = betas
+    m, v, p, out = np.zeros_like(params), np.zeros_like(params), params.copy(), []
+    for t, g in enumerate(grads_per_step, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append((p.copy(), m.copy(), v.copy()))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("lr", "betas", "eps"), [(0.01, (0.7, 0.9), 1e-8), (0.003, (0.9, 0.999), 1e-6)]
+)
+def test_adam_step_is_the_textbook_algorithm(lr, betas, eps):
+    # Gradients over ten orders of magnitude, so that eps and both bias corrections move the
+    # result (at 1e-9 eps dominates the denominator; at step 1 the corrections are largest),
+    # and signs that change between steps, so that the moments are exercised.
+    rng = np.random.default_rng(3)
+    scale = 10.0 ** rng.uniform(-9, 1, size=40)
+    p0 = rng.normal(size=40)
+    grads = [rng.normal(size=40) * scale for _ in range(6)]
+    params, m, v, scratch = p0.copy(), np.zeros(40), np.zeros(40), np.empty(40)
+    for t, (g, (want_p, want_m, want_v)) in enumerate(
+        zip(grads, _textbook_adam(p0, grads, lr, betas, eps), strict=True), start=1
+    ):
+        g_copy = g.copy()
+        nl.adam_step(params, g, m, v, t, lr, betas, eps, scratch)
+        np.testing.assert_array_equal(g, g_copy)  # the gradient is only read
+        np.testing.assert_allclose(m, want_m, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(v, want_v, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(params, want_p, rtol=1e-12, atol=0)
+    # float32 stays float32 and gives the float64 result to float32 rounding
+    p32, m32, v32 = p0.astype(np.float32), np.zeros(40, np.float32), np.zeros(40, np.float32)
+    g_before = [g.astype(np.float32) for g in grads]
+    for t, g in enumerate(g_before, start=1):
+        nl.adam_step(p32, g, m32, v32, t, lr, betas, eps, np.empty(40, np.float32))
+    assert p32.dtype == m32.dtype == v32.dtype == np.float32
+    want32 = _textbook_adam(p0, [g.astype(np.float64) for g in g_before], lr, betas, eps)[-1][0]
+    np.testing.assert_allclose(p32, want32, rtol=1e-5, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- speed-ups
 # Each speed-up held against the plain version it stands for (tests/numpy_reference.py).
 
@@ -382,6 +426,91 @@ def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(monkeypatch):
     expected = plain.flat - 0.1 * plain.flat_grad
     np.testing.assert_allclose(blocked.flat, expected, rtol=1e-10, atol=1e-14)
     assert reported == [(pytest.approx(loss, rel=1e-12), correct)] and calls == [1]
+
+
+def test_a_batch_in_two_halves_gives_the_gradient_of_one_piece(monkeypatch):
+    """*Speed: two cores*: two halves side by side (an odd batch: 39 and 38 rows) give the
+    loss, the count and the gradient of one pass; train_epoch takes that path for a batch
+    with the work for it, and the same seed gives the same numbers bit for bit."""
+    spec = small_spec(
+        "halves", (6, 6, 1), [Conv2D(3, 3), MaxPool2D(2), ReLU(), Flatten(), Dense(10)]
+    )
+    x, y = inputs((6, 6, 1), 77, 4)
+    x = x.astype(np.float64)
+    plain = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    halved = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    loss, correct = plain.step(x, y, training=True)
+    aside = []
+    run_aside = lambda fn, *args: aside.append(args[2].shape) or _Done(fn(*args))  # noqa: E731
+    got_loss, got_correct = nl.step_in_halves(halved, x, y, run_aside)
+    assert aside == [(38, 6, 6, 1)]  # the second half went aside
+    assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(halved.flat_grad, plain.flat_grad, rtol=1e-10, atol=1e-14)
+    assert not np.array_equal(halved.twin.flat_grad, halved.flat_grad)  # each half its own
+    # train_epoch halves a batch with at least HALVES_MIN_FLOPS of training, on a thread
+    # (two batches of 77 here: a batch that is the whole set goes by blocked_step instead)
+    assert not numpy_backend.in_halves(spec, 77)  # by default too little work to split
+    assert numpy_backend.in_halves(specs.get_spec("speedrun"), 256)
+    monkeypatch.setattr(nl, "HALVES_MIN_FLOPS", 77 * spec.flops_training)
+    assert numpy_backend.in_halves(spec, 77) and not numpy_backend.in_halves(spec, 76)
+    dense = small_spec("dense", (6, 6, 1), [Flatten(), Dense(10)])
+    assert not numpy_backend.in_halves(dense, 10**6)  # BLAS has both cores already
+    xx, yy = np.concatenate([x, x[::-1]]), np.concatenate([y, y[::-1]])
+    calls, real = [], nl.step_in_halves
+    monkeypatch.setattr(nl, "step_in_halves", lambda *a: calls.append(len(a[1])) or real(*a))
+    trained = []
+    for threshold in (77 * spec.flops_training, 77 * spec.flops_training, np.inf):
+        monkeypatch.setattr(nl, "HALVES_MIN_FLOPS", threshold)
+        model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+        BACKEND.train_epoch(
+            model,
+            (xx, yy),
+            np.arange(154),
+            lr=0.1,
+            momentum=0.0,
+            batch_size=77,
+            sync_every=1,
+            on_sync=lambda *a: None,
+        )
+        trained.append(model.flat.copy())
+    assert calls == [77, 77, 77, 77]  # the one-piece run (threshold inf) made no call
+    np.testing.assert_array_equal(trained[0], trained[1])  # the same numbers every time
+    np.testing.assert_allclose(trained[0], trained[2], rtol=1e-10, atol=1e-14)
+    assert not np.allclose(trained[0], plain.flat)  # two steps moved the parameters
+
+
+class _Done:
+    """A future that is already done."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def test_the_other_half_is_waited_for_and_its_error_raised():
+    spec = small_spec("halves", (4, 4, 1), [Flatten(), Dense(10)])
+    model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    x, y = inputs((4, 4, 1), 8, 1)
+
+    class Failed:
+        def result(self):
+            raise FloatingPointError("in the other half")
+
+    with pytest.raises(FloatingPointError, match="other half"):
+        nl.step_in_halves(model, x.astype(np.float64), y, lambda fn, *args: Failed())
+    waited = []
+
+    class Waited(_Done):
+        def result(self):
+            waited.append(True)
+            return super().result()
+
+    model.layers[-1].forward = lambda *a: (_ for _ in ()).throw(ValueError("this half"))
+    with pytest.raises(ValueError, match="this half"):
+        nl.step_in_halves(model, x.astype(np.float64), y, lambda fn, *a: Waited(fn(*a)))
+    assert waited == [True]  # the main half failed, and the other was still waited for
 
 
 def test_inference_after_training_runs_in_chunks_of_the_training_batch():
