@@ -76,10 +76,12 @@ def test_train(
     benchmark.extra_info.update(cell.results_info(peak))
     window = benchmark.extra_info.get("cpu_window") or {}
     if window.get("co_runner"):
+        steal = window.get("steal_cores")
         message = (
             f"{label}, round {bench_round}: other processes used "
-            f"{window['other_cores']:.2f} cores on average while it trained; "
-            "its time is suspect (rerun on an idle machine)"
+            f"{window['other_cores']:.2f} cores on average while it trained"
+            + (f" ({steal:.2f} of them the hypervisor's steal)" if steal else "")
+            + "; its time is suspect (rerun on an idle machine)"
         )
         write(f"  WARNING: {message}")
         warnings.warn(message, stacklevel=1)

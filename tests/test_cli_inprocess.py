@@ -1,0 +1,684 @@
+"""The command line in this process: ``mnist_nets.cli.main(argv)`` with stdout and stderr
+captured.
+
+``test_cli.py`` runs the command line as users do, in a subprocess; this file calls the
+same entry point in-process, so that every line the commands run is seen by the tests
+that check it (mutation testing traces calls only in its own process, see
+tests/MUTATION.md), and it checks what the subprocess tests leave loose: each exit code
+with its exact one-line message, the argument types at their boundaries, ``--out``'s
+checks, and the exact shape of every command's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_cli import BAD_ARGS  # the subprocess file's cases, run here in-process too
+
+import mnist_nets.cli as cli
+from mnist_nets.cli import common
+from mnist_nets.cli.common import (
+    Interrupted,
+    SystemFault,
+    TrainingFailed,
+    UsageError,
+    check_out,
+    frameworks_arg,
+    positive_float,
+    positive_int,
+    seed_arg,
+)
+from mnist_nets.data import cache_dir, load_mnist
+from mnist_nets.params import ParamsError, init_params, load_params, save_params
+from mnist_nets.specs import get_spec, list_specs
+
+LIMIT = 600
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``main(argv)``: (exit code, stdout, stderr); argparse's own errors exit by SystemExit."""
+    capsys.readouterr()
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize("args, message", BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03 corrupt")
+    code, out, err = run([a.replace("{tmp}", str(tmp_path)) for a in args], capsys)
+    line = one_line(err)
+    assert (code, out) == (2, "")
+    assert line.startswith("mnist-nets") and message in line
+
+
+class _ExitThree(ValueError):
+    exit_code = 3
+
+
+HINT = "free space or fix the permissions there, then run the command again"
+CASES = [
+    (TrainingFailed("diverged at epoch 2"), 1, "mnist-nets: error: diverged at epoch 2"),
+    (UsageError("no such model"), 2, "mnist-nets: error: no such model"),
+    (ValueError("bad value"), 2, "mnist-nets: error: bad value"),
+    (ParamsError("w.npz: unreadable", exit_code=3), 3, "mnist-nets: error: w.npz: unreadable"),
+    (_ExitThree("refused"), 3, "mnist-nets: error: refused"),
+    (SystemFault("disk full; free space"), 3, "mnist-nets: error: disk full; free space"),
+    (
+        OSError(errno.ENOSPC, "No space left on device", "/x/w.npz"),
+        3,
+        f"mnist-nets: error: /x/w.npz: No space left on device (errno 28); {HINT}",
+    ),
+    (
+        OSError(errno.EACCES, "Permission denied"),
+        3,
+        f"mnist-nets: error: Permission denied (errno 13); {HINT}",
+    ),
+    (MemoryError(), 3, "mnist-nets: error: out of memory; try a smaller --batch-size or --limit"),
+    (Interrupted("interrupted; w.npz holds 2"), 130, "mnist-nets: interrupted; w.npz holds 2"),
+    (KeyboardInterrupt(), 130, "mnist-nets: interrupted"),
+    (
+        RuntimeError("it broke\n   here"),
+        4,
+        "mnist-nets: internal error: RuntimeError: it broke here; rerun with "
+        "MNIST_NETS_DEBUG=1 for the traceback and report it",
+    ),
+    (
+        KeyError("x" * 400),
+        4,
+        "mnist-nets: internal error: KeyError: '" + "x" * 296 + "...; rerun with "
+        "MNIST_NETS_DEBUG=1 for the traceback and report it",
+    ),
+]
+
+
+def _raising(exc: BaseException, monkeypatch):
+    def command(args):
+        raise exc
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _FakeParser(command))
+
+
+class _FakeParser:
+    def __init__(self, command):
+        self.command = command
+
+    def parse_args(self, argv):
+        return argparse.Namespace(func=self.command)
+
+
+@pytest.mark.parametrize(
+    "exc, code, message", CASES, ids=[f"{type(c[0]).__name__}-{c[1]}" for c in CASES]
+)
+def test_each_failure_has_its_exit_code_and_one_line(exc, code, message, monkeypatch, capsys):
+    monkeypatch.delenv("MNIST_NETS_DEBUG", raising=False)
+    _raising(exc, monkeypatch)
+    got, out, err = run([], capsys)
+    assert (got, out, err) == (code, "", message + "\n")
+
+
+@pytest.mark.parametrize(
+    "exc", [c[0] for c in CASES if c[1] not in (130,)], ids=lambda e: type(e).__name__
+)
+def test_debug_shows_the_exception_itself(exc, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_NETS_DEBUG", "1")
+    _raising(exc, monkeypatch)
+    with pytest.raises(type(exc)):
+        cli.main([])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_closed_pipe_is_silent_exit_141(monkeypatch, capsys):
+    _raising(BrokenPipeError(errno.EPIPE, "Broken pipe"), monkeypatch)
+    assert run([], capsys) == (141, "", "")
+
+
+class _FullStdout:
+    """A stdout on a full disk: writing (or only flushing) fails."""
+
+    def __init__(self, fail_write: bool, error: type[OSError] = OSError):
+        self.fail_write, self.error, self.written = fail_write, error, []
+
+    def write(self, text):
+        if self.fail_write:
+            raise self.error(errno.ENOSPC, "No space left on device")
+        self.written.append(text)
+        return len(text)
+
+    def flush(self):
+        raise self.error(errno.ENOSPC, "No space left on device")
+
+    def fileno(self):
+        raise OSError("no file descriptor")
+
+
+@pytest.mark.parametrize("fail_write", [True, False], ids=["write", "flush"])
+def test_an_unwritable_stdout_is_exit_3(fail_write, monkeypatch, capsys):
+    monkeypatch.delenv("MNIST_NETS_DEBUG", raising=False)
+    stdout = _FullStdout(fail_write)
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    def command(args):
+        print("results")
+        return 0
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _FakeParser(command))
+    assert cli.main([]) == 3
+    assert sys.stdout is stdout  # main puts the stream it found back
+    assert capsys.readouterr().err == (
+        "mnist-nets: error: cannot write the results to stdout: No space left on device; "
+        "send them to a writable place\n"
+    )
+    monkeypatch.setenv("MNIST_NETS_DEBUG", "1")
+    with pytest.raises(cli.StdoutError):
+        cli.main([])
+
+
+def test_a_pipe_closed_while_writing_is_exit_141(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", _FullStdout(True, BrokenPipeError))
+    monkeypatch.setattr(cli, "build_parser", lambda: _FakeParser(lambda a: print("x") or 0))
+    assert cli.main([]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_the_command_s_code_is_returned_and_stdout_restored(monkeypatch, capsys):
+    before = sys.stdout
+    monkeypatch.setattr(cli, "build_parser", lambda: _FakeParser(lambda a: print("ok") or 7))
+    assert run([], capsys) == (7, "ok\n", "")
+    assert sys.stdout is before
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def test_argument_types_at_their_boundaries():
+    assert positive_int("1") == 1 and positive_int(" 12 ") == 12
+    for text, message in [
+        ("0", "must be a positive integer, got 0"),
+        ("-3", "must be a positive integer, got -3"),
+        ("1.5", "expected a positive integer, got '1.5'"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message) + "$"):
+            positive_int(text)
+    assert positive_float("1e-300") == 1e-300 and positive_float("2") == 2.0
+    for text, message in [
+        ("0", "must be a positive finite number, got 0"),
+        ("-1", "must be a positive finite number, got -1"),
+        ("nan", "must be a positive finite number, got nan"),
+        ("inf", "must be a positive finite number, got inf"),
+        ("x", "expected a positive number, got 'x'"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message) + "$"):
+            positive_float(text)
+    assert seed_arg("0") == 0 and seed_arg(str(2**31 - 1)) == 2**31 - 1
+    for text, message in [
+        ("-1", "must be in [0, 2**31), got -1"),
+        (str(2**31), f"must be in [0, 2**31), got {2**31}"),
+        ("one", "expected an integer, got 'one'"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message) + "$"):
+            seed_arg(text)
+
+
+def test_frameworks_argument():
+    assert frameworks_arg(" numpy , numpy,") == ["numpy"]
+    assert frameworks_arg("torch,numpy") == ["torch", "numpy"]
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        frameworks_arg("numpy,caffe,mxnet")
+    assert str(info.value).startswith("unknown framework(s) 'caffe', 'mxnet'; choose from: numpy")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^unknown framework\(s\) ' , '; "):
+        frameworks_arg(" , ")
+
+
+def test_helpers():
+    assert common.escaped("plain name.npz") == "plain name.npz"
+    assert common.escaped("a\x1b[2Jb\n") == "a\\x1b[2Jb\\n"
+    assert common.os_reason(OSError(2, "No such file")) == "No such file"
+    assert common.os_reason(OSError("just text")) == "just text"
+    assert common.os_reason(OSError()) == "OSError"
+    assert common.pct(0.98765) == "98.77 %" and common.pct(1) == "100.00 %"
+    p = common.softmax(np.array([[0.0, np.log(3.0)], [1000.0, 1000.0]]))
+    np.testing.assert_allclose(p, [[0.25, 0.75], [0.5, 0.5]], rtol=1e-12)
+
+
+def test_batched_logits_covers_every_row_in_order():
+    calls = []
+
+    class Backend:
+        def forward(self, model, x):
+            calls.append(len(x))
+            return x[:, :2].astype(np.float32) * model
+
+    x = np.arange(25 * 3, dtype=np.float64).reshape(25, 3)
+    out = common.batched_logits(Backend(), 2.0, x, batch_size=10)
+    assert calls == [10, 10, 5] and out.dtype == np.float64
+    np.testing.assert_array_equal(out, x[:, :2] * 2)
+    calls.clear()
+    common.batched_logits(Backend(), 1.0, x)
+    assert calls == [25]  # 1,000 rows a batch by default
+
+
+def test_resolve_device():
+    class Backend:
+        def __init__(self, devices):
+            self._devices = devices
+
+        def devices(self):
+            return self._devices
+
+        def check_device(self, device):
+            return f"checked {device}"
+
+    assert common.resolve_device(Backend(["cpu"]), "auto") == "cpu"
+    assert common.resolve_device(Backend(["cpu", "cuda", "mps"]), "auto") == "cuda"
+    assert common.resolve_device(Backend(["cpu", "cuda"]), "cpu") == "checked cpu"
+
+
+def test_load_data_limits_each_split():
+    train, test = common.load_data(30, None)
+    assert (len(train), len(test)) == (30, 30)
+    train, test = common.load_data(30, 7)
+    assert (len(train), len(test)) == (30, 7)
+
+
+def test_print_json_refuses_nan(capsys):
+    common.print_json({"a": [1, 2.5]})
+    assert json.loads(capsys.readouterr().out) == {"a": [1, 2.5]}
+    with pytest.raises(ValueError):
+        common.print_json({"a": float("nan")})
+
+
+# --------------------------------------------------------------------------- --out
+
+
+def test_check_out(tmp_path, monkeypatch):
+    assert check_out(None) is False
+    assert check_out(str(tmp_path / "new" / "deeper" / "w.npz")) is False
+    spec = get_spec("perceptron")
+    weights = tmp_path / "w.npz"
+    save_params(weights, spec, init_params(spec, 0))
+    assert check_out(str(weights)) is True  # weights: replaced
+    notes = tmp_path / "notes.md"
+    notes.write_text("mine")
+    with pytest.raises(UsageError) as info:
+        check_out(str(notes))
+    assert str(info.value) == (
+        f"--out {notes}: exists and is not a weights file saved by mnist-nets; refusing to "
+        "replace it: choose another name, or add --force to replace it"
+    )
+    assert check_out(str(notes), force=True) is True
+    link = tmp_path / "link.npz"
+    link.symlink_to(weights)
+    with pytest.raises(UsageError, match="exists and is a symbolic link; refusing"):
+        check_out(str(link))
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="exists and is not a regular file; refusing"):
+        check_out(str(fifo))
+    with pytest.raises(UsageError, match=r"is a directory; give a file name such as weights\.npz"):
+        check_out(str(tmp_path))
+    long_name = "w" * 256 + ".npz"
+    with pytest.raises(UsageError) as info:
+        check_out(str(tmp_path / long_name))
+    assert f"a name in it is {len(long_name):,} bytes long, file systems allow 255;" in str(
+        info.value
+    )
+    check_out(str(tmp_path / ("w" * 251 + ".npz")))  # 255 bytes: allowed
+    monkeypatch.setenv("MNIST_NETS_DATA", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    for folder in (cache_dir(), tmp_path / "data"):
+        with pytest.raises(UsageError) as info:
+            check_out(str(folder / "w.npz"))
+        assert str(info.value) == (
+            f"--out {folder / 'w.npz'}: is inside MNIST's folder {folder}; save weights elsewhere"
+        )
+    a_file = tmp_path / "plain"
+    a_file.write_text("x")
+    with pytest.raises(UsageError, match=f"^--out {a_file}/w.npz: {a_file} is not a folder$"):
+        check_out(str(a_file / "w.npz"))
+    with pytest.raises(SystemFault) as info:
+        check_out(str(tmp_path / "big.npz"), size_hint=2**62)
+    assert f"the weights need about {2**62:,}; free space or choose another place" in str(
+        info.value
+    )
+    check_out(str(tmp_path / "small.npz"), size_hint=1)
+    assert not list(tmp_path.glob("*.part"))  # the probe file was removed
+
+
+def test_check_out_in_a_folder_that_refuses_files(tmp_path, monkeypatch):
+    def refuse(**kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(common.tempfile, "mkstemp", refuse)
+    with pytest.raises(SystemFault) as info:
+        check_out(str(tmp_path / "w.npz"))
+    assert str(info.value) == (
+        f"--out {tmp_path / 'w.npz'}: cannot create a file in {tmp_path}: Permission denied; "
+        "choose a writable place"
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def test_specs_text_and_json(capsys):
+    code, out, err = run(["specs"], capsys)
+    assert code == 0 and err == ""
+    names = list_specs()
+    assert re.findall(r"^== (\w+): ", out, re.M) == names
+    for name in names:
+        spec = get_spec(name)
+        assert f"== {name}: {spec.description}\n{spec.summary()}\n" in out
+    assert out.count("\n\n") == len(names) - 1  # one blank line between models
+    code, out, _ = run(["specs", "dnn", "cnn", "--json"], capsys)
+    as_json = json.loads(out)
+    assert code == 0 and [s["name"] for s in as_json] == ["dnn", "cnn"]
+    cnn = get_spec("cnn")
+    expected = {
+        **cnn.to_dict(),
+        "output_shapes": [list(s) for s in cnn.output_shapes],
+        "param_count": cnn.param_count,
+        "flops_forward": cnn.flops_forward,
+        "flops_training": cnn.flops_training,
+    }
+    assert as_json[1] == json.loads(json.dumps(expected))  # tuples become lists
+
+
+def test_data_fetch_in_process(capsys):
+    code, out, err = run(["data", "fetch"], capsys)
+    assert code == 0
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte"]  # fmt: skip
+    assert [line.split(": ")[0] for line in out.splitlines()] == names
+    assert err.strip().splitlines()[-1] == f"MNIST verified (sha256); cache: {cache_dir()}"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return tmp_path_factory.mktemp("inprocess") / "perceptron.npz"
+
+
+@pytest.fixture(scope="module")
+def trained_json(weights):
+    """One numpy perceptron run, in-process, --json, its weights saved."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(
+            ["train", "--model", "perceptron", "--limit", str(LIMIT), "--epochs", "2",
+             "--seed", "3", "--batch-size", "50", "--out", str(weights), "--json"]
+        )  # fmt: skip
+    assert code == 0, err.getvalue()
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def test_train_json_in_process(trained_json, weights):
+    report, err = trained_json
+    recipe = get_spec("perceptron").recipe
+    assert {k: report[k] for k in (
+        "model", "dataset", "framework", "device", "epochs", "lr", "batch_size", "momentum",
+        "lr_decay", "seed", "train_samples", "test_samples", "target_accuracy", "weights",
+    )} == {
+        "model": "perceptron", "dataset": "mnist", "framework": "numpy", "device": "cpu",
+        "epochs": 2, "lr": recipe.lr, "batch_size": 50, "momentum": recipe.momentum,
+        "lr_decay": recipe.lr_decay, "seed": 3, "train_samples": LIMIT, "test_samples": LIMIT,
+        "target_accuracy": get_spec("perceptron").target_accuracy, "weights": str(weights),
+    }  # fmt: skip
+    assert report["device_name"] and report["versions"]["numpy"] == np.__version__
+    history = report["history"]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert [r["lr"] for r in history] == [recipe.lr_at(0), recipe.lr_at(1)]
+    assert report["test_accuracy"] == history[-1]["test_accuracy"] > 0.6
+    assert report["train_seconds"] == pytest.approx(sum(r["seconds"] for r in history))
+    reached = [
+        e["train_seconds"]
+        for e in report["evals"]
+        if e["test_accuracy"] >= report["target_accuracy"]
+    ]
+    assert report["seconds_to_target"] == (reached[0] if reached else None)
+    assert "epoch 2/2" in err
+    spec, params = load_params(weights)
+    assert spec.name == "perceptron" and set(params) == {p.name for p in spec.parameters}
+
+
+def test_train_text_in_process(tmp_path, capsys):
+    out_path = tmp_path / "w.npz"
+    code, out, err = run(
+        ["train", "--model", "perceptron", "--limit", "300", "--test-limit", "200",
+         "--epochs", "1", "--lr", "0.05", "--batch-size", "30", "--seed", "2", "-q",
+         "--out", out_path],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"perceptron in numpy on cpu ({get_device_name()}): 1 epoch of 300 training images, "
+        "lr 0.05, batch 30, seed 2"
+    )
+    assert re.fullmatch(
+        r"test accuracy \d+\.\d\d % on 200 test images; trained in \d+\.\d s "
+        r"\([\d,]+ samples/s\)",
+        lines[1],
+    ), lines[1]
+    target = re.escape(common.pct(get_spec("perceptron").target_accuracy))
+    assert re.fullmatch(
+        rf"target {target} not reached|reached {target} after \d+\.\d\d s of training "
+        r"\(epoch \d\.\d\d; evaluations excluded\)",
+        lines[2],
+    ), lines[2]
+    assert lines[3:] == [f"weights saved to {out_path}"]
+    # Fashion-MNIST names its images; two epochs are "epochs"; no --out, no last line
+    code, out, _ = run(
+        ["train", "--model", "single_neuron", "--dataset", "fashion-mnist", "--limit", "100",
+         "--epochs", "2", "-q"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    assert ": 2 epochs of 100 Fashion-MNIST training images, lr " in out.splitlines()[0]
+    assert len(out.splitlines()) == 2  # single_neuron has no target
+
+
+def get_device_name() -> str:
+    from mnist_nets.backends import get_backend
+
+    return get_backend("numpy").device_name("cpu")
+
+
+def test_evaluate_in_process(trained_json, weights, capsys):
+    report, _ = trained_json
+    code, out, err = run(["evaluate", weights, "--limit", LIMIT, "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and err == ""
+    assert result["test_accuracy"] == report["test_accuracy"]
+    assert {k: result[k] for k in ("weights", "model", "dataset", "framework", "device")} == {
+        "weights": str(weights), "model": "perceptron", "dataset": "mnist",
+        "framework": "numpy", "device": "cpu",
+    }  # fmt: skip
+    confusion = np.array(result["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == LIMIT == result["test_samples"]
+    assert np.trace(confusion) == result["correct"] == round(report["test_accuracy"] * LIMIT)
+    _, labels = load_mnist("test", LIMIT)
+    np.testing.assert_array_equal(confusion.sum(axis=1), np.bincount(labels, minlength=10))
+    assert result["classes"] == [str(d) for d in range(10)]
+    code, out, _ = run(["evaluate", weights, "--limit", LIMIT], capsys)
+    lines = out.splitlines()
+    correct = result["correct"]
+    assert lines[0] == (
+        f"perceptron weights from {weights}, evaluated on MNIST in numpy on cpu: "
+        f"test accuracy {100 * correct / LIMIT:.2f} % ({correct} of {LIMIT})"
+    )
+    assert lines[1] == "confusion matrix (rows: true digit, columns: predicted digit):"
+    assert lines[2] == "true " + "".join(f"{d:>5}" for d in range(10)) + "   recall"
+    for d, line in enumerate(lines[3:13]):
+        row = confusion[d]
+        recall = f"{100 * row[d] / row.sum():6.1f} %"
+        assert line == f"{d:>4} " + "".join(f"{n:>5,}" for n in row) + f" {recall}"
+    assert len(lines) == 13
+    # on the other dataset: refused, naming both
+    code, _, err = run(["evaluate", weights, "--dataset", "fashion-mnist"], capsys)
+    assert code == 2 and "mnist" in one_line(err) and "fashion-mnist" in one_line(err)
+
+
+def test_evaluate_refuses_weights_whose_outputs_overflow(tmp_path, capsys):
+    spec = get_spec("perceptron")
+    params = {k: np.full_like(v, 3e38) for k, v in init_params(spec, 0).items()}
+    path = tmp_path / "huge.npz"
+    save_params(path, spec, params)
+    code, out, err = run(["evaluate", path, "--limit", 50], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err) == (
+        f"mnist-nets: error: {path}: the outputs are NaN or infinite for 50 of 50 test "
+        "images (weights too large, or from a diverged run?)"
+    )
+
+
+def test_predict_in_process(trained_json, weights, tmp_path, capsys):
+    images, _ = load_mnist("test", 3)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"d{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    code, out, err = run(["predict", weights, paths[0], bad, paths[1], "--json"], capsys)
+    answers = json.loads(out)
+    assert code == 2  # one image failed: the others are still predicted
+    assert [a["image"] for a in answers] == [str(paths[0]), str(bad), str(paths[1])]
+    assert set(answers[1]) == {"image", "error"} and str(bad) in answers[1]["error"]
+    assert one_line(err) == f"mnist-nets: error: {answers[1]['error']}"
+    for a in (answers[0], answers[2]):
+        assert set(a) == {"image", "digit", "probabilities"}
+        assert a["digit"] == int(np.argmax(a["probabilities"]))
+        assert sum(a["probabilities"]) == pytest.approx(1.0)
+    code, out, err = run(["predict", weights, paths[0], paths[2]], capsys)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    name_width = max(5, len(str(paths[0])))
+    assert lines[0] == f"{'image':<{name_width}}  digit  " + "  ".join(f"{d:>5}" for d in range(10))
+    assert len(lines) == 3
+    cells = lines[1].split()
+    assert cells[0] == str(paths[0]) and len(cells) == 12
+    probs = [float(c) for c in cells[2:]]
+    assert cells[1] == str(int(np.argmax(probs))) and sum(probs) == pytest.approx(1, abs=0.01)
+    code, out, err = run(["predict", weights, bad], capsys)
+    assert (code, out) == (2, "") and "not an image" in one_line(err)
+
+
+def test_compare_in_process(capsys):
+    args = ["compare", "--model", "perceptron", "--frameworks", "numpy", "--limit", "200",
+            "--epochs", "1", "--batch-size", "20", "--seed", "1", "-q"]  # fmt: skip
+    code, out, err = run([*args, "--json"], capsys)
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert {k: report[k] for k in report if k != "results"} == {
+        "model": "perceptron", "epochs": 1, "lr": get_spec("perceptron").recipe.lr,
+        "batch_size": 20, "seed": 1, "train_samples": 200, "test_samples": 200,
+        "max_abs_logit_diff": {},
+    }  # fmt: skip
+    (result,) = report["results"]
+    assert (result["framework"], result["device"]) == ("numpy", "cpu")
+    assert result["samples_per_second"] == pytest.approx(200 / result["train_seconds"])
+    assert result["test_accuracy"] == result["history"][-1]["test_accuracy"]
+    code, out, _ = run(args, capsys)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3
+    assert lines[0] == (
+        "perceptron: 1 epoch on 200 training images (lr 0.1, batch 20, seed 1), the same "
+        "initial weights and data order in each framework; tested on 200 images"
+    )
+    assert lines[1] == (
+        f"{'framework':<11} {'device':<6} {'test acc':>9} {'train s':>8} {'samples/s':>10}"
+        "  max |logit - numpy|"
+    )
+    assert lines[2].startswith("numpy       cpu    ") and lines[2].endswith("  -")
+    # a network with dropout says why the frameworks differ by more than rounding
+    code, out, _ = run(
+        ["compare", "--model", "alexnet", "--frameworks", "numpy", "--limit", "20",
+         "--epochs", "1", "-q"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and out.splitlines()[-1].startswith("note: this network has dropout")
+
+
+def test_compare_with_no_loadable_framework(monkeypatch, capsys):
+    from mnist_nets.backends import BackendUnavailable
+    from mnist_nets.cli import compare
+
+    def unavailable(name):
+        raise BackendUnavailable(f"{name} is not installed")
+
+    monkeypatch.setattr(compare, "load_backend", unavailable)
+    monkeypatch.setattr(compare, "list_backends", lambda: ["numpy", "torch"])
+    code, out, err = run(["compare", "--model", "perceptron", "--limit", "20", "-q"], capsys)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "mnist-nets: skipping numpy: numpy is not installed",
+        "mnist-nets: skipping torch: torch is not installed",
+        "mnist-nets: error: no framework could be loaded; install one (see requirements.txt)",
+    ]
+    # named in --frameworks, a framework that cannot load is an error of its own
+    code, _, err = run(
+        ["compare", "--model", "perceptron", "--frameworks", "numpy", "--limit", "20"], capsys
+    )
+    assert code == 2 and one_line(err) == "mnist-nets: error: numpy is not installed"
+
+
+def test_stdout_to_stderr_moves_only_while_active(capfd):
+    with common.stdout_to_stderr(False):
+        print("to stdout")
+    with common.stdout_to_stderr(True):
+        print("to stderr")
+        os.write(1, b"fd 1 too\n")
+    print("stdout again")
+    out, err = capfd.readouterr()
+    assert out == "to stdout\nstdout again\n"
+    assert err == "to stderr\nfd 1 too\n"
+
+
+def test_a_divergence_says_what_the_out_file_holds(tmp_path, capsys):
+    """Exit 1 with one line naming the epoch and batch, and what ``--out`` holds: nothing,
+    or the file that was there before this run (train_one's notes, in-process)."""
+    out_path = tmp_path / "w.npz"
+    args = ["train", "--model", "single_neuron", "--limit", "1000", "--epochs", "2", "--lr",
+            "1000", "--batch-size", "32", "--out", out_path, "-q"]  # fmt: skip
+    code, out, err = run(args, capsys)
+    line = one_line(err)
+    assert (code, out) == (1, "")
+    assert re.match(r"mnist-nets: error: training diverged: the loss became \S+ at epoch 1, ", line)
+    assert line.endswith(
+        f"; no weights were saved to {out_path} by this run ({out_path} does not exist)"
+    )
+    assert not out_path.exists()
+    spec = get_spec("single_neuron")
+    save_params(out_path, spec, init_params(spec, 5))
+    before = out_path.read_bytes()
+    code, _, err = run(args, capsys)
+    assert code == 1 and one_line(err).endswith(
+        f"; no weights were saved to {out_path} by this run ({out_path} still holds the file "
+        "that was there before this run)"
+    )
+    assert out_path.read_bytes() == before
