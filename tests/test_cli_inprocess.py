@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from PIL import Image
 from test_cli import BAD_ARGS  # the subprocess file's cases, run here in-process too
 
 import mnist_nets.cli as cli
+from mnist_nets.backends import list_backends
 from mnist_nets.cli import common
 from mnist_nets.cli.common import (
     Interrupted,
@@ -103,6 +105,12 @@ CASES = [
         RuntimeError("it broke\n   here"),
         4,
         "mnist-nets: internal error: RuntimeError: it broke here; rerun with "
+        "MNIST_NETS_DEBUG=1 for the traceback and report it",
+    ),
+    (
+        RuntimeError("y" * 300),  # 300 characters: whole
+        4,
+        "mnist-nets: internal error: RuntimeError: " + "y" * 300 + "; rerun with "
         "MNIST_NETS_DEBUG=1 for the traceback and report it",
     ),
     (
@@ -203,6 +211,22 @@ def test_a_pipe_closed_while_writing_is_exit_141(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_closed_pipe_points_stdout_at_dev_null(tmp_path, monkeypatch):
+    """After a closed pipe, file descriptor 1 goes to /dev/null, so that Python's flush at
+    exit cannot fail again (here a file stands in for the pipe)."""
+    target = tmp_path / "stdout"
+    with open(target, "wb") as f:
+
+        class Stdout:
+            def fileno(self):
+                return f.fileno()
+
+        monkeypatch.setattr(sys, "stdout", Stdout())
+        cli._silence_stdout()
+        os.write(f.fileno(), b"lost")
+    assert target.read_bytes() == b""
+
+
 def test_the_command_s_code_is_returned_and_stdout_restored(monkeypatch, capsys):
     before = sys.stdout
     monkeypatch.setattr(cli, "build_parser", lambda: _FakeParser(lambda a: print("ok") or 7))
@@ -247,7 +271,9 @@ def test_frameworks_argument():
     assert frameworks_arg("torch,numpy") == ["torch", "numpy"]
     with pytest.raises(argparse.ArgumentTypeError) as info:
         frameworks_arg("numpy,caffe,mxnet")
-    assert str(info.value).startswith("unknown framework(s) 'caffe', 'mxnet'; choose from: numpy")
+    assert str(info.value) == (
+        f"unknown framework(s) 'caffe', 'mxnet'; choose from: {', '.join(list_backends())}"
+    )
     with pytest.raises(argparse.ArgumentTypeError, match=r"^unknown framework\(s\) ' , '; "):
         frameworks_arg(" , ")
 
@@ -347,7 +373,9 @@ def test_check_out(tmp_path, monkeypatch):
     )
     check_out(str(tmp_path / ("w" * 251 + ".npz")))  # 255 bytes: allowed
     monkeypatch.setenv("MNIST_NETS_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # never the real cache
     (tmp_path / "data").mkdir()
+    cache_dir().mkdir(parents=True)
     for folder in (cache_dir(), tmp_path / "data"):
         with pytest.raises(UsageError) as info:
             check_out(str(folder / "w.npz"))
@@ -404,6 +432,28 @@ def test_specs_text_and_json(capsys):
         "flops_training": cnn.flops_training,
     }
     assert as_json[1] == json.loads(json.dumps(expected))  # tuples become lists
+
+
+def test_data_fetch_repairs_and_tells_what_it_does(monkeypatch, capsys):
+    """``data fetch`` asks for a corrupt cached file to be replaced (``repair``) and passes
+    its log lines on to stderr."""
+    from mnist_nets.cli import info
+
+    asked = []
+
+    def files(data_dir, *, log, repair, dataset):
+        asked.append((data_dir, repair, dataset))
+        log("a line from the fetch")
+        return {"train-images-idx3-ubyte": Path("/data/x")}
+
+    monkeypatch.setattr(info, "mnist_files", files)
+    code, out, err = run(["data", "fetch", "--dataset", "fashion-mnist"], capsys)
+    assert (code, out) == (0, "train-images-idx3-ubyte: /data/x\n")
+    assert asked == [(None, True, "fashion-mnist")]
+    assert err.splitlines() == [
+        "a line from the fetch",
+        f"Fashion-MNIST verified (sha256); cache: {cache_dir('fashion-mnist')}",
+    ]
 
 
 def test_data_fetch_in_process(capsys):
@@ -621,7 +671,75 @@ def test_compare_in_process(capsys):
          "--epochs", "1", "-q"],
         capsys,
     )  # fmt: skip
-    assert code == 0 and out.splitlines()[-1].startswith("note: this network has dropout")
+    assert code == 0 and out.splitlines()[-1] == (
+        "note: this network has dropout, whose masks each framework draws from its own "
+        "random generator, so the runs differ by more than rounding"
+    )
+
+
+def test_compare_across_three_frameworks_names_every_pair(monkeypatch, capsys):
+    """Three frameworks: numpy and two stand-ins that are numpy with every output shifted
+    by 0.5 and 2 (the same predictions, so the same accuracies), and that print to stdout
+    while they train (which --json must keep off stdout)."""
+    from mnist_nets.backends import get_backend
+    from mnist_nets.cli import compare
+
+    base = get_backend("numpy")
+
+    class Shifted(type(base)):
+        def __init__(self, shift):
+            self.shift = shift
+
+        def forward(self, model, x, training=False):
+            return super().forward(model, x, training) + np.float32(self.shift)
+
+        def train(self, *args, **kwargs):
+            print("chatter from a framework")
+            return super().train(*args, **kwargs)
+
+    backends = {"numpy": base, "twin": Shifted(0.5), "triplet": Shifted(2.0)}
+    monkeypatch.setattr(compare, "list_backends", lambda: list(backends))
+    monkeypatch.setattr(compare, "load_backend", backends.__getitem__)
+    args = ["compare", "--model", "perceptron", "--limit", "200", "--test-limit", "100",
+            "--epochs", "2", "--seed", "1", "--batch-size", "20"]  # fmt: skip
+    code, out, err = run([*args, "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["max_abs_logit_diff"] == pytest.approx(
+        {"numpy vs twin": 0.5, "numpy vs triplet": 2.0, "twin vs triplet": 1.5}, abs=1e-5
+    )
+    assert (report["epochs"], report["train_samples"], report["test_samples"]) == (2, 200, 100)
+    assert [r["framework"] for r in report["results"]] == ["numpy", "twin", "triplet"]
+    assert all(r["device_name"] == base.device_name("cpu") for r in report["results"])
+    assert len({r["test_accuracy"] for r in report["results"]}) == 1
+    # each framework's progress bar carries its name; the chatter went to stderr
+    assert "twin" in err and "triplet" in err and "epoch 2/2" in err
+    assert "chatter from a framework" in err
+    # the same run as `train` with the same seed: the same initial weights and data order
+    code, out, _ = run(
+        ["train", "--model", "perceptron", "--limit", "200", "--test-limit", "100",
+         "--epochs", "2", "--seed", "1", "--batch-size", "20", "--json", "-q"],
+        capsys,
+    )  # fmt: skip
+    trained = json.loads(out)
+    assert [r["loss"] for r in trained["history"]] == [
+        r["loss"] for r in report["results"][0]["history"]
+    ]
+    assert trained["test_accuracy"] == report["results"][0]["test_accuracy"]
+    code, out, _ = run([*args, "-q"], capsys)
+    lines = [line for line in out.splitlines() if not line.startswith("chatter")]  # no --json
+    assert code == 0 and len(lines) == 6
+    assert lines[0].startswith("perceptron: 2 epochs on 200 training images (lr 0.1, batch 20,")
+    assert lines[0].endswith("; tested on 100 images")
+    assert [line.split()[0] for line in lines[2:5]] == ["numpy", "twin", "triplet"]
+    assert [line.split()[-1] for line in lines[2:5]] == ["-", "0.5", "2"]
+    assert lines[5] == (
+        "max |logit difference| by pair: numpy vs twin 0.5, numpy vs triplet 2, twin vs triplet 1.5"
+    )
+    # two frameworks: one pair, said in the table alone
+    backends.pop("triplet")
+    code, out, _ = run([*args, "-q"], capsys)
+    assert code == 0 and len([x for x in out.splitlines() if not x.startswith("chatter")]) == 4
 
 
 def test_compare_with_no_loadable_framework(monkeypatch, capsys):

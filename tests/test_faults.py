@@ -178,12 +178,18 @@ def test_a_new_weights_file_respects_the_umask(tmp_path):
 
 
 def test_out_never_goes_into_the_mnist_cache(tmp_path, capsys, monkeypatch):
+    # the real files, read-only use; the cache is a stand-in, so that a broken guard (a
+    # mutant of it, say) overwrites a stand-in file and never the real MNIST
+    monkeypatch.setenv("MNIST_NETS_DATA", str(data.cache_dir()))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     cache = data.cache_dir()
-    monkeypatch.setenv("MNIST_NETS_DATA", str(cache))  # the real files, read-only use
+    cache.mkdir(parents=True)
     target = cache / "t10k-labels-idx1-ubyte"
+    target.write_bytes(b"stand-in")
     code, _, err = run(capsys, *TRAIN, "--out", target, "--force")
     assert code == EXIT_USAGE
     assert "inside MNIST's folder" in one_line(err)
+    assert target.read_bytes() == b"stand-in"
 
 
 def test_divergence_names_what_the_out_file_holds(tmp_path, capsys):
