@@ -25,6 +25,7 @@ from PIL import Image
 from test_cli import BAD_ARGS  # the subprocess file's cases, run here in-process too
 
 import mnist_nets.cli as cli
+from mnist_nets.backends import FRAMEWORKS as FRAMEWORKS_REGISTERED
 from mnist_nets.backends import list_backends
 from mnist_nets.cli import common
 from mnist_nets.cli.common import (
@@ -800,3 +801,109 @@ def test_a_divergence_says_what_the_out_file_holds(tmp_path, capsys):
         "that was there before this run)"
     )
     assert out_path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- --help
+
+MODELS = ", ".join(list_specs())
+FRAMEWORKS = ", ".join(list_backends())
+RECIPE = "(default: the model's recipe, see `mnist-nets specs`)"
+DEVICE = "auto (default: a GPU when the framework sees one, else the CPU), cpu, cuda, mps"
+RUN_OPTIONS = [
+    f"--model M  {MODELS}",
+    "--dataset DS  mnist or fashion-mnist (default: mnist)",
+    f"--device D  {DEVICE}",
+    f"--epochs N  epochs {RECIPE}",
+    f"--lr X  learning rate {RECIPE}",
+    f"--batch-size B  batch size {RECIPE}",
+    "--limit K  train on the first K training images and test on the first K test images "
+    "(default: all 60,000 and 10,000)",
+    "--test-limit K  test on the first K test images (default: as --limit, or all 10,000)",
+    "--seed S  fixes the initial weights and the data order (default: 0)",
+    "-q, --quiet  no progress bar",
+    "--json  print one JSON object on stdout, nothing else",
+]
+HELP = {
+    (): [
+        "data  the MNIST and Fashion-MNIST files",
+        "specs  the architectures: layers, shapes, parameters, FLOPs",
+        "train  train a model on MNIST",
+        "evaluate  test accuracy and confusion matrix of saved weights",
+        "predict  classify pictures of digits (PNG, JPEG, ...)",
+        "compare  train one model in every framework from the same start and compare",
+    ],
+    ("data",): ["fetch  fetch and verify MNIST (or Fashion-MNIST) into the cache"],
+    ("data", "fetch"): [
+        "--data-dir DATA_DIR  a directory holding the IDX files (raw or .gz)",
+        "--dataset DS  mnist or fashion-mnist (default: mnist)",
+    ],
+    ("specs",): [f"M  {MODELS}", "--json  print the specs as JSON"],
+    ("train",): [
+        *RUN_OPTIONS[:1],
+        f"--framework F  {FRAMEWORKS} (default: numpy)",
+        *RUN_OPTIONS[1:],
+        "--out FILE  save the weights (.npz) after every complete epoch; the file is always "
+        "whole. An existing FILE is replaced only when it holds weights saved by mnist-nets",
+        "--force  let --out replace an existing file that is not a weights file (or a link)",
+    ],
+    ("evaluate",): [
+        "weights  a .npz file saved by `train --out`",
+        f"--framework F  {FRAMEWORKS} (default: numpy)",
+        "--dataset DS  mnist or fashion-mnist (default: the one the weights were trained on)",
+        f"--device D  {DEVICE}",
+        "--limit K  the first K test images only",
+        "--json  print one JSON object on stdout",
+    ],
+    ("predict",): [
+        "weights  a .npz file saved by `train --out`",
+        "IMAGE",
+        f"--framework F  {FRAMEWORKS} (default: numpy)",
+        "--dataset DS  mnist or fashion-mnist (default: the one the weights were trained on)",
+        f"--device D  {DEVICE}",
+        "--json  print JSON on stdout",
+    ],
+    ("compare",): [
+        *RUN_OPTIONS,
+        f"--frameworks F,F  comma-separated (default: every installed one of {FRAMEWORKS})",
+    ],
+}
+
+
+@pytest.mark.parametrize("command", list(HELP), ids=lambda c: " ".join(c) or "mnist-nets")
+def test_help_lists_every_option_with_its_default(command, monkeypatch, capsys):
+    """``--help``: every option (and argument) with its placeholder and what it defaults
+    to, in the order the parser declares them, and nothing else (the table argparse prints
+    under "options:" and "positional arguments:", its padding squeezed to two spaces)."""
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping
+    code, out, err = run([*command, "--help"], capsys)
+    assert (code, err) == (0, "")
+    rows = [
+        re.sub(r"\s{2,}", "  ", line.strip())
+        for line in out.splitlines()
+        if line.startswith("  ") and not line.strip().startswith(("-h, --help", "{"))
+    ]
+    rows = [r for r in rows if r not in ("COMMAND", "ACTION")]
+    assert rows == HELP[command]
+
+
+def test_help_describes_the_program_and_its_exit_codes(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "400")
+    _, out, _ = run(["--help"], capsys)
+    labels = ", ".join(f.label for f in FRAMEWORKS_REGISTERED)
+    assert f"\nThe classic MNIST networks in {labels}.\n" in out
+    assert out.rstrip().endswith(
+        "Exit codes: 0 ok, 1 training diverged, 2 bad input, 3 a file or stream could not be "
+        "read or written (disk full, permission denied), 4 internal error, 130 interrupted, "
+        "141 stdout closed. Results go to stdout, progress and messages to stderr."
+    )
+    _, out, _ = run(["train", "--help"], capsys)
+    assert (
+        "\nTrain a model on MNIST (or Fashion-MNIST) from init_params(spec, seed) with the " in out
+    )
+    for command, first_words in [
+        ("evaluate", "Test accuracy and confusion matrix of weights saved by `train --out`"),
+        ("predict", "The digit and the class probabilities (softmax of the outputs)"),
+        ("compare", "Train one model in each framework from the same initial weights"),
+    ]:
+        _, out, _ = run([command, "--help"], capsys)
+        assert f"\n{first_words}" in out

@@ -131,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
         help="train a model on MNIST",
-        description="Train a model on MNIST from init_params(spec, seed) with the model's "
-        "recipe (SGD with momentum, learning-rate decay), showing a progress bar on stderr.",
+        description="Train a model on MNIST (or Fashion-MNIST) from init_params(spec, seed) "
+        "with the model's recipe (its optimizer, learning-rate schedule, epochs and batch "
+        "size), showing a progress bar on stderr.",
     )
     _add_run_options(train, framework=True)
     train.add_argument(
