@@ -907,3 +907,102 @@ def test_help_describes_the_program_and_its_exit_codes(monkeypatch, capsys):
     ]:
         _, out, _ = run([command, "--help"], capsys)
         assert f"\n{first_words}" in out
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST
+
+
+@pytest.fixture(scope="module")
+def fashion_weights(tmp_path_factory):
+    """The perceptron trained one epoch on 500 Fashion-MNIST images, in-process."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    path = tmp_path_factory.mktemp("fashion") / "fashion.npz"
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(
+            ["train", "--model", "perceptron", "--dataset", "fashion-mnist", "--limit", "500",
+             "--epochs", "1", "--out", str(path), "--json", "-q"]
+        )  # fmt: skip
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["dataset"] == "fashion-mnist"
+    return path
+
+
+def test_fashion_weights_evaluate_by_class_name(fashion_weights, capsys):
+    from mnist_nets.data import get_dataset
+
+    classes = get_dataset("fashion-mnist").classes
+    code, out, err = run(["evaluate", fashion_weights, "--limit", "300", "--json"], capsys)
+    result = json.loads(out)
+    assert (code, err) == (0, "")
+    assert (result["dataset"], result["classes"]) == ("fashion-mnist", list(classes))
+    _, labels = load_mnist("test", 300, dataset="fashion-mnist")
+    confusion = np.array(result["confusion"])
+    np.testing.assert_array_equal(confusion.sum(axis=1), np.bincount(labels, minlength=10))
+    code, out, _ = run(["evaluate", fashion_weights, "--limit", "300"], capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0].startswith(f"perceptron weights from {fashion_weights}, evaluated on ")
+    assert " on Fashion-MNIST in numpy on cpu: test accuracy " in lines[0]
+    assert lines[1] == "confusion matrix (rows: true class, columns: predicted class):"
+    assert lines[2] == "  " + ", ".join(f"{d} {name}" for d, name in enumerate(classes))
+    label = max(4, *(len(name) for name in classes))
+    assert lines[3] == f"{'true':<{label}} " + "".join(f"{d:>5}" for d in range(10)) + "   recall"
+    for d, line in enumerate(lines[4:14]):
+        row = confusion[d]
+        recall = f"{100 * row[d] / row.sum():6.1f} %" if row.sum() else "      -"
+        assert line == f"{classes[d]:>{label}} " + "".join(f"{n:>5,}" for n in row) + f" {recall}"
+    # a class with no test image has no recall: "-" (the first 3 test images hold few)
+    _, out, _ = run(["evaluate", fashion_weights, "--limit", "3"], capsys)
+    rows = out.splitlines()[4:14]
+    seen = set(load_mnist("test", 3, dataset="fashion-mnist")[1].tolist())
+    for d, line in enumerate(rows):
+        assert line.endswith(" %") if d in seen else line.endswith("       -"), line
+    # the MNIST dataset named for Fashion-MNIST weights: refused, naming the file
+    code, _, err = run(["evaluate", fashion_weights, "--dataset", "mnist"], capsys)
+    assert code == 2 and str(fashion_weights) in one_line(err)
+
+
+def test_fashion_weights_predict_class_names(fashion_weights, tmp_path, capsys):
+    from mnist_nets.data import get_dataset
+
+    classes = get_dataset("fashion-mnist").classes
+    images, _ = load_mnist("test", 2, dataset="fashion-mnist")
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"f{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    code, out, err = run(["predict", fashion_weights, *paths, "--json"], capsys)
+    answers = json.loads(out)
+    assert (code, err) == (0, "")
+    for a in answers:
+        assert set(a) == {"image", "class", "probabilities"}
+        assert a["class"] == classes[int(np.argmax(a["probabilities"]))]
+    code, out, _ = run(["predict", fashion_weights, *paths], capsys)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 4
+    assert lines[0] == "  " + ", ".join(f"{d} {name}" for d, name in enumerate(classes))
+    width = max(len(c) for c in classes)
+    name_width = max(5, len(str(paths[0])))
+    assert lines[1] == f"{'image':<{name_width}}  {'class':>{width}}  " + "  ".join(
+        f"{d:>5}" for d in range(10)
+    )
+    assert lines[2].startswith(f"{paths[0]!s:<{name_width}}  {answers[0]['class']:>{width}}  ")
+
+
+def test_compare_on_fashion_mnist(capsys):
+    args = ["compare", "--model", "perceptron", "--dataset", "fashion-mnist", "--frameworks",
+            "numpy", "--limit", "200", "--epochs", "1", "-q", "--json"]  # fmt: skip
+    code, out, _ = run(args, capsys)
+    fashion = json.loads(out)["results"][0]
+    code2, out, _ = run(
+        ["train", "--model", "perceptron", "--dataset", "fashion-mnist", "--limit", "200",
+         "--epochs", "1", "-q", "--json"],
+        capsys,
+    )  # fmt: skip
+    trained = json.loads(out)
+    assert code == code2 == 0
+    assert fashion["test_accuracy"] == trained["test_accuracy"]
+    assert fashion["history"][0]["loss"] == trained["history"][0]["loss"]
