@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_faults as faults
 from PIL import Image
 from test_cli import BAD_ARGS  # the subprocess file's cases, run here in-process too
+from test_faults import one_line
 
 import mnist_nets.cli as cli
 from mnist_nets.backends import FRAMEWORKS as FRAMEWORKS_REGISTERED
@@ -46,21 +48,9 @@ from mnist_nets.specs import get_spec, list_specs
 LIMIT = 600
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)``: (exit code, stdout, stderr); argparse's own errors exit by SystemExit."""
-    capsys.readouterr()
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
+def run(argv: list, capsys) -> tuple[int, str, str]:
+    """``main(argv)`` in this process: (exit code, stdout, stderr)."""
+    return faults.run(capsys, *argv)
 
 
 # --------------------------------------------------------------------------- exit codes
@@ -474,17 +464,23 @@ def weights(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_json(weights):
     """One numpy perceptron run, in-process, --json, its weights saved."""
+    code, out, err = captured(
+        ["train", "--model", "perceptron", "--limit", str(LIMIT), "--epochs", "2",
+         "--seed", "3", "--batch-size", "50", "--out", str(weights), "--json"]
+    )  # fmt: skip
+    assert code == 0, err
+    return json.loads(out), err
+
+
+def captured(argv: list[str]) -> tuple[int, str, str]:
+    """``main(argv)`` with its output captured, for module-scoped fixtures (no capsys)."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(
-            ["train", "--model", "perceptron", "--limit", str(LIMIT), "--epochs", "2",
-             "--seed", "3", "--batch-size", "50", "--out", str(weights), "--json"]
-        )  # fmt: skip
-    assert code == 0, err.getvalue()
-    return json.loads(out.getvalue()), err.getvalue()
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_train_json_in_process(trained_json, weights):
@@ -915,18 +911,14 @@ def test_help_describes_the_program_and_its_exit_codes(monkeypatch, capsys):
 @pytest.fixture(scope="module")
 def fashion_weights(tmp_path_factory):
     """The perceptron trained one epoch on 500 Fashion-MNIST images, in-process."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
 
     path = tmp_path_factory.mktemp("fashion") / "fashion.npz"
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(
-            ["train", "--model", "perceptron", "--dataset", "fashion-mnist", "--limit", "500",
-             "--epochs", "1", "--out", str(path), "--json", "-q"]
-        )  # fmt: skip
-    assert code == 0, err.getvalue()
-    assert json.loads(out.getvalue())["dataset"] == "fashion-mnist"
+    code, out, err = captured(
+        ["train", "--model", "perceptron", "--dataset", "fashion-mnist", "--limit", "500",
+         "--epochs", "1", "--out", str(path), "--json", "-q"]
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["dataset"] == "fashion-mnist"
     return path
 
 

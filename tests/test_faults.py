@@ -38,8 +38,13 @@ ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
-    """``main(args)`` in this process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in args])
+    """``main(args)`` in this process: (exit code, stdout, stderr of this call alone);
+    argparse's own exits (``--help``, its errors) come back as their exit codes."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
