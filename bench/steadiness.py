@@ -28,12 +28,6 @@ CO_RUNNER_CORES = 0.25  # other processes' average use of the cores above which 
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all cores have spent busy since boot (None where /proc is missing)."""
-    times = machine_cpu_seconds()
-    return None if times is None else times[0]
-
-
 def machine_cpu_seconds() -> tuple[float, float] | None:
     """``(busy, steal)``: CPU seconds all cores have spent busy since boot, steal included,
     and of those the steal (None where /proc is missing)."""
