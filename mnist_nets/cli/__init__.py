@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     finally:
-        if sys.stdout is not real_stdout and isinstance(sys.stdout, _CheckedStdout):
-            sys.stdout = real_stdout
+        sys.stdout = real_stdout
 
 
 def _main(argv: list[str] | None) -> int:
@@ -130,7 +129,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         code = args.func(args)
-        sys.stdout.flush()  # a full or closed stdout fails here, while we can still say so
+        if sys.stdout is not None:  # None under pythonw: print() writes nowhere
+            sys.stdout.flush()  # a full or closed stdout fails here, while we can still say so
         return code
     except StdoutError as exc:
         if debug:

@@ -190,7 +190,7 @@ def check_out(path: str | None, *, force: bool = False, size_hint: int = 0) -> b
         if size_hint:
             st = os.statvfs(parent)
             free = st.f_bavail * st.f_frsize
-            if free < -(-size_hint // st.f_frsize) * st.f_frsize:  # whole blocks
+            if free < size_hint:  # free is whole blocks, so this is "fewer blocks than needed"
                 raise SystemFault(
                     f"--out {path}: {free:,} bytes free on the file system of {parent}, the "
                     f"weights need about {size_hint:,}; free space or choose another place"
@@ -225,7 +225,8 @@ def stdout_to_stderr(active: bool) -> Iterator[None]:
     if not active:
         yield
         return
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
     try:
         saved: int | None = os.dup(1)
         os.dup2(2, 1)

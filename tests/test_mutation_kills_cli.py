@@ -1,0 +1,260 @@
+"""Tests aimed at mutants of ``mnist_nets/cli/`` that the in-process tests left alive
+(``make mutation``, see tests/MUTATION.md): the defaults and boundaries of the shared
+helpers, what ``--json`` keeps off stdout, the exact text tables of ``evaluate`` and
+``predict``, and Fashion-MNIST's own image framing in ``predict``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import test_faults as faults
+from PIL import Image
+from test_faults import one_line
+
+import mnist_nets.cli as cli
+from mnist_nets.backends import get_backend
+from mnist_nets.cli import common, evaluate, predict
+from mnist_nets.cli.common import check_out
+from mnist_nets.data import load_mnist
+from mnist_nets.fileio import temp_name_prefix
+from mnist_nets.images import load_digit
+from mnist_nets.params import init_params, save_params
+from mnist_nets.specs import get_spec
+
+
+def run(argv: list, capsys) -> tuple[int, str, str]:
+    return faults.run(capsys, *argv)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_batched_logits_takes_1000_rows_a_batch_by_default():
+    calls = []
+
+    class Backend:
+        def forward(self, model, x):
+            calls.append(len(x))
+            return x[:, :1]
+
+    common.batched_logits(Backend(), None, np.zeros((2001, 1), dtype=np.float32))
+    assert calls == [1000, 1000, 1]
+
+
+def test_escaped_keeps_printable_non_ascii_text():
+    assert common.escaped("chiffre-é-7.png") == "chiffre-é-7.png"
+    assert common.escaped("é\n") == "\\xe9\\n"  # not printable: all of it escaped
+
+
+def test_load_backend_turns_tensorflow_s_start_up_chatter_down(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    common.load_backend("numpy")
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # the user's choice stays
+    common.load_backend("numpy")
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_print_json_indents_by_two(capsys):
+    common.print_json({"a": [1, "x"]})
+    assert capsys.readouterr().out == '{\n  "a": [\n    1,\n    "x"\n  ]\n}\n'
+
+
+def test_main_with_no_stdout_at_all(monkeypatch, capsys):
+    """``pythonw`` and some services run with ``sys.stdout = None``: print() then writes
+    nowhere, and main must not wrap None into a stream that fails."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert cli.main(["specs", "perceptron"]) == 0
+    assert cli.main(["specs", "perceptron", "--json"]) == 0
+    assert sys.stdout is None
+    assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- --out
+
+
+def test_check_out_refuses_the_fashion_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # never the real cache
+    monkeypatch.delenv("MNIST_NETS_DATA", raising=False)
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    monkeypatch.setenv("MNIST_NETS_FASHION_DATA", str(folder))
+    with pytest.raises(common.UsageError, match="is inside MNIST's folder"):
+        check_out(str(folder / "w.npz"))
+
+
+def test_check_out_probes_with_a_recognisable_part_file(tmp_path, monkeypatch):
+    """The probe file is named like the atomic writer's temporary files
+    (``.<name>.<random>.part``), so a probe left by a crash is recognisable."""
+    removed = []
+    real_unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda p: removed.append(Path(p).name) or real_unlink(p))
+    out = tmp_path / "w.npz"
+    check_out(str(out))
+    (probe,) = removed
+    assert probe.startswith(temp_name_prefix(out)) and probe.endswith(".part")
+
+
+class _Statvfs:
+    def __init__(self, blocks_free: int, block: int = 4096):
+        self.f_bavail, self.f_frsize = blocks_free, block
+
+
+def test_check_out_free_space_boundaries(tmp_path, monkeypatch):
+    out = str(tmp_path / "w.npz")
+    monkeypatch.setattr(os, "statvfs", lambda p: _Statvfs(0))
+    check_out(out)  # no size hint: the free space is not asked about
+    with pytest.raises(common.SystemFault, match="0 bytes free"):
+        check_out(out, size_hint=1)
+    monkeypatch.setattr(os, "statvfs", lambda p: _Statvfs(3))
+    check_out(out, size_hint=3 * 4096)  # exactly enough
+    with pytest.raises(common.SystemFault, match="12,288 bytes free"):
+        check_out(out, size_hint=3 * 4096 + 1)
+
+
+# --------------------------------------------------------------------------- --json and devices
+
+
+class _Chatty:
+    """The numpy backend, printing to stdout while it builds (as a framework's C++ code
+    does) and insisting on being told the device."""
+
+    def __init__(self):
+        self.base = get_backend("numpy")
+        self.devices_built = []
+
+    def devices(self):
+        return ["cpu"]
+
+    def check_device(self, device):
+        return device
+
+    def build(self, spec, params, device):
+        print("chatter from a framework")
+        os.write(1, b"chatter on fd 1\n")
+        self.devices_built.append(device)
+        return self.base.build(spec, params, device=device)
+
+    def forward(self, model, x, training=False):
+        return self.base.forward(model, x, training)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    spec = get_spec("perceptron")
+    path = tmp_path / "w.npz"
+    save_params(path, spec, init_params(spec, 1))
+    return path
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_json_stays_clean_while_a_framework_chatters(command, weights, tmp_path, monkeypatch,
+                                                     capfd):  # fmt: skip
+    chatty = _Chatty()
+    module = evaluate if command == "evaluate" else predict
+    monkeypatch.setattr(module, "load_backend", lambda name: chatty)
+    image = tmp_path / "d.png"
+    Image.fromarray(load_mnist("test", 1)[0][0]).save(image)
+    args = ["evaluate", weights, "--limit", "20"] if command == "evaluate" else [
+        "predict", weights, image]  # fmt: skip
+    code = cli.main([str(a) for a in [*args, "--json"]])
+    out, err = capfd.readouterr()
+    assert code == 0
+    json.loads(out)  # nothing but the JSON
+    assert "chatter from a framework" in err and "chatter on fd 1" in err
+    assert chatty.devices_built == ["cpu"]
+
+
+@pytest.mark.filterwarnings("error")  # overflow is told as an error, never as a warning
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_overflowing_outputs_warn_nothing(command, tmp_path, capsys):
+    spec = get_spec("perceptron")
+    params = {k: np.full_like(v, 3e38) for k, v in init_params(spec, 0).items()}
+    path = tmp_path / "huge.npz"
+    save_params(path, spec, params)
+    image = tmp_path / "d.png"
+    Image.fromarray(load_mnist("test", 1)[0][0]).save(image)
+    args = ["evaluate", path, "--limit", 5] if command == "evaluate" else ["predict", path, image]
+    code, out, err = run(args, capsys)
+    assert (code, out) == (2, "")
+    assert "are NaN or infinite for" in one_line(err)
+
+
+# --------------------------------------------------------------------------- exact tables
+
+
+def test_evaluate_columns_widen_for_counts_over_a_thousand(tmp_path, capsys):
+    """Weights that answer 1 for every image: column 1 counts each digit's whole test set
+    (1,135 ones), so every column is 6 wide (a 5-character count and a space)."""
+    spec = get_spec("perceptron")
+    params = {k: np.zeros_like(v) for k, v in init_params(spec, 0).items()}
+    params[spec.parameters[-1].name][1] = 1.0
+    path = tmp_path / "ones.npz"
+    save_params(path, spec, params)
+    code, out, _ = run(["evaluate", path], capsys)
+    lines = out.splitlines()
+    counts = np.bincount(load_mnist("test")[1], minlength=10)
+    assert code == 0 and counts.max() == 1135
+    assert lines[2] == "true " + "".join(f"{d:>6}" for d in range(10)) + "   recall"
+    for d, line in enumerate(lines[3:13]):
+        cells = "".join(f"{n:>6,}" for n in np.where(np.arange(10) == 1, counts[d], 0))
+        recall = "   0.0 %" if d != 1 else " 100.0 %"
+        assert line == f"{d:>4} {cells} {recall}"
+
+
+def test_predict_table_exactly(weights, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    image = load_mnist("test", 1)[0][0]
+    Image.fromarray(image).save("a.png")  # shorter than the "image" header
+    code, out, _ = run(["predict", weights, "a.png", "--json"], capsys)
+    (answer,) = json.loads(out)
+    code, out, err = run(["predict", weights, "a.png"], capsys)
+    assert (code, err) == (0, "")
+    cells = "  ".join(f"{p:5.3f}" for p in answer["probabilities"])
+    assert out.splitlines() == [
+        "image  digit  " + "  ".join(f"{d:>5}" for d in range(10)),
+        f"a.png  {answer['digit']:>5}  {cells}",
+    ]
+
+
+def test_predict_refuses_another_dataset_naming_the_weights(weights, tmp_path, capsys):
+    image = tmp_path / "d.png"
+    Image.fromarray(load_mnist("test", 1)[0][0]).save(image)
+    code, out, err = run(["predict", weights, image, "--dataset", "fashion-mnist"], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err) == (
+        f"mnist-nets: error: {weights}: these weights were trained on mnist, not fashion-mnist: "
+        "their outputs mean mnist classes; drop --dataset or give --dataset mnist"
+    )
+
+
+def test_predict_frames_fashion_pictures_as_fashion_mnist(tmp_path, capsys):
+    """Fashion-MNIST weights see a picture framed as Zalando framed theirs (the object's
+    box scaled to 28 pixels), not as MNIST frames a digit (20 pixels, centred by mass)."""
+    spec = get_spec("perceptron")
+    rng = np.random.default_rng(0)
+    params = {k: rng.normal(0, 0.1, v.shape).astype(np.float32)
+              for k, v in init_params(spec, 0).items()}  # fmt: skip
+    path = tmp_path / "fashion.npz"
+    save_params(path, spec, params, dataset="fashion-mnist")
+    image = tmp_path / "shoe.png"
+    picture = np.zeros((40, 60), dtype=np.uint8)
+    picture[10:30, 5:55] = 200  # a wide object in a margin: the two framings differ
+    Image.fromarray(picture).save(image)
+    code, out, _ = run(["predict", path, image, "--json"], capsys)
+    assert code == 0
+    got = np.array(json.loads(out)[0]["probabilities"])
+    numpy = get_backend("numpy")
+    model = numpy.build(spec, params, device="cpu")
+
+    def probabilities(fashion):
+        logits = numpy.forward(model, load_digit(image, fashion=fashion)[None]).astype(np.float64)
+        return common.softmax(logits)[0]
+
+    assert not np.allclose(probabilities(True), probabilities(False), atol=1e-3)
+    np.testing.assert_allclose(got, probabilities(True), rtol=1e-6)
