@@ -7,6 +7,10 @@ input and the parameter gradients.  Then the losses, the SGD step, the max-pool'
 tie-breaking and the registered architectures.
 """
 
+import os
+import signal
+import time
+
 import numpy as np
 import numpy_reference
 import pytest
@@ -549,3 +553,35 @@ def test_architecture_gradients(name):
     real = load_split("train", limit=2)  # real digits: flat backgrounds make pooling ties
     x = np.concatenate([real.x, np.random.default_rng(1).random((1, 28, 28, 1), np.float32)])
     check_gradients(spec, x, np.array([*real.y, 7]), seed=11, per_param=3)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_trains_in_halves_with_a_thread_of_its_own():
+    """The thread that runs the second half lives in the process that started it; a
+    child forked after it (multiprocessing's "fork", mutation testing) has no copy of it
+    and must start its own instead of waiting for ever on its parent's."""
+    spec = specs.get_spec("speedrun")
+    model = BACKEND.build(spec, init_params(spec, 0))
+    x, y = inputs(spec.input_shape, 256, 2)
+    assert numpy_backend.in_halves(spec, 256)
+    step = lambda: nl.step_in_halves(model, x, y, numpy_backend._aside().submit)  # noqa: E731
+    step()  # the parent's thread exists now
+    pid = os.fork()
+    if pid == 0:  # the child: one more halved step, then out without pytest's clean-up
+        code = 1
+        try:
+            step()
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on its parent's thread")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import math
+import os
 
 import numpy as np
 
@@ -212,6 +213,17 @@ def _aside() -> concurrent.futures.ThreadPoolExecutor:
     if _ASIDE is None:
         _ASIDE = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="numpy-half")
     return _ASIDE
+
+
+def _forget_aside() -> None:
+    """A forked child has no copy of the parent's threads: a task handed to the parent's
+    pool would wait for ever, so the child starts its own when it first needs one."""
+    global _ASIDE
+    _ASIDE = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_aside)
 
 
 def _one_blas_thread():
