@@ -82,6 +82,15 @@ def test_build_checks_device_params_and_dtype():
     assert "numpy" in BACKEND.versions()
 
 
+def test_versions_name_the_blas_that_does_the_matrix_products():
+    """The stored runs say which BLAS numpy was built with (numpy's own record of it)."""
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    assert BACKEND.versions() == {
+        "numpy": np.__version__,
+        "blas": f"{blas['name']} {blas['version']}",
+    }
+
+
 def test_forward_export_and_grads_follow_the_interface():
     spec = get_spec("cnn")
     params = init_params(spec, 0)

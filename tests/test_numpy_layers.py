@@ -398,9 +398,12 @@ def test_inference_in_chunks_gives_the_logits_of_one_piece(name):
     )
 
 
-def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(monkeypatch):
+@pytest.mark.parametrize("n", [2 * 300 + 77, 2 * 300], ids=["uneven", "even"])
+def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(n, monkeypatch):
+    """Three blocks of 226, 226 and 225 rows, or two of 300 (the last block ends exactly at
+    the last row)."""
     spec = small_spec("fullbatch", (6, 6, 1), [Conv2D(3, 3), ReLU(), Flatten(), Dense(10)])
-    n, block = 2 * 300 + 77, 300  # three blocks (of 226, 226 and 225 rows)
+    block = 300
     x, y = inputs((6, 6, 1), n, 4)
     x = x.astype(np.float64)
     order = np.random.default_rng(5).permutation(n)
@@ -585,3 +588,45 @@ def test_a_forked_child_trains_in_halves_with_a_thread_of_its_own():
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung on its parent's thread")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_blocks_and_halves_run_the_layers_in_training_mode(monkeypatch):
+    """Dropout acts only in training mode: the blocked full-batch pass and both halves of a
+    halved batch must ask every layer for it."""
+    spec = small_spec(
+        "modes", (6, 6, 1), [Conv2D(3, 3), ReLU(), Flatten(), Dropout(0.5), Dense(10)]
+    )
+    x, y = inputs((6, 6, 1), 40, 4)
+    model = BACKEND.build(spec, init_params(spec, 0))
+    modes = []
+    for layer in [*model.layers, *model.twin.layers]:
+        real = layer.forward
+        layer.forward = lambda h, training, real=real: modes.append(training) or real(h, training)
+    nl.blocked_step(model, x, y, 16)
+    assert modes and all(m is True for m in modes)
+    modes.clear()
+    nl.step_in_halves(model, x, y, lambda fn, *args: _Done(fn(*args)))
+    assert len(modes) == 2 * len(model.layers) and all(m is True for m in modes)
+
+
+def test_blas_has_one_thread_while_two_halves_run(monkeypatch):
+    """*Speed: two cores*: each half runs its matrix products on one BLAS thread (two
+    halves with two BLAS threads each fight over the two cores)."""
+    from threadpoolctl import threadpool_info
+
+    spec = specs.get_spec("speedrun")
+    x, y = inputs(spec.input_shape, 2 * 64, 2)
+    seen, real = [], nl.step_in_halves
+
+    def recording(*args):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(*args)
+
+    monkeypatch.setattr(nl, "step_in_halves", recording)
+    monkeypatch.setattr(nl, "HALVES_MIN_FLOPS", 64 * spec.flops_training)
+    model = BACKEND.build(spec, init_params(spec, 0))
+    BACKEND.train_epoch(
+        model, (x, y), np.arange(len(x)), lr=0.01, momentum=0.0, batch_size=64,
+        sync_every=1, on_sync=lambda *a: None,
+    )  # fmt: skip
+    assert seen == [{1}, {1}]
