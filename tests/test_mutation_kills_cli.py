@@ -258,3 +258,26 @@ def test_predict_frames_fashion_pictures_as_fashion_mnist(tmp_path, capsys):
 
     assert not np.allclose(probabilities(True), probabilities(False), atol=1e-3)
     np.testing.assert_allclose(got, probabilities(True), rtol=1e-6)
+
+
+def test_compare_trains_by_the_dataset_s_recipe_and_names_each_device(monkeypatch, capsys):
+    """dnn has a recipe of its own for Fashion-MNIST (Adam, lr 0.002, one-cycle), and each
+    result names its device as the framework names it."""
+    from mnist_nets.cli import compare
+
+    class Named(type(get_backend("numpy"))):
+        def device_name(self, device):
+            return f"the {device} of a stand-in"
+
+    monkeypatch.setattr(compare, "list_backends", lambda: ["numpy"])
+    monkeypatch.setattr(compare, "load_backend", lambda name: Named())
+    code, out, _ = run(
+        ["compare", "--model", "dnn", "--dataset", "fashion-mnist", "--limit", "100",
+         "--epochs", "1", "-q", "--json"],
+        capsys,
+    )  # fmt: skip
+    report = json.loads(out)
+    fashion, plain = get_spec("dnn").for_dataset("fashion-mnist").recipe, get_spec("dnn").recipe
+    assert code == 0 and fashion.lr != plain.lr
+    assert (report["lr"], report["batch_size"]) == (fashion.lr, fashion.batch_size)
+    assert report["results"][0]["device_name"] == "the cpu of a stand-in"
