@@ -63,7 +63,7 @@ def test_report_main_machine_option(tmp_path):
 # --------------------------------------------------------------------------- bench/cell.py
 
 
-def _tiny_cell(epochs=2, rounds=1, seed=0):
+def _tiny_cell(epochs=2, rounds=1, seed=0, **recipe_fields):
     from bench.cell import TrainingCell
     from bench.profiles import Profile
     from mnist_nets.backends.numpy_backend import NumpyBackend
@@ -74,8 +74,8 @@ def _tiny_cell(epochs=2, rounds=1, seed=0):
     x = rng.random((50, 28, 28, 1), dtype=np.float32)
     y = (np.arange(50) % 10).astype(np.uint8)
     spec = get_spec("perceptron")
-    recipe = spec.recipe.__class__(lr=0.1, epochs=epochs, batch_size=16, momentum=0.5,
-                                   lr_decay=0.5)
+    recipe = spec.recipe.__class__(**{"lr": 0.1, "epochs": epochs, "batch_size": 16,
+                                      "momentum": 0.5, "lr_decay": 0.5, **recipe_fields})
     profile = Profile("tiny", 50, 20, epochs, description="tiny data")
     class Backend(NumpyBackend):
         def device_name(self, device):
@@ -173,6 +173,91 @@ def test_epoch_definition_wording():
     )
     assert epoch_definition(Recipe(lr=0.1, epochs=1, batch_size=128), 1000).endswith(
         "8 steps of 128 images, the last of 104")
+    assert epoch_definition(Recipe(lr=0.1, epochs=1, batch_size=128, shuffle=False), 1000) == (
+        "one pass over the 1,000 training images in the data's own order (unshuffled): "
+        "8 steps of 128 images, the last of 104"
+    )
+
+
+def test_cell_stores_the_whole_recipe_and_every_evaluation():
+    """The exact dicts a cell stores, for an Adam, one-cycle, unshuffled recipe evaluated
+    twice per epoch (every field differs from the Recipe defaults)."""
+    cell = _tiny_cell(epochs=1, momentum=0.0, lr_decay=1.0, optimizer="adam",
+                      betas=(0.8, 0.95), eps=1e-7, schedule="one_cycle", warmup=0.25,
+                      shuffle=False, evals_per_epoch=2)
+    spec = cell.spec
+    assert cell.static_info() == {
+        "schema": 1, "kind": "training", "profile": "tiny", "profile_description": "tiny data",
+        "dataset": cell.profile.dataset, "model": "perceptron", "framework": "numpy",
+        "device": "cpu", "device_name": "device cpu", "seed": 0, "epochs": 1, "lr": 0.1,
+        "momentum": 0.0, "lr_decay": 1.0, "batch_size": 16, "optimizer": "adam",
+        "betas": [0.8, 0.95], "eps": 1e-7, "schedule": "one_cycle", "warmup": 0.25,
+        "shuffle": False, "evals_per_epoch": 2, "loss_function": spec.loss,
+        "train_samples": 50, "test_samples": 20,
+        "epoch_definition": "one pass over the 50 training images in the data's own order "
+                            "(unshuffled): 4 steps of 16 images, the last of 2",
+        "param_count": spec.param_count, "flops_training_per_sample": spec.flops_training,
+        "flops_forward_per_sample": spec.flops_forward,
+        "target_accuracy": spec.target_accuracy, "versions": {"numpy": np.__version__},
+        "data_load_seconds": 0.25,
+    }
+    h = cell.rounds[0].history
+    assert [(e.epoch, e.step) for e in h.evals] == [(0.5, 2), (1.0, 4)]
+    info = cell.results_info(None)
+    assert info["evals"] == [
+        {"epoch": 0.5, "train_seconds": h.evals[0].train_seconds,
+         "test_accuracy": h.evals[0].test_accuracy},
+        {"epoch": 1.0, "train_seconds": h.evals[1].train_seconds,
+         "test_accuracy": h.evals[1].test_accuracy},
+    ]
+    assert 0 < info["evals"][0]["train_seconds"] <= info["evals"][1]["train_seconds"]
+    assert info["evals"][1]["test_accuracy"] == info["test_accuracy"]
+    assert set(info) == {
+        "rounds", "threads", "build_seconds", "cpu_window", "co_runner", "warmup_seconds",
+        "peak_rss_increase_bytes", "device_peak_bytes", "peak_gflops", "peak_method",
+        "diverged", "test_accuracy", "final_loss", "final_train_accuracy", "per_epoch",
+        "train_seconds", "train_seconds_rounds", "test_accuracy_rounds", "eval_seconds",
+        "evals", "wall_seconds_rounds", "stage_and_overhead_seconds",
+        "first_epoch_extra_seconds", "samples_trained", "samples_per_second",
+        "achieved_gflops", "fraction_of_peak", "target_reached", "time_to_target_seconds",
+        "target_epoch",
+    }
+
+
+def test_cell_stores_the_rounds_cpu_window_and_co_runner():
+    import dataclasses
+
+    cell = _tiny_cell(epochs=1)
+    first = cell.rounds[0]
+    window = cell._window.as_dict()  # the round's own window, stopped by run()
+    assert set(window) == {"wall_seconds", "other_cores", "own_cores", "steal_cores",
+                           "co_runner"}
+    assert first.cpu == window and window["wall_seconds"] > 0
+    info = cell.results_info(None)
+    assert info["cpu_window"] == window
+    assert info["co_runner"] is bool(window["co_runner"])
+    busy = {**window, "other_cores": 1.5, "co_runner": True}
+    quiet = {**window, "other_cores": 0.0, "co_runner": False}
+    cell.rounds = [dataclasses.replace(first, cpu=busy), dataclasses.replace(first, cpu=quiet)]
+    info = cell.results_info(None)
+    assert (info["cpu_window"], info["co_runner"]) == (busy, True)  # round 1's window
+    cell.rounds = [dataclasses.replace(first, cpu=quiet), dataclasses.replace(first, cpu=busy)]
+    assert cell.results_info(None)["co_runner"] is False
+    cell.rounds = [dataclasses.replace(first, cpu=None)]  # a round from before the windows
+    info = cell.results_info(None)
+    assert info["cpu_window"] is None and info["co_runner"] is False
+
+
+def test_cell_run_needs_the_setups_sampler_and_window():
+    from bench.steadiness import CpuWindow
+
+    cell = _tiny_cell(epochs=1, rounds=0)
+    cell.warmup_seconds = 0.0  # no warm-up needed here
+    model = cell.backend.build(cell.spec, cell.params, "cpu", 0)
+    cell._window = CpuWindow().start()  # a window but no memory sampler
+    with pytest.raises(AssertionError):
+        cell.run(model)
+    assert cell.rounds == []
 
 
 def test_cell_target_fields():
@@ -230,7 +315,7 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     from mnist_nets.backends.numpy_backend import NumpyBackend
     from mnist_nets.data import Split
     from mnist_nets.params import init_params
-    from mnist_nets.specs import Recipe, get_spec
+    from mnist_nets.specs import Recipe, UpdateRule, get_spec
 
     calls = []
 
@@ -245,7 +330,7 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
 
         def train_epoch(self, model, staged, order, **kw):
             calls.append(("train_epoch", order.tolist(), kw["lr"], kw["momentum"],
-                          kw["batch_size"], kw["sync_every"]))
+                          kw["batch_size"], kw["sync_every"], kw.get("update")))
             return super().train_epoch(model, staged, order, **kw)
 
     monkeypatch.setattr(cell_module.memory, "device_peak",
@@ -259,7 +344,9 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     x = rng.random((50, 28, 28, 1), dtype=np.float32)
     y = (np.arange(50) % 10).astype(np.uint8)
     spec = get_spec("perceptron")
-    recipe = Recipe(lr=0.3, epochs=1, batch_size=16, momentum=0.25)
+    # Adam: a warm-up with the default update (plain SGD) would warm up the wrong optimizer
+    recipe = Recipe(lr=0.3, epochs=1, batch_size=16, momentum=0.25, optimizer="adam",
+                    betas=(0.8, 0.9))
     cell = TrainingCell(spec, recipe, Profile("tiny", 50, 20, 1), Recording(), "cpu",
                         Split(x, y), Split(np.concatenate([x] * 46), np.concatenate([y] * 46)),
                         seed=3)
@@ -269,7 +356,8 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
     assert calls == [
         ("build", "cpu", 3),
         ("stage", 16 + 50 % 16),
-        ("train_epoch", list(range(18)), 0.3, 0.25, 16, 50),
+        ("train_epoch", list(range(18)), 0.3, 0.25, 16, 50,
+         UpdateRule("adam", 0.25, (0.8, 0.9), 1e-8)),
         ("stage", 1000 + 2300 % 1000),  # the full and the last, smaller prediction batch
         ("synchronize", "numpy", "cpu"),
     ]
@@ -372,6 +460,31 @@ def test_learning_rate_time_and_target_texts():
     assert tables.time_to_target({"target_accuracy": 0.985, "target_reached": False}) == (
         "not reached (98.5 %)")
     assert tables.table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+
+
+def test_spread_and_verdict_at_their_boundaries():
+    assert tables.spread({"train_seconds": 2.0}) == (2.0, 2.0)  # no per-round figures
+    assert tables.spread({"train_seconds": 2.0, "train_seconds_rounds": []}) == (2.0, 2.0)
+    assert tables.spread({"train_seconds": 2.0, "train_seconds_rounds": [3.0, 1.0, 2.0]}) == (
+        1.0, 3.0)
+
+    def cell(*rounds):
+        return {"train_seconds": sorted(rounds)[len(rounds) // 2],
+                "train_seconds_rounds": list(rounds)}
+
+    fast, slow = cell(1.0, 1.5), cell(2.0, 3.0)
+    assert tables.verdict(fast, slow) == "faster"  # two rounds each are enough
+    assert tables.verdict(slow, fast) == "slower"
+    assert tables.verdict(cell(1.0), slow) == tables.ONE_ROUND
+    assert tables.verdict(fast, cell(3.0)) == tables.ONE_ROUND
+    assert tables.verdict(fast, {"train_seconds": 3.0}) == tables.ONE_ROUND
+    # ranges that touch at one point overlap: a tie either way round
+    touching = cell(1.0, 2.0)
+    assert tables.verdict(touching, slow) == "tie"
+    assert tables.verdict(slow, touching) == "tie"
+    assert tables.verdict(cell(1.0, 1.999), slow) == "faster"
+    assert tables.verdict(slow, cell(1.0, 1.999)) == "slower"
+    assert tables.verdict(cell(1.0, 2.5), slow) == "tie"
 
 
 def test_rows_gpu_and_not_run_helpers(tmp_path):
