@@ -414,6 +414,15 @@ def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(n, monkeypatch):
     got_loss, got_correct = nl.blocked_step(blocked, x, y, block)
     assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(blocked.flat_grad, plain.flat_grad, rtol=1e-10, atol=1e-14)
+    # *speed: two cores*: the second half of the rows, in blocks of its own, aside
+    halved = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    aside = []
+    run_aside = lambda fn, *args: aside.append(len(args[4])) or _Done(fn(*args))  # noqa: E731
+    got_loss, got_correct = nl.blocked_step(halved, x, y, block, run_aside)
+    assert aside == [n // 2]
+    assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(halved.flat_grad, plain.flat_grad, rtol=1e-10, atol=1e-14)
+    assert not np.array_equal(halved.twin.flat_grad, halved.flat_grad)  # each half its own
     # and train_epoch takes this path for a batch that is the whole set, in any order
     # (in one block here: fewer rows than FULL_BATCH_BLOCK)
     blocked = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
@@ -559,6 +568,7 @@ def test_architecture_gradients(name):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # the child runs numpy only
 def test_a_forked_child_trains_in_halves_with_a_thread_of_its_own():
     """The thread that runs the second half lives in the process that started it; a
     child forked after it (multiprocessing's "fork", mutation testing) has no copy of it
@@ -605,6 +615,9 @@ def test_blocks_and_halves_run_the_layers_in_training_mode(monkeypatch):
     nl.blocked_step(model, x, y, 16)
     assert modes and all(m is True for m in modes)
     modes.clear()
+    nl.blocked_step(model, x, y, 16, lambda fn, *args: _Done(fn(*args)))
+    assert len(modes) == 2 * 2 * len(model.layers) and all(m is True for m in modes)
+    modes.clear()
     nl.step_in_halves(model, x, y, lambda fn, *args: _Done(fn(*args)))
     assert len(modes) == 2 * len(model.layers) and all(m is True for m in modes)
 
@@ -616,13 +629,16 @@ def test_blas_has_one_thread_while_two_halves_run(monkeypatch):
 
     spec = specs.get_spec("speedrun")
     x, y = inputs(spec.input_shape, 2 * 64, 2)
-    seen, real = [], nl.step_in_halves
+    seen = []
 
-    def recording(*args):
-        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
-        return real(*args)
+    def recording(real):
+        def call(*args):
+            seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+            return real(*args)
 
-    monkeypatch.setattr(nl, "step_in_halves", recording)
+        return call
+
+    monkeypatch.setattr(nl, "step_in_halves", recording(nl.step_in_halves))
     monkeypatch.setattr(nl, "HALVES_MIN_FLOPS", 64 * spec.flops_training)
     model = BACKEND.build(spec, init_params(spec, 0))
     BACKEND.train_epoch(
@@ -630,3 +646,11 @@ def test_blas_has_one_thread_while_two_halves_run(monkeypatch):
         sync_every=1, on_sync=lambda *a: None,
     )  # fmt: skip
     assert seen == [{1}, {1}]
+    # and for a batch that is the whole set (blocked_step, its halves side by side)
+    seen.clear()
+    monkeypatch.setattr(nl, "blocked_step", recording(nl.blocked_step))
+    BACKEND.train_epoch(
+        model, (x, y), np.arange(len(x)), lr=0.01, momentum=0.0, batch_size=len(x),
+        sync_every=1, on_sync=lambda *a: None,
+    )  # fmt: skip
+    assert seen == [{1}]

@@ -91,7 +91,8 @@ class NumpyModel:
         if self._twin is None:
             flat_grad = np.zeros_like(self.flat_grad)
             rng = np.random.default_rng([self.seed, 1])
-            self._twin = nl.Twin(self._layers(True, flat_grad, rng), flat_grad)
+            layers = self._layers(True, flat_grad, rng)
+            self._twin = nl.Twin(layers, flat_grad, np.empty_like(flat_grad))
         return self._twin
 
     def _layers(self, rewrite: bool, flat_grad=None, rng=None) -> list[nl.Layer]:
@@ -331,11 +332,14 @@ class NumpyBackend(Backend):
         # *Speed: two cores* (numpy_layers.step_in_halves), for batches with the work for it
         halves = not whole_set and in_halves(model.spec, min(batch_size, n))
         errors = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
-        with errors, _one_blas_thread() if halves else contextlib.nullcontext():
+        one_blas = _one_blas_thread() if halves or whole_set else contextlib.nullcontext()
+        with errors, one_blas:
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 if whole_set:  # in any order: only the rounding of the sums differs
-                    losses[b], correct[b] = nl.blocked_step(model, x, y, nl.FULL_BATCH_BLOCK)
+                    losses[b], correct[b] = nl.blocked_step(
+                        model, x, y, nl.FULL_BATCH_BLOCK, _aside().submit
+                    )
                 elif halves and len(idx) > 1:
                     xb, yb = x[idx], y[idx]
                     losses[b], correct[b] = nl.step_in_halves(model, xb, yb, _aside().submit)

@@ -425,10 +425,13 @@ INFERENCE_CHUNK = 128
 # (the seed recipe's 60,000 rows) is not copied into shuffled order (a fresh 188 MB array
 # on every step took most of the step's time) and is not run in one piece: its gradient
 # is summed block by block of this many rows, so that a block's activations are still in
-# cache for its backward pass.  Measured on 60,000 rows (perceptron, dnn): 512 to 8,192
-# rows per block are alike on one BLAS thread; with two threads on a busy machine every
-# matrix product pays a thread hand-over, and the larger blocks were 2-6x faster.
-FULL_BATCH_BLOCK = 8192
+# cache for its backward pass.  The two halves of the rows run side by side, each on its
+# own thread with one BLAS thread (*speed: two cores*, ``blocked_step``'s ``run_aside``):
+# with two BLAS threads per matrix product, every product paid a thread hand-over, and only
+# blocks of 8,192 rows amortised it.  Measured on 60,000 rows, one step, on a 2-core AMD
+# EPYC beside another job: perceptron 128-157 ms (one piece at a time, blocks of 8,192) ->
+# 72-88 ms (halves, blocks of 512-1,024; 91-107 ms with 2,048); dnn 3.4 -> 2.5-2.8 s.
+FULL_BATCH_BLOCK = 1024
 
 
 def in_chunks(forward, x: np.ndarray, chunk: int) -> np.ndarray:
@@ -446,7 +449,7 @@ def in_chunks(forward, x: np.ndarray, chunk: int) -> np.ndarray:
     return out
 
 
-def blocked_step(model, x: np.ndarray, y: np.ndarray, block: int) -> tuple[float, int]:
+def blocked_step(model, x: np.ndarray, y: np.ndarray, block: int, run_aside=None):
     """``model.step(x, y, training=True)`` for a batch of many rows, summed block by block:
     ``(loss, correct)``, and the batch's gradient in ``model.flat_grad``.
 
@@ -455,36 +458,64 @@ def blocked_step(model, x: np.ndarray, y: np.ndarray, block: int) -> tuple[float
     ``|B| / N`` before its backward pass (``backward`` is linear in it).  Only the order of
     the sums differs from one pass over the whole batch (the plain version,
     ``tests/numpy_reference.py::full_batch_step``), and with it the rounding.
-    ``model.scratch`` (free until the SGD update) accumulates the blocks' gradients.
+
+    ``run_aside`` (*speed: two cores*, as in :func:`step_in_halves`): the second half of
+    the rows goes block by block through ``model.twin`` on another thread, and the two
+    halves' gradients are added at the end.
     """
     n = len(x)
-    block = -(-n // -(-n // block))  # near-equal blocks, so the layers' buffers keep one shape
+    if run_aside is None or n < 2:  # (one row has no halves)
+        return _blocked_rows(model, None, model.flat_grad, model.scratch, x, y, n, block)
+    half = -(-n // 2)
+    twin = model.twin
+    errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
+    aside = run_aside(
+        _blocked_rows, model, twin.layers, twin.flat_grad, twin.scratch, x[half:], y[half:], n,
+        block, errors,
+    )  # fmt: skip
+    try:
+        loss, correct = _blocked_rows(
+            model, None, model.flat_grad, model.scratch, x[:half], y[:half], n, block, errors
+        )
+    finally:
+        other_loss, other_correct = aside.result()  # never leave the other half running
+    model.flat_grad += twin.flat_grad
+    return loss + other_loss, correct + other_correct
+
+
+def _blocked_rows(model, layers, flat_grad, acc, x, y, n: int, block: int, errors=None):
+    """Rows ``x`` of a batch of ``n``, block by block through ``layers`` (None: the model's):
+    their share of the batch's loss, their correct count, and their share of its gradient
+    in ``flat_grad`` (``acc``, free scratch the size of the parameters, sums the blocks)."""
+    rows = len(x)
+    block = -(-rows // -(-rows // block))  # near-equal blocks: the layers' buffers keep one shape
     loss_fn = LOSSES[model.spec.loss]
     total_loss, correct = 0.0, 0
-    acc = model.scratch
-    for start in range(0, n, block):
-        xb, yb = x[start : start + block], y[start : start + block]
-        logits = model.forward(xb, True)
-        correct += int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
-        loss, g = loss_fn(logits, yb)
-        total_loss += loss * len(xb)
-        g *= g.dtype.type(len(xb) / n)
-        model.backward(g)
-        if start == 0:
-            acc[...] = model.flat_grad
-        elif start + block < n:
-            acc += model.flat_grad
-    if n > block:  # the last block's gradient is in flat_grad; add the others
-        model.flat_grad += acc
+    with np.errstate(**(errors or np.geterr())):
+        for start in range(0, rows, block):
+            xb, yb = x[start : start + block], y[start : start + block]
+            logits = model.forward(xb, True, layers)
+            correct += int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
+            loss, g = loss_fn(logits, yb)
+            total_loss += loss * len(xb)
+            g *= g.dtype.type(len(xb) / n)
+            model.backward(g, layers)
+            if start == 0:
+                acc[...] = flat_grad
+            elif start + block < rows:
+                acc += flat_grad
+        if rows > block:  # the last block's gradient is in flat_grad; add the others
+            flat_grad += acc
     return total_loss / n, correct
 
 
 class Twin(NamedTuple):
-    """A second set of a model's training layers (the same parameters, their own buffers) and
-    the gradient vector they fill."""
+    """A second set of a model's training layers (the same parameters, their own buffers),
+    the gradient vector they fill, and scratch of its size."""
 
     layers: list
     flat_grad: np.ndarray
+    scratch: np.ndarray
 
 
 # *Speed: two cores.*  numpy's element-wise work (patch copies, pooling, ReLU, sums) runs
