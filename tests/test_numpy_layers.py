@@ -654,3 +654,57 @@ def test_blas_has_one_thread_while_two_halves_run(monkeypatch):
         sync_every=1, on_sync=lambda *a: None,
     )  # fmt: skip
     assert seen == [{1}]
+
+
+def _poisoned(real_get):
+    """``Buffers.get`` whose new arrays hold NaN (True for masks) where numpy's np.empty
+    would hold whatever memory it got: a layer that reads a part of a buffer it never
+    wrote then gives NaN instead of the zeros that fresh memory often happens to hold."""
+
+    def get(self, name, shape, dtype=None, init=None):
+        def poison(a):
+            a.fill(True if a.dtype == np.bool_ else np.nan)
+            if init is not None:
+                init(a)
+
+        return real_get(self, name, shape, dtype, poison)
+
+    return get
+
+
+@pytest.mark.parametrize(
+    "shape, layers",
+    [
+        ((7, 7, 1), [Conv2D(2, 2), MaxPool2D(4), ReLU(), Flatten(), Dense(10)]),  # 2 rows left
+        ((7, 9, 1), [Conv2D(2, 2), MaxPool2D(4), Flatten(), Dense(10)]),  # 6x8: rows left only
+        ((9, 7, 1), [Conv2D(2, 2), MaxPool2D(4), Flatten(), Dense(10)]),  # 8x6: columns only
+        ((7, 7, 1), [Conv2D(2, 2), MaxPool2D(3, 2), Flatten(), Dense(10)]),  # overlapping
+        ((7, 7, 1), [Conv2D(2, 2), ReLU(), MaxPool2D(2), Flatten(), Dense(10)]),  # fused
+        ((7, 7, 1), [Conv2D(3, 3, padding=1), MaxPool2D(2), Flatten(), Dropout(0.3), Dense(10)]),
+        ((7, 7, 1), [Conv2D(2, 3, stride=2, padding=1), ReLU(), Flatten(), Dense(10)]),
+    ],
+    ids=["pool-remainder", "pool-rows", "pool-columns", "pool-overlap", "pool-fused",
+         "padded-dropout", "strided-padded"],
+)
+@pytest.mark.parametrize("plain", [False, True], ids=["rewritten", "plain"])
+def test_buffers_are_never_read_before_they_are_written(shape, layers, plain, monkeypatch):
+    """*Speed: reused buffers*: every layer writes the whole of each buffer it later reads
+    (or sets it once when allocated, as the zero borders of a padded input); two steps with
+    poisoned fresh buffers give the gradients of the same steps with clean ones."""
+    spec = small_spec("buffers", shape, layers)
+    x, y = inputs(shape, 9, 3)
+    x = x.astype(np.float64)
+    grads = []
+    for get in (nl.Buffers.get, _poisoned(nl.Buffers.get)):
+        monkeypatch.setattr(nl.Buffers, "get", get)
+        model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+        trained = model.plain_layers if plain else None
+        steps = []
+        for rows in (x, x[::-1]):  # the second step reuses the buffers of the first
+            logits = model.forward(rows, True, trained)
+            _, g = nl.LOSSES[spec.loss](logits, y)
+            model.backward(g, trained)
+            steps.append(model.flat_grad.copy())
+        grads.append(steps)
+    assert np.all(np.isfinite(grads[1]))
+    np.testing.assert_array_equal(grads[1], grads[0])
