@@ -71,13 +71,14 @@ def _check_entry_sizes(path: Path) -> None:
                     shape, _, dtype = np.lib.format.read_array_header_1_0(f)
                 else:
                     shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                data_bytes = info.file_size - f.tell()  # what follows the header
             count = 1
             for n in shape:
                 count *= int(n)
-            if count * dtype.itemsize > info.file_size:
+            if count * dtype.itemsize > data_bytes:
                 raise ValueError(
                     f"entry {info.filename} claims shape {shape} ({count:,} values) but holds "
-                    f"{info.file_size:,} bytes"
+                    f"{data_bytes:,} bytes of data"
                 )
 
 

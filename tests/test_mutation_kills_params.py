@@ -224,3 +224,53 @@ def test_an_entry_claiming_more_data_than_it_holds_is_refused(tmp_path, version)
         zf.writestr("dense.weight.npy", header.getvalue())
     with pytest.raises(ParamsError, match=re.escape("claims shape (5000, 1) (5,000 values)")):
         load_params(path, get_spec("perceptron"))
+
+
+def _npz_entries(path, entries):
+    """An .npz of raw members: (name, header dict or None, data bytes)."""
+    import io
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, header, data in entries:
+            raw = io.BytesIO()
+            if header is not None:
+                np.lib.format.write_array_header_1_0(raw, header)
+            zf.writestr(name, raw.getvalue() + data)
+    return path
+
+
+def test_an_entry_is_held_to_the_data_after_its_header(tmp_path):
+    """A header is checked against the bytes that follow it, not the entry's whole size:
+    3 float32 values over exactly 12 bytes pass; over 11 (one value short, though the
+    entry with its header is far larger) they are refused, also behind another member."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (3,)}
+    whole = _npz_entries(tmp_path / "whole.npz", [("w.npy", header, bytes(12))])
+    params_module._check_entry_sizes(whole)
+    for name, entries in [
+        ("short.npz", [("w.npy", header, bytes(11))]),
+        ("behind.npz", [("notes.txt", None, b"hello"), ("w.npy", header, bytes(11))]),
+    ]:
+        with pytest.raises(ValueError) as info:
+            params_module._check_entry_sizes(_npz_entries(tmp_path / name, entries))
+        assert str(info.value) == (
+            "entry w.npy claims shape (3,) (3 values) but holds 11 bytes of data"
+        )
+
+
+@pytest.mark.parametrize(
+    "exc, detail",
+    [(ValueError("first line\nsecond line"), "first line"), (EOFError(), "EOFError")],
+    ids=["first-line", "no-message"],
+)
+def test_an_unreadable_npz_is_named_by_the_first_line_of_its_error(exc, detail, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    spec = get_spec("perceptron")
+    path = save_params(tmp_path / "w.npz", spec, init_params(spec, 0))
+
+    def failing_load(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(np, "load", failing_load)
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}: not a readable .npz weights file ({detail}); ")
