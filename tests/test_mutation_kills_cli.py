@@ -5,8 +5,11 @@ helpers, what ``--json`` keeps off stdout, the exact text tables of ``evaluate``
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from mnist_nets.cli.common import check_out
 from mnist_nets.data import load_mnist
 from mnist_nets.fileio import temp_name_prefix
 from mnist_nets.images import load_digit
-from mnist_nets.params import init_params, save_params
+from mnist_nets.params import init_params, load_params, save_params
 from mnist_nets.specs import get_spec
 
 
@@ -281,3 +284,216 @@ def test_compare_trains_by_the_dataset_s_recipe_and_names_each_device(monkeypatc
     assert code == 0 and fashion.lr != plain.lr
     assert (report["lr"], report["batch_size"]) == (fashion.lr, fashion.batch_size)
     assert report["results"][0]["device_name"] == "the cpu of a stand-in"
+
+
+# --------------------------------------------------------------------------- train
+
+
+class _StandIn(type(get_backend("numpy"))):
+    """The numpy backend on a fake clock (every epoch takes 0.25 s of training, every
+    evaluation is made at its share of that), insisting on being told the device and
+    the seed, naming its device its own way; on request it prints to stdout while it
+    builds (as a framework's C++ code does), its weights become NaN, or Ctrl-C comes,
+    once ``nan_after`` or ``interrupt_after`` epochs have ended."""
+
+    def __init__(self, chatty=False, nan_after=None, interrupt_after=None):
+        self.chatty, self.nan_after, self.interrupt_after = chatty, nan_after, interrupt_after
+        self.built = []
+        self.epochs_ended = 0
+
+    def build(self, spec, params, device, seed):
+        if self.chatty:
+            print("chatter from a framework")
+            os.write(1, b"chatter on fd 1\n")
+        self.built.append((device, seed))
+        return super().build(spec, params, device=device, seed=seed)
+
+    def device_name(self, device):
+        return f"the {device} of a stand-in"
+
+    def export_params(self, model):
+        params = super().export_params(model)
+        if self.nan_after is not None and self.epochs_ended >= self.nan_after:
+            return {name: np.full_like(value, np.nan) for name, value in params.items()}
+        return params
+
+    def train_epoch(self, *args, **kwargs):
+        if self.interrupt_after is not None and self.epochs_ended >= self.interrupt_after:
+            raise KeyboardInterrupt
+        return super().train_epoch(*args, **kwargs)
+
+    def train(self, model, data, *args, on_epoch_end, **kwargs):
+        def ended(record, model):
+            on_epoch_end(record, model)
+            self.epochs_ended = record.epoch
+
+        history = super().train(model, data, *args, on_epoch_end=ended, **kwargs)
+        for record in history.epochs:
+            record.seconds = 0.25
+        for evaluation in history.evals:
+            evaluation.train_seconds = 0.25 * evaluation.epoch
+        return history
+
+
+def _stand_in(monkeypatch, **kwargs) -> _StandIn:
+    from mnist_nets.cli import train
+
+    backend = _StandIn(**kwargs)
+    monkeypatch.setattr(train, "load_backend", lambda name: backend)
+    return backend
+
+
+TRAIN = ["train", "--model", "perceptron", "--limit", "200", "--test-limit", "100",
+         "--lr", "0.1", "--batch-size", "20", "--seed", "3"]  # fmt: skip
+PERCEPTRON_PARAMS = "dense1.weight, dense1.bias"
+
+
+def test_train_reports_its_rate_target_and_device_by_the_backend_s_clock(monkeypatch, capfd):
+    """Two epochs of 200 images in 0.25 s each: 800 samples/s (under a second of training:
+    the rate's floor of 1e-9 s never rounds it up to 1 s).  The target is reached at the
+    first evaluation that reaches it, four an epoch here (the recipe goes to the training
+    loop), and said in seconds and epochs of that clock; the device is named as the
+    framework names it; --json keeps the framework's stdout chatter on stderr; the
+    backend is built on the device and with the seed asked for."""
+    from mnist_nets.cli import train
+
+    spec = get_spec("perceptron").with_recipe(evals_per_epoch=4)
+    monkeypatch.setattr(train, "get_spec", lambda name: spec)
+    backend = _stand_in(monkeypatch, chatty=True)
+    args = [*TRAIN, "--epochs", "2", "-q"]
+
+    def report(target):
+        nonlocal spec
+        spec = dataclasses.replace(spec, target_accuracy=target)
+        assert cli.main([*args, "--json"]) == 0
+        out, err = capfd.readouterr()
+        assert "chatter from a framework" in err and "chatter on fd 1" in err
+        return json.loads(out)  # nothing but the JSON
+
+    first = report(0.0)
+    assert [e["epoch"] for e in first["evals"]] == [0.3, 0.5, 0.8, 1.0, 1.3, 1.5, 1.8, 2.0]
+    target = first["evals"][-1]["test_accuracy"]
+    reached = next(e["epoch"] for e in first["evals"] if e["test_accuracy"] >= target)
+    result = report(target)
+    accuracies = [[e["test_accuracy"] for e in r["evals"]] for r in (first, result)]
+    assert accuracies[0] == accuracies[1]  # the same training (and evaluations)
+    assert result["device_name"] == "the cpu of a stand-in"
+    assert (result["train_seconds"], result["seconds_to_target"]) == (0.5, 0.25 * reached)
+    assert backend.built == [("cpu", 3), ("cpu", 3)]
+
+    assert cli.main(args) == 0
+    out, _ = capfd.readouterr()
+    lines = [line for line in out.splitlines() if not line.startswith("chatter")]
+    assert lines == [
+        "perceptron in numpy on cpu (the cpu of a stand-in): 2 epochs of 200 training images, "
+        "lr 0.1, batch 20, seed 3",
+        f"test accuracy {common.pct(result['test_accuracy'])} on 100 test images; trained in "
+        "0.5 s (800 samples/s)",
+        f"reached {common.pct(target)} after {0.25 * reached:.2f} s of training "
+        f"(epoch {reached:.2f}; evaluations excluded)",
+    ]
+
+
+def test_train_one_by_default_draws_its_bar_and_saves_mnist_weights(tmp_path, capsys):
+    from mnist_nets.cli.train import train_one
+    from mnist_nets.data import load_split
+    from mnist_nets.params import load_weights
+
+    spec = get_spec("perceptron")
+    out = tmp_path / "w.npz"
+    data = (load_split("train", 100), load_split("test", 50))
+    train_one(spec, get_backend("numpy"), "cpu", data, epochs=1, lr=0.1, batch_size=50,
+              seed=0, params=init_params(spec, 0), out=str(out))  # fmt: skip
+    assert "epoch 1/1" in capsys.readouterr().err
+    assert load_weights(out)[2] == "mnist"
+
+
+def test_train_one_without_out_existed_says_out_does_not_exist(tmp_path):
+    """Weights that are NaN after epoch 1: every parameter that became NaN is named, a
+    learning rate ten times lower is advised, and ``out`` (not said to exist before this
+    run) does not exist."""
+    from mnist_nets.cli.train import train_one
+    from mnist_nets.data import load_split
+
+    spec = get_spec("perceptron")
+    out = tmp_path / "w.npz"
+    data = (load_split("train", 100), load_split("test", 50))
+    with pytest.raises(common.TrainingFailed) as failed:
+        train_one(spec, _StandIn(nan_after=0), "cpu", data, epochs=1, lr=0.1, batch_size=50,
+                  seed=0, params=init_params(spec, 0), out=str(out), quiet=True)  # fmt: skip
+    assert str(failed.value) == (
+        f"training diverged: {PERCEPTRON_PARAMS} became NaN or infinite in epoch 1 (learning "
+        f"rate 0.1); try a lower learning rate, e.g. --lr 0.01; no weights were saved to {out} "
+        f"by this run ({out} does not exist)"
+    )
+    assert not out.exists()
+
+
+def test_train_weights_that_become_nan_name_the_epoch_out_holds(tmp_path, monkeypatch, capsys):
+    """NaN weights after epoch 2, whose learning rate is 0.1 * 0.5 (the perceptron's decay):
+    exit 1, and ``--out`` holds epoch 1's weights, whole."""
+    _stand_in(monkeypatch, nan_after=1)
+    out = tmp_path / "w.npz"
+    code, stdout, err = run([*TRAIN, "--epochs", "3", "-q", "--out", out], capsys)
+    assert (code, stdout) == (1, "")
+    assert one_line(err) == (
+        f"mnist-nets: error: training diverged: {PERCEPTRON_PARAMS} became NaN or infinite in "
+        "epoch 2 (learning rate 0.05); try a lower learning rate, e.g. --lr 0.005; "
+        f"{out} holds the weights of epoch 1, the last complete one"
+    )
+    load_params(out)  # whole and finite
+
+
+def test_train_on_a_full_disk_names_the_error_and_what_out_holds(tmp_path, monkeypatch, capsys):
+    """The second save fails for lack of space: exit 3, the system's own words for it, and
+    ``--out`` still holds epoch 1's weights."""
+    import mnist_nets.params
+
+    real_save = mnist_nets.params.save_params
+    saves = []
+
+    def save_once(*args, **kwargs):
+        saves.append(True)
+        return real_save(*args, **kwargs) if len(saves) == 1 else faults.enospc()
+
+    monkeypatch.setattr(mnist_nets.params, "save_params", save_once)
+    out = tmp_path / "w.npz"
+    code, stdout, err = run([*TRAIN, "--epochs", "2", "-q", "--out", out], capsys)
+    assert (code, stdout) == (3, "")
+    assert one_line(err) == (
+        f"mnist-nets: error: cannot save the weights of epoch 2 to {out}: "
+        f"{os.strerror(errno.ENOSPC)}; nothing half-written remains and {out} holds the weights "
+        "of epoch 1, the last complete one; free space or choose another --out, then train again"
+    )
+    load_params(out)
+
+
+@pytest.mark.parametrize("with_out", [True, False])
+def test_train_interrupted_says_what_out_holds(with_out, tmp_path, monkeypatch, capsys):
+    """Ctrl-C in epoch 2: exit 130 and one line, naming ``--out``'s epoch when there is one
+    and nothing more when there is none."""
+    _stand_in(monkeypatch, interrupt_after=1)
+    out = tmp_path / "w.npz"
+    code, stdout, err = run(
+        [*TRAIN, "--epochs", "3", "-q", *(["--out", out] if with_out else [])], capsys
+    )
+    assert (code, stdout) == (130, "")
+    assert one_line(err) == "mnist-nets: interrupted" + (
+        f"; {out} holds the weights of epoch 1, the last complete one" if with_out else ""
+    )
+
+
+def test_compare_names_the_framework_that_diverged(capsys):
+    """A loss that becomes infinite: the message starts with the framework's name and ends
+    with the advice (no --out: nothing to say about saved weights)."""
+    code, out, err = run(
+        ["compare", "--model", "single_neuron", "--frameworks", "numpy", "--limit", "1000",
+         "--epochs", "1", "--lr", "1000", "--batch-size", "32", "-q"],
+        capsys,
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    assert re.fullmatch(
+        r"mnist-nets: error: numpy: training diverged: the loss became \S+ at epoch 1, batch "
+        r"\d+ \(learning rate 1000\); try a lower learning rate, e.g. --lr 100",
+        one_line(err),
+    ), err
