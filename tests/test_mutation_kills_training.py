@@ -240,12 +240,27 @@ def test_training_time_sums_the_calls_and_leaves_evaluation_out(monkeypatch):
 
         def epoch_end(self, record): ...
 
-    history = fit(Clocked([]), None, split(8), split(10), epochs=2, lr=0.1, batch_size=2,
-                  seed=0, recipe=Recipe(lr=0.1, epochs=2, evals_per_epoch=2),
+    history = fit(Clocked([]), None, split(8), split(10), epochs=3, lr=0.1, batch_size=2,
+                  seed=0, recipe=Recipe(lr=0.1, epochs=3, evals_per_epoch=2),
                   progress=Rates())  # fmt: skip
-    assert [(r.seconds, r.eval_seconds) for r in history.epochs] == [(4.0, 200.0)] * 2
+    assert [(r.seconds, r.eval_seconds) for r in history.epochs] == [(4.0, 200.0)] * 3
     assert [(e.step, e.train_seconds, e.eval_seconds) for e in history.evals] == [
-        (2, 2.0, 100.0), (4, 4.0, 100.0), (6, 6.0, 100.0), (8, 8.0, 100.0)]  # fmt: skip
-    assert history.train_seconds == 8.0 and history.seconds_to_accuracy(0.0) == 2.0
+        (2, 2.0, 100.0), (4, 4.0, 100.0), (6, 6.0, 100.0), (8, 8.0, 100.0),
+        (10, 10.0, 100.0), (12, 12.0, 100.0)]  # fmt: skip
+    assert history.train_seconds == 12.0 and history.seconds_to_accuracy(0.0) == 2.0
     # 2 samples a batch, a batch a second: 2 samples/s at every batch, evaluations left out
-    assert rates == [2.0] * 8
+    assert rates == [2.0] * 12
+
+
+def test_evaluations_name_their_epoch_to_six_decimals():
+    recipe = Recipe(lr=0.1, epochs=2, evals_per_epoch=3)
+    history = fit(Scripted([[1.0]] * 6), None, split(3), split(10), epochs=2, lr=0.1,
+                  batch_size=1, seed=0, recipe=recipe)  # fmt: skip
+    assert [e.epoch for e in history.evals] == [0.333333, 0.666667, 1.0, 1.333333, 1.666667, 2.0]
+
+
+def test_a_backend_that_leaves_a_batch_unreported_is_named_with_the_epoch():
+    backend = Scripted([[1.0] * 4, [1.0] * 3])  # epoch 2's last batch never reported
+    with pytest.raises(RuntimeError) as info:
+        fit(backend, None, split(8), None, epochs=2, lr=0.1, batch_size=2, seed=0)
+    assert str(info.value) == "the scripted backend did not report every batch of epoch 2"

@@ -231,3 +231,23 @@ def test_divergence_names_epoch_and_batch():
     with pytest.raises(Diverged, match=rf"at epoch 1, batch {bad} \(learning rate 1000\)") as exc:
         train(spec, data, seed=1, epochs=3, lr=1e3)
     assert (exc.value.epoch, exc.value.batch) == (1, bad)
+
+
+@pytest.mark.filterwarnings("error")  # a diverging run is told by its losses, not by warnings
+@pytest.mark.parametrize("model_name", ["dnn", "single_neuron"])
+def test_a_diverging_epoch_reports_non_finite_losses_without_warnings(model_name):
+    spec = get_spec(model_name)
+    model = BACKEND.build(spec, init_params(spec, 0))
+    data = load_split("train", limit=64)
+    reported = []
+    BACKEND.train_epoch(
+        model,
+        BACKEND.stage(model, data.x, data.y),
+        np.arange(64),
+        lr=1e30,
+        momentum=0.0,
+        batch_size=8,
+        sync_every=1,
+        on_sync=lambda first, losses, correct: reported.extend(losses),
+    )
+    assert len(reported) == 8 and not np.all(np.isfinite(reported))
