@@ -251,3 +251,18 @@ def test_a_diverging_epoch_reports_non_finite_losses_without_warnings(model_name
         on_sync=lambda first, losses, correct: reported.extend(losses),
     )
     assert len(reported) == 8 and not np.all(np.isfinite(reported))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("model_name", ["cnn", "alexnet", "speedrun"])
+def test_every_layer_computes_in_the_model_s_dtype(model_name, dtype):
+    """No layer slips into float64 in a float32 model (twice the memory and time), nor the
+    other way round, in training or in evaluation."""
+    spec = get_spec(model_name)
+    model = BACKEND.build(spec, init_params(spec, 0), dtype=dtype)
+    x = load_split("test", limit=4).x.astype(dtype)
+    assert [a.dtype for a in BACKEND.activations(model, x)] == [np.dtype(dtype)] * len(spec.layers)
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h, True)
+        assert h.dtype == dtype, type(layer).__name__
