@@ -266,3 +266,81 @@ def test_every_layer_computes_in_the_model_s_dtype(model_name, dtype):
     for layer in model.layers:
         h = layer.forward(h, True)
         assert h.dtype == dtype, type(layer).__name__
+    many = np.repeat(x, 70, axis=0)  # 280 rows: inference in chunks of the layers' rows
+    assert BACKEND.forward(model, many).dtype == dtype
+    assert model.forward(np.ascontiguousarray(many[:3]), False).dtype == dtype
+
+
+def test_a_conv_followed_by_a_tiling_pool_runs_fused():
+    """*Speed: conv and pool fused*: cnn's and speedrun's convolutions write their output
+    in pooling-phase order for the max-pool of size 2 (stride 2) after them."""
+    def fused(name):
+        model = BACKEND.build(get_spec(name), init_params(get_spec(name), 0))
+        convs = [layer for layer in model.layers if hasattr(layer, "transposed")]
+        pools = [layer for layer in model.layers if hasattr(layer, "phased")]
+        return [c.pool for c in convs], [p.phased for p in pools]
+
+    assert fused("cnn") == ([2, 2], [True, True])
+    assert fused("speedrun") == ([2, 2], [True, True])
+
+
+def test_halves_take_every_batch_of_two_rows_or_more(monkeypatch):
+    """With the threshold at 0: batches of 2, 2 and 1 rows; the two of 2 rows go as
+    halves, the last (one row has no halves) in one piece, and every loss is finite."""
+    from mnist_nets.backends import numpy_backend
+    from mnist_nets.backends import numpy_layers as nl
+
+    spec = get_spec("cnn")
+    monkeypatch.setattr(nl, "HALVES_MIN_FLOPS", 0)
+    assert numpy_backend.in_halves(spec, 2) and not numpy_backend.in_halves(spec, 1)
+    halved, real = [], nl.step_in_halves
+    monkeypatch.setattr(nl, "step_in_halves", lambda *a: halved.append(len(a[1])) or real(*a))
+    model = BACKEND.build(spec, init_params(spec, 0))
+    data = load_split("train", limit=5)
+    losses = []
+    BACKEND.train_epoch(model, BACKEND.stage(model, data.x, data.y), np.arange(5), lr=0.01,
+                        momentum=0.0, batch_size=2, sync_every=1,
+                        on_sync=lambda first, batch, correct: losses.extend(batch))  # fmt: skip
+    assert halved == [2, 2] and len(losses) == 3 and np.all(np.isfinite(losses))
+
+
+def test_train_epoch_with_adam_is_the_textbook_algorithm_over_calls():
+    """numpy's ``train_epoch`` with Adam (float64): every batch's update is Kingma & Ba's,
+    with the batch's own learning rate and the step count carried from one call to the
+    next, against gradients taken at the same parameters by ``loss_and_grads``; and each
+    ``on_sync`` gets as many correct counts as losses."""
+    from mnist_nets.specs import UpdateRule
+
+    spec = get_spec("dnn")
+    params = init_params(spec, 0)
+    model = BACKEND.build(spec, params, dtype=np.float64)
+    probe = BACKEND.build(spec, params, dtype=np.float64)
+    data = load_split("train", limit=20)
+    staged = BACKEND.stage(model, data.x, data.y)
+    rule = UpdateRule("adam", 0.0, (0.8, 0.95), 1e-6)
+    names = [p.name for p in spec.parameters]
+    p = np.concatenate([params[k].astype(np.float64).ravel() for k in names])
+    m, v, t = np.zeros_like(p), np.zeros_like(p), 0
+    for lrs in ([1e-3, 2e-3, 3e-3], [4e-3, 5e-3]):  # two calls: batches of 8, 8, 4; 8, 8
+        order = np.arange(8 * len(lrs) - (4 if len(lrs) == 3 else 0))
+        synced = []
+        BACKEND.train_epoch(model, staged, order, lr=np.array(lrs), momentum=0.0, update=rule,
+                            batch_size=8, sync_every=2,
+                            on_sync=lambda first, losses, correct, synced=synced: synced.append(
+                                (first, len(losses), len(correct))))  # fmt: skip
+        assert synced == ([(0, 2, 2), (2, 1, 1)] if len(lrs) == 3 else [(0, 2, 2)])
+        for b, lr in enumerate(lrs):
+            idx = order[b * 8 : (b + 1) * 8]
+            offset = 0
+            for k in names:
+                size = probe.params[k].size
+                probe.params[k][...] = p[offset : offset + size].reshape(probe.params[k].shape)
+                offset += size
+            _, grads = BACKEND.loss_and_grads(probe, data.x[idx], data.y[idx])
+            g = np.concatenate([grads[k].ravel() for k in names])
+            t += 1
+            m = 0.8 * m + 0.2 * g
+            v = 0.95 * v + 0.05 * g * g
+            p = p - lr * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.95**t)) + 1e-6)
+        np.testing.assert_allclose(model.flat, p, rtol=1e-9, atol=1e-12)
+    assert model.adam_t == t == 5
