@@ -8,7 +8,7 @@ import pytest
 
 from bench import tables
 from bench.history import HistoryError, load_runs, select
-from mnist_nets.specs import list_specs
+from mnist_nets.specs import get_spec, list_specs
 from tests.test_report import table_cells, training_cell, write_run
 
 
@@ -522,3 +522,27 @@ def test_by_framework_rows_and_missing_cells(tmp_path):
     text = tables.by_framework(select(load_runs(tmp_path / "cpu")), ["dnn", "cnn"], "standard")
     numpy_rows = table_cells(text.split("#### numpy\n", 1)[1].split("####", 1)[0])
     assert numpy_rows[2][:2] == ["cnn", "not run"]  # a CPU cell never says "no GPU"
+
+
+def test_training_memory_cells_when_not_measured(tmp_path):
+    """No probe in the run, a probe that failed, a probe's figure: each says which, the GPU
+    figure beside the host's."""
+    failed = {"training_memory_bytes": None, "error": "timed out after 600 s"}
+    write_run(tmp_path, 1, [
+        training_cell("dnn", "numpy"),
+        training_cell("dnn", "torch", training_memory=failed),
+        training_cell("dnn", "torch", device="cuda", device_peak_bytes=2**30,
+                      training_memory={"training_memory_bytes": 12 * 2**20}),
+        training_cell("dnn", "tensorflow", device="cuda", device_peak_bytes=2**30,
+                      training_memory=failed),
+    ], gpu="Test GPU")
+    text = tables.network(get_spec("dnn"), select(load_runs(tmp_path)), "standard", "d.svg", None)
+    rows = table_cells(text)
+    column = rows[0].index("Training memory")
+    memory = {(r[0], r[1]): r[column] for r in rows[1:]}
+    assert memory[("numpy", "cpu")] == "not measured in this run"
+    assert memory[("PyTorch", "cpu")] == "not measured (probe failed)"
+    assert memory[("PyTorch", "cuda")] == "1,024 MiB GPU, 12 MiB host"
+    assert memory[("TensorFlow", "cuda")] == "1,024 MiB GPU, not measured (probe failed) host"
+    assert tables.training_memory({}) == "not measured in this run"
+    assert tables.training_memory({"training_memory": failed}) == "not measured (probe failed)"

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import test_faults as faults
 from PIL import Image
+from test_cli_inprocess import _FullStdout
 from test_faults import one_line
 
 import mnist_nets.cli as cli
@@ -76,6 +77,16 @@ def test_main_with_no_stdout_at_all(monkeypatch, capsys):
     assert cli.main(["specs", "perceptron", "--json"]) == 0
     assert sys.stdout is None
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("fail_write", [True, False], ids=["write", "flush"])
+def test_a_stdout_error_carries_the_errno(fail_write):
+    """A full disk under stdout: the StdoutError keeps ENOSPC and the system's words."""
+    checked = cli._CheckedStdout(_FullStdout(fail_write))
+    with pytest.raises(cli.StdoutError) as info:
+        checked.write("x") if fail_write else checked.flush()
+    assert info.value.errno == errno.ENOSPC
+    assert info.value.strerror == "No space left on device"
 
 
 # --------------------------------------------------------------------------- --out

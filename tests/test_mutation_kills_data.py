@@ -556,3 +556,83 @@ def test_deb_files_with_or_without_dot_slash_and_gzip(prefix, gz):
             tar.addfile(info, io.BytesIO(body))
     deb = ar_bytes({b"debian-binary": b"2.0\n", b"data.tar.xz": buf.getvalue()})
     assert dict(deb_data_files(deb, NAMES)) == files
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def tiny_folder(folder: Path, monkeypatch, rows: dict[str, int] | None = None) -> dict:
+    """The four files, written with write_idx into ``folder``: 3 training and 2 test rows
+    (``rows`` gives a file other counts); their sums and SIZES patched to match."""
+    rng = np.random.default_rng(1)
+    folder.mkdir()
+    arrays = {}
+    for name in NAMES:
+        n = (rows or {}).get(name, 3 if name.startswith("train") else 2)
+        arrays[name] = rng.integers(0, 256, (n, 28, 28) if "images" in name else (n,), np.uint8)
+        write_idx(folder / name, arrays[name])
+    use_sums(monkeypatch, {name: (folder / name).read_bytes() for name in NAMES})
+    monkeypatch.setattr(data, "SIZES", {"train": 3, "test": 2})
+    return arrays
+
+
+def test_load_mnist_and_load_split_default_to_the_training_set_of_data_dir(
+    net, tmp_path, monkeypatch
+):
+    """No split given: the training set, read from the folder given (not the empty cache)."""
+    arrays = tiny_folder(tmp_path / "mnist", monkeypatch)
+    images, labels = data.load_mnist(data_dir=tmp_path / "mnist")
+    np.testing.assert_array_equal(images, arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(labels, arrays["train-labels-idx1-ubyte"])
+    split = data.load_split(limit=2, data_dir=tmp_path / "mnist")
+    train_x = data.to_float_nhwc(arrays["train-images-idx3-ubyte"][:2])
+    np.testing.assert_array_equal(split.x, train_x)
+    np.testing.assert_array_equal(split.y, arrays["train-labels-idx1-ubyte"][:2])
+    assert net.calls == []
+
+
+def test_load_mnist_fetches_into_an_empty_cache_by_default_and_logs_it(
+    net, tmp_path, monkeypatch
+):
+    """fetch=True by default: the files come from the first mirror, and ``log`` hears it."""
+    arrays = tiny_folder(tmp_path / "served", monkeypatch)
+    for name in NAMES:
+        served = (tmp_path / "served" / name).read_bytes()
+        net.served[f"{data.MIRRORS[0]}{name}.gz"] = gzip.compress(served)
+    logs: list[str] = []
+    images, labels = data.load_mnist("test", log=logs.append)
+    np.testing.assert_array_equal(images, arrays["t10k-images-idx3-ubyte"])
+    np.testing.assert_array_equal(labels, arrays["t10k-labels-idx1-ubyte"])
+    assert logs == [
+        f"fetching 4 file(s) from {data.MIRRORS[0]}",
+        *(f"  {name}: verified, cached at {net.cache / name}" for name in NAMES),
+    ]
+
+
+def test_load_mnist_with_fetch_false_asks_no_mirror(net):
+    """fetch=False and an empty cache: the missing-files message, and no download tried."""
+    with pytest.raises(DataError) as info:
+        data.load_mnist("test", fetch=False)
+    assert str(info.value) == mnist_message([], f"({net.cache})")
+    assert net.calls == []
+
+
+@pytest.mark.parametrize("limit", [True, 2.5, "2"], ids=["bool", "float", "str"])
+def test_load_mnist_refuses_a_limit_that_is_not_an_int(net, limit):
+    """A bool, a float or a string is no row count: refused before any file is looked for."""
+    with pytest.raises(ValueError) as info:
+        data.load_mnist("test", limit, fetch=False)
+    assert str(info.value) == f"limit must be a positive integer, got {limit!r}"
+
+
+@pytest.mark.parametrize("short", ["train-labels-idx1-ubyte", "train-images-idx3-ubyte"])
+def test_images_and_labels_of_different_lengths_are_refused(net, tmp_path, monkeypatch, short):
+    """One file of the pair the right length, the other not: still refused, both shapes named."""
+    tiny_folder(tmp_path / "mnist", monkeypatch, rows={short: 2})
+    with pytest.raises(DataError) as info:
+        data.load_mnist("train", data_dir=tmp_path / "mnist")
+    shapes = "(3, 28, 28) and (2,)" if "labels" in short else "(2, 28, 28) and (3,)"
+    assert str(info.value) == (
+        f"{tmp_path / 'mnist' / 'train-images-idx3-ubyte'}: shapes {shapes}, expected "
+        "(3, 28, 28) and (3,)"
+    )
