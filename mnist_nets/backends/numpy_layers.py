@@ -449,7 +449,9 @@ def in_chunks(forward, x: np.ndarray, chunk: int) -> np.ndarray:
     return out
 
 
-def blocked_step(model, x: np.ndarray, y: np.ndarray, block: int, run_aside=None):
+def blocked_step(
+    model, x: np.ndarray, y: np.ndarray, block: int, run_aside=None
+) -> tuple[float, int]:
     """``model.step(x, y, training=True)`` for a batch of many rows, summed block by block:
     ``(loss, correct)``, and the batch's gradient in ``model.flat_grad``.
 
