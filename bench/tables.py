@@ -114,7 +114,7 @@ def time_to_target(info: dict[str, Any]) -> str:
     if target is None:
         return "no target"
     n = rounds_of(info)
-    reached = info.get("target_reached_rounds", n if info.get("target_reached") else 0)
+    reached = info.get("target_reached_rounds", 0)  # (read only when not every round did)
     if info.get("target_reached"):
         text = seconds(info.get("time_to_target_seconds"))
         epoch = info.get("target_epoch")

@@ -546,3 +546,19 @@ def test_training_memory_cells_when_not_measured(tmp_path):
     assert memory[("TensorFlow", "cuda")] == "1,024 MiB GPU, not measured (probe failed) host"
     assert tables.training_memory({}) == "not measured in this run"
     assert tables.training_memory({"training_memory": failed}) == "not measured (probe failed)"
+
+
+def test_accuracy_shows_a_spread_only_over_several_rounds():
+    one = {"test_accuracy": 0.9876, "test_accuracy_rounds": [0.9876], "test_accuracy_sd": 0.0}
+    assert tables.accuracy(one) == tables.percent(0.9876)
+    many = {"test_accuracy": 0.98, "test_accuracy_rounds": [0.97, 0.99], "test_accuracy_sd": 0.01}
+    assert tables.accuracy(many) == (
+        f"{tables.percent(0.98)} ± 1.00 (min {tables.percent(0.97)})"
+    )
+
+
+@pytest.mark.parametrize("epoch, shown", [(2.0, "2"), (1.5, "1.5"), ("2 of 3", "2 of 3")])
+def test_time_to_target_of_one_round_names_its_epoch(epoch, shown):
+    info = {"target_accuracy": 0.99, "target_reached": True, "time_to_target_seconds": 4.0,
+            "target_epoch": epoch, "train_seconds": 5.0}  # fmt: skip
+    assert tables.time_to_target(info) == f"{tables.seconds(4.0)} (epoch {shown})"

@@ -334,3 +334,27 @@ def test_recipe_describe_names_only_what_differs_from_the_plain_recipe():
     assert Recipe(lr=0.1, epochs=3, lr_decay=0.5).describe().count("lr_decay 0.5") == 1
     two = Recipe(lr=0.01, epochs=1, batch_size=256, evals_per_epoch=2, shuffle=False)
     assert two.describe() == "sgd lr 0.01 momentum 0 batch 256 epochs 1 unshuffled 2 evals/epoch"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"epochs": 0}, "Recipe: epochs must be a positive integer, got 0"),
+        ({"batch_size": 0}, "Recipe: batch_size must be a positive integer, got 0"),
+        ({"evals_per_epoch": 0}, "Recipe: evals_per_epoch must be a positive integer, got 0"),
+        ({"warmup": 1.0}, "Recipe: warmup must be a fraction in [0, 1), got 1.0"),
+        ({"div_factor": 0.99}, "Recipe: div_factor must be a number >= 1, got 0.99"),
+        ({"final_div_factor": 0.5}, "Recipe: final_div_factor must be a number >= 1, got 0.5"),
+    ],
+)
+def test_a_bad_recipe_field_is_named_exactly(changes, message):
+    with pytest.raises(SpecError) as info:
+        Recipe(**{"lr": 0.1, "epochs": 1, "batch_size": 8, **changes})
+    assert str(info.value) == message
+
+
+def test_recipe_fields_at_their_lowest_valid_values():
+    """No warm-up, and a one-cycle schedule that neither divides its start nor its end."""
+    recipe = Recipe(lr=0.1, epochs=1, batch_size=8, schedule="one_cycle", warmup=0.0,
+                    div_factor=1, final_div_factor=1.0)  # fmt: skip
+    assert (recipe.warmup, recipe.div_factor, recipe.final_div_factor) == (0.0, 1, 1.0)
