@@ -562,3 +562,170 @@ def test_time_to_target_of_one_round_names_its_epoch(epoch, shown):
     info = {"target_accuracy": 0.99, "target_reached": True, "time_to_target_seconds": 4.0,
             "target_epoch": epoch, "train_seconds": 5.0}  # fmt: skip
     assert tables.time_to_target(info) == f"{tables.seconds(4.0)} (epoch {shown})"
+
+
+def _edit_machine(path, **changes):
+    """Rewrite a stored run's machine block: a value of None removes the key."""
+    import json
+
+    data = json.loads(path.read_text())
+    ours = data["machine_info"]["mnist_nets"]
+    for key, value in changes.items():
+        if value is None:
+            ours.pop(key, None)
+        else:
+            ours[key] = value
+    path.write_text(json.dumps(data))
+
+
+def test_machine_lines_name_everything_the_run_stored(tmp_path):
+    path = write_run(tmp_path, 1, [
+        training_cell("dnn", "numpy", profile_description="b data"),
+        training_cell("dnn", "torch", profile_description="a data", dataset="fashion-mnist",
+                      data_load_seconds=2.5),
+    ], gpu="Fancy GPU")
+    _edit_machine(path, gemm_peaks={
+        "cpu": {"gflops": 1234.56, "method": "numpy matmul"},
+        "cuda": {"gflops": 9876.5},  # no method stored
+        "tpu": {"gflops": None},  # no figure: left out
+        "x": 3.0,  # not a measurement: left out
+    })
+    assert tables.machine(select(load_runs(tmp_path)), "standard") == (
+        "Main tables: profile `standard` (a data; b data). The figures come from these stored "
+        "runs (`bench/results/`):\n\n"
+        "- `0001_abc_20260101_100000` (2026-01-01 10:00 UTC; standard, loading Fashion-MNIST "
+        "2.5 s): CPU Test CPU, 2 cores; GPU Fancy GPU; python 3.11.7, numpy 2.4.6, "
+        "torch 2.13.0; float32 GEMM peak 1,234.6 GFLOP/s on cpu (numpy matmul); "
+        "float32 GEMM peak 9,876.5 GFLOP/s on cuda ()"
+    )
+
+
+def test_machine_line_of_a_run_that_stored_little(tmp_path):
+    path = write_run(tmp_path, 2, [
+        training_cell("dnn", "numpy", data_load_seconds=0.25),  # MNIST: loaded first
+        training_cell("dnn", "torch", dataset="fashion-mnist", data_load_seconds=3.0),
+    ])
+    _edit_machine(path, cores=None, versions=None, gemm_peaks=None)
+    runs = load_runs(tmp_path)
+    runs[0].machine.pop("cpu")  # load_run names an unknown CPU; a Run built without one
+    lines = tables.machine(select(runs), "standard").split("\n")
+    assert lines[0].startswith("Main tables: profile `standard` (standard data). The figures")
+    assert lines[2:] == [
+        "- `0002_abc_20260101_100000` (2026-01-01 10:00 UTC; standard, loading MNIST 0.25 s): "
+        "CPU unknown; no GPU; versions not recorded"
+    ]
+    assert tables.steadiness(runs[0]) is None  # nothing measured: no line at all
+
+
+def test_by_architecture_rows_of_a_diverged_and_an_unregistered_cell(tmp_path):
+    write_run(tmp_path, 1, [training_cell("dnn", "numpy", diverged="nan", test_accuracy=None),
+                            training_cell("dnn", "mxnet", device="tpu")])
+    rows = table_cells(tables.by_architecture(select(load_runs(tmp_path)), ["dnn"], "standard"))
+    assert rows[1] == ["numpy", "diverged", "–", "2", "0.1 (momentum 0.9, ×0.5/epoch)", "cpu",
+                       "–", "–", "–"]
+    assert rows[-1][:3] == ["mxnet", "92.34 %", "12.3 s"] and rows[-1][5] == "tpu"
+
+
+def _fake_spec(**recipe):
+    from types import SimpleNamespace
+
+    from mnist_nets.specs import Recipe
+
+    return SimpleNamespace(
+        name="dnn", description="A test net.", param_count=1234, loss="cross_entropy",
+        flops_forward=1_225_001, flops_training=2_225_001,  # 1.23 and 2.23 MFLOPs, rounded up
+        target_accuracy=0.9, recipe=Recipe(**{"lr": 0.1, "epochs": 1, **recipe}))
+
+
+def test_network_block_of_one_epoch_with_odd_cells(tmp_path):
+    write_run(tmp_path, 1, [
+        training_cell("dnn", "numpy", epochs=1, device_peak_bytes=2**30, achieved_gflops=None),
+        training_cell("dnn", "torch", epochs=3, diverged="nan", test_accuracy=None),
+        training_cell("dnn", "mxnet", device="tpu"),
+    ])
+    text = tables.network(_fake_spec(), select(load_runs(tmp_path)), "standard", "d.svg", None)
+    assert text.split("\n")[:8] == [
+        "A test net. **1,234 parameters**; 1.23 MFLOPs per image forward, 2.23 MFLOPs per image "
+        "per training step; loss: softmax cross-entropy. Recipe: SGD, lr 0.1, batch 128, "
+        "1 epoch; target test accuracy 90.0 %.",
+        "",
+        "![dnn: layers, output shapes and parameters](d.svg)",
+        "",
+        "Loss and accuracy curves: not run (profile `standard`).",
+        "",
+        "Measured (profile `standard`):",
+        "",
+    ]
+    rows = {(r[0], r[1]): r[2:] for r in table_cells(text)[1:]}
+    # a CPU cell's device peak is not GPU memory; no GFLOP/s figure: "–"
+    assert rows[("numpy", "cpu")] == ["92.34 %", "0.2800", "12.3 s", "9,724", "–", "0.61 %",
+                                      "not measured in this run", "0.01 s + 0.5 s + –"]
+    assert rows[("PyTorch", "cpu")] == ["diverged"] + ["–"] * 7
+    assert rows[("mxnet", "tpu")][:2] == ["92.34 %", "0.2800"]
+    assert text.endswith("The benchmark trained 1, 2, 3 of the recipe's 1 epochs "
+                         "(see *How the benchmarks run*).")
+    assert "2 epochs;" in tables.network(_fake_spec(epochs=2), select([]), "p", "d.svg", None)
+    write_run(tmp_path / "cpu", 1, [training_cell("dnn", "numpy")])
+    rows = table_cells(tables.network(_fake_spec(), select(load_runs(tmp_path / "cpu")),
+                                      "standard", "d.svg", None))
+    assert rows[2][:4] == ["PyTorch", "cpu", "not run", "not run"]  # a CPU row: never "no GPU"
+
+
+def test_micro_on_two_devices_without_batch_sizes(tmp_path):
+    from tests.test_report import micro_cell
+
+    cells = [micro_cell("c", "forward", "numpy", 100.0), micro_cell("c", "forward", "torch",
+                                                                   200.0, device="cuda")]
+    for c in cells:
+        del c["extra_info"]["batch_size"]
+    write_run(tmp_path, 1, cells)
+    text = tables.micro(select(load_runs(tmp_path)), "standard", ["c"], {"c": "a case"})
+
+    def device_table(frameworks, rate):
+        rows = [[f"c{': a case' if i == 0 else ''}", label,
+                 *(rate if (i, n) == (0, 0) else "not run" for n, _ in enumerate(frameworks))]
+                for i, label in enumerate(tables.PASS_LABELS.values())]
+        return tables.table(["Case", "Pass", *(tables.LABELS[f] for f in frameworks)], rows)
+
+    assert text == (
+        "Images per second (median of the rounds) through batches of ? images: *forward* in "
+        "inference mode, *forward + backward* with dropout off (both as the backend's "
+        "`forward` and `loss_and_grads`), *SGD steps* as training runs them (`train_epoch` "
+        "over 2 staged batches).\n\n"
+        "On cpu:\n\n" + device_table(tables.FRAMEWORKS, "100") + "\n\n"
+        "On cuda:\n\n" + device_table(tables.GPU_FRAMEWORKS, "200")
+    )
+
+
+def test_seed_profile_rows_and_its_absence(tmp_path):
+    assert tables.seed_profile(select([]), ["perceptron"]) == (
+        "Seed profile: not run (`make bench BENCH_PROFILE=seed`, best on a machine with a GPU)."
+    )
+    write_run(tmp_path, 1, [
+        training_cell("perceptron", "numpy", profile="seed", diverged="nan", test_accuracy=None),
+        training_cell("perceptron", "torch", device="cuda", profile="seed"),
+    ], gpu="Fancy GPU")
+    rows = table_cells(tables.seed_profile(select(load_runs(tmp_path)), ["perceptron"]))[1:]
+    assert rows[0] == ["perceptron", "numpy", "diverged", "–", "2",
+                       "0.1 (momentum 0.9, ×0.5/epoch)", "cpu"]
+    cuda = [r for r in rows if r[-1] == "cuda"]
+    assert [r[1] for r in cuda] == [tables.LABELS[f] for f in tables.GPU_FRAMEWORKS]
+    assert cuda[0][2:4] == ["92.34 %", "12.3 s"]
+
+
+def test_single_neuron_finding_takes_the_best_framework(tmp_path):
+    write_run(tmp_path, 1, [
+        training_cell("perceptron", "numpy", test_accuracy=0.92),
+        training_cell("perceptron", "torch", test_accuracy=0.90),
+        training_cell("single_neuron", "numpy", test_accuracy=0.2),
+        training_cell("single_neuron_ce", "numpy", test_accuracy=0.3),
+        training_cell("single_neuron_ce", "torch", diverged="nan", test_accuracy=None),
+        training_cell("perceptron", "mxnet", device="tpu", test_accuracy=0.5),  # the last row
+    ])
+    text = tables.single_neuron_finding(select(load_runs(tmp_path)), "standard")
+    rows = {(r[0], r[1]): r[2:] for r in table_cells(text)[1:]}
+    assert rows[("PyTorch", "cpu")] == ["90.00 %", "not run", "diverged"]
+    assert rows[("mxnet", "tpu")] == ["50.00 %", "not run", "not run"]
+    assert text.endswith(
+        "one hidden neuron reaches at most 20.00 % test accuracy under MSE and 30.00 % under "
+        "cross-entropy; ten output perceptrons reach 92.00 %.")
