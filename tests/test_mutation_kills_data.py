@@ -868,3 +868,9 @@ def test_missing_fashion_files_without_fetch_get_the_fashion_message(net):
         mnist_files(fetch=False, dataset="fashion-mnist")
     assert str(info.value) == fashion_message([], f"({net.cache / 'fashion-mnist'})")
     assert net.calls == []
+
+
+def test_an_unknown_dataset_is_named_with_the_known_ones():
+    with pytest.raises(ValueError) as info:
+        data.get_dataset("cifar-10")
+    assert str(info.value) == "unknown dataset 'cifar-10'; known: mnist, fashion-mnist"

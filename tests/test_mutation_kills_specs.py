@@ -358,3 +358,13 @@ def test_recipe_fields_at_their_lowest_valid_values():
     recipe = Recipe(lr=0.1, epochs=1, batch_size=8, schedule="one_cycle", warmup=0.0,
                     div_factor=1, final_div_factor=1.0)  # fmt: skip
     assert (recipe.warmup, recipe.div_factor, recipe.final_div_factor) == (0.0, 1, 1.0)
+
+
+def test_update_rule_betas_at_their_bounds_and_of_the_wrong_kind():
+    from mnist_nets.specs import UpdateRule
+
+    assert UpdateRule("adam", 0.0, [0.0, 0.5], 1e-8).betas == (0.0, 0.5)  # a list, and 0
+    for betas in (0.9, (0.9, 1.0), (0.9,)):
+        with pytest.raises(SpecError) as info:
+            UpdateRule("adam", 0.0, betas, 1e-8)
+        assert str(info.value) == f"Recipe: betas must be two numbers in [0, 1), got {betas!r}"

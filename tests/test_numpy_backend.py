@@ -266,6 +266,11 @@ def test_every_layer_computes_in_the_model_s_dtype(model_name, dtype):
     for layer in model.layers:
         h = layer.forward(h, True)
         assert h.dtype == dtype, type(layer).__name__
+    other = np.float64 if dtype == np.float32 else np.float32
+    staged, _ = BACKEND.stage(model, x.astype(other))
+    assert staged.dtype == dtype and staged.flags.c_contiguous  # inputs come in converted
+    assert {a.dtype for a in (model.flat, model.flat_grad, model.velocity, model.adam_m,
+                              model.adam_v, model.scratch)} == {np.dtype(dtype)}  # fmt: skip
     many = np.repeat(x, 70, axis=0)  # 280 rows: inference in chunks of the layers' rows
     assert BACKEND.forward(model, many).dtype == dtype
     assert model.forward(np.ascontiguousarray(many[:3]), False).dtype == dtype
