@@ -729,3 +729,48 @@ def test_single_neuron_finding_takes_the_best_framework(tmp_path):
     assert text.endswith(
         "one hidden neuron reaches at most 20.00 % test accuracy under MSE and 30.00 % under "
         "cross-entropy; ten output perceptrons reach 92.00 %.")
+
+
+def numpy_speed_met(tmp_path, times: dict, rounds: int) -> dict:
+    """The "Met" column of numpy_speed over made-up cells: model -> (numpy's time, every
+    other framework's time), each cell with ``rounds`` equal rounds."""
+    cells = []
+    for model, (numpy_t, other_t) in times.items():
+        for f in tables.FRAMEWORKS:
+            t = numpy_t if f == "numpy" else other_t
+            for r in range(1, rounds + 1):  # a benchmark entry per round, as a run has them
+                cell = training_cell(model, f, round=r, seed=r - 1, train_seconds=t,
+                                     train_seconds_rounds=[t])  # fmt: skip
+                cell["name"] = cell["name"].replace("]", f"-r{r}]")
+                cells.append(cell)
+    write_run(tmp_path, 1, cells)
+    rows = table_cells(tables.numpy_speed(select(load_runs(tmp_path)), list(times), "standard"))
+    return {r[0]: r[-1] for r in rows[1:]}
+
+
+def test_numpy_speed_target_on_its_bound_is_met_only_when_the_bound_is_included(tmp_path):
+    met = numpy_speed_met(
+        tmp_path,
+        {
+            "cnn": (10.0, 10.0),  # ratio 1.00 against "≤ 1": met
+            "perceptron": (10.0, 10.0),  # ratio 1.00 against "< 1": not met
+            "dnn": (9.0, 10.0),  # ratio 0.90 against "< 0.9": not met
+            "alexnet": (12.0, 10.0),  # ratio 1.20 against "≤ 1.2": met
+            "single_neuron": (1.0, 2.0),  # no target
+        },
+        rounds=2,  # two rounds decide
+    )
+    assert met == {
+        "cnn": "yes",
+        "perceptron": "**no**",
+        "dnn": "**no**",
+        "alexnet": "yes",
+        "single_neuron": "–",
+    }
+
+
+def test_numpy_speed_needs_two_rounds_of_each_to_decide(tmp_path):
+    met = numpy_speed_met(tmp_path, {"cnn": (5.0, 10.0)}, rounds=1)
+    assert met == {"cnn": tables.ONE_ROUND}
+    (tmp_path / "2").mkdir()
+    assert numpy_speed_met(tmp_path / "2", {"cnn": (5.0, 10.0)}, rounds=2) == {"cnn": "yes"}

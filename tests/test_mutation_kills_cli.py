@@ -508,3 +508,65 @@ def test_compare_names_the_framework_that_diverged(capsys):
         r"\d+ \(learning rate 1000\); try a lower learning rate, e.g. --lr 100",
         one_line(err),
     ), err
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+@pytest.mark.parametrize(
+    ("command", "description"),
+    [
+        ("train", "Train a model on MNIST (or Fashion-MNIST) from init_params(spec, seed) with "
+         "the model's recipe (its optimizer, learning-rate schedule, epochs and batch size), "
+         "showing a progress bar on stderr."),
+        ("evaluate", "Test accuracy and confusion matrix of weights saved by `train --out`, "
+         "in any framework."),
+        ("predict", "The digit and the class probabilities (softmax of the outputs) for each "
+         "image, made MNIST-like first: grayscale, inverted when the background is light, "
+         "the digit scaled into 20x20 and centred by its centre of mass in 28x28."),
+        ("compare", "Train one model in each framework from the same initial weights and data "
+         "order; print accuracies, times and the largest logit differences."),
+    ],
+)  # fmt: skip
+def test_help_prints_each_command_s_whole_description(command, description, monkeypatch,
+                                                      capsys):
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping: the paragraph is one line
+    code, out, err = run([command, "--help"], capsys)
+    assert (code, err) == (0, "")
+    assert f"\n\n{description}\n\n" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "missing", "prog"),
+    [([], "COMMAND", "mnist-nets"), (["data"], "ACTION", "mnist-nets data")],
+)
+def test_a_missing_command_or_data_action_is_a_usage_error(argv, missing, prog, capsys):
+    code, out, err = run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == (
+        f"{prog}: error: the following arguments are required: {missing} (see {prog} --help)"
+    )
+
+
+def test_the_parser_names_the_command_and_the_data_action():
+    """The namespace ``build_parser`` returns says which command (and which ``data``
+    action) was asked for, under ``command`` and ``data_command``."""
+    parser = cli.build_parser()
+    assert parser.parse_args(["specs"]).command == "specs"
+    args = parser.parse_args(["data", "fetch"])
+    assert (args.command, args.data_command) == ("data", "fetch")
+
+
+def test_dataset_refuses_an_unknown_name_listing_the_known_ones(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(["data", "fetch", "--dataset", "kmnist"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "mnist-nets data fetch: error: argument --dataset: invalid choice: 'kmnist' "
+        "(choose from 'mnist', 'fashion-mnist') (see mnist-nets data fetch --help)"
+    )
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_seed_defaults_to_0(command):
+    assert cli.build_parser().parse_args([command, "--model", "dnn"]).seed == 0
