@@ -633,15 +633,17 @@ def _short(layer: Layer) -> str:
 
 
 def _fan_in(layer: Layer, shape: tuple[int, ...]) -> int:
+    """Inputs per output of a layer with parameters (a Conv2D or a Dense)."""
     if isinstance(layer, Conv2D):
         return layer.kernel * layer.kernel * shape[2]
-    return shape[0] if isinstance(layer, Dense) else 0
+    return shape[0]
 
 
 def _fan_out(layer: Layer) -> int:
+    """Outputs per input of a layer with parameters (a Conv2D or a Dense)."""
     if isinstance(layer, Conv2D):
         return layer.kernel * layer.kernel * layer.filters
-    return layer.units if isinstance(layer, Dense) else 0
+    return layer.units
 
 
 def _flops(

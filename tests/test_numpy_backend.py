@@ -251,6 +251,13 @@ def test_a_diverging_epoch_reports_non_finite_losses_without_warnings(model_name
         on_sync=lambda first, losses, correct: reported.extend(losses),
     )
     assert len(reported) == 8 and not np.all(np.isfinite(reported))
+    model = BACKEND.build(spec, init_params(spec, 0))
+    whole = []  # one batch of the whole set: blocks in two halves, the second on a thread
+    for _ in range(3):
+        BACKEND.train_epoch(model, BACKEND.stage(model, data.x, data.y), np.arange(64),
+                            lr=1e30, momentum=0.0, batch_size=64, sync_every=1,
+                            on_sync=lambda first, batch, correct: whole.extend(batch))  # fmt: skip
+    assert not np.all(np.isfinite(whole))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
