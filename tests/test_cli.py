@@ -540,7 +540,9 @@ def test_a_sigint_while_a_bar_is_drawn_waits_until_the_bar_is_held(monkeypatch):
 
     def drawn_then_signalled(*args, **kwargs):
         drawn = real_tqdm(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGINT)
+        # to this (the main) thread: os.kill lets the kernel pick any thread of the process
+        # (JAX's, TensorFlow's, the numpy backend's), and the handler could then run late
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         for _ in range(1000):  # Python runs the handler between bytecodes, in here
             pass
         return drawn
