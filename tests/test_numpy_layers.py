@@ -417,7 +417,7 @@ def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(n, monkeypatch):
     # *speed: two cores*: the second half of the rows, in blocks of its own, aside
     halved = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
     aside = []
-    run_aside = lambda fn, *args: aside.append(len(args[4])) or _Done(fn(*args))  # noqa: E731
+    run_aside = lambda fn, *args: aside.append(len(args[1])) or _Done(fn(*args))  # noqa: E731
     got_loss, got_correct = nl.blocked_step(halved, x, y, block, run_aside)
     assert aside == [n // 2]
     assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)
@@ -457,7 +457,7 @@ def test_a_batch_in_two_halves_gives_the_gradient_of_one_piece(monkeypatch):
     halved = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
     loss, correct = plain.step(x, y, training=True)
     aside = []
-    run_aside = lambda fn, *args: aside.append(args[2].shape) or _Done(fn(*args))  # noqa: E731
+    run_aside = lambda fn, *args: aside.append(args[1].shape) or _Done(fn(*args))  # noqa: E731
     got_loss, got_correct = nl.step_in_halves(halved, x, y, run_aside)
     assert aside == [(38, 6, 6, 1)]  # the second half went aside
     assert got_correct == correct and got_loss == pytest.approx(loss, rel=1e-12)

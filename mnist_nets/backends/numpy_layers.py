@@ -29,6 +29,7 @@ through its own set of layers (:func:`step_in_halves`).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -466,29 +467,17 @@ def blocked_step(
     halves' gradients are added at the end.
     """
     n = len(x)
+    here = Twin(None, model.flat_grad, model.scratch)  # (None: the model's own layers)
     if run_aside is None or n < 2:  # (one row has no halves)
-        return _blocked_rows(model, None, model.flat_grad, model.scratch, x, y, n, block)
-    half = -(-n // 2)
-    twin = model.twin
-    errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
-    aside = run_aside(
-        _blocked_rows, model, twin.layers, twin.flat_grad, twin.scratch, x[half:], y[half:], n,
-        block, errors,
-    )  # fmt: skip
-    try:
-        loss, correct = _blocked_rows(
-            model, None, model.flat_grad, model.scratch, x[:half], y[:half], n, block, errors
-        )
-    finally:
-        other_loss, other_correct = aside.result()  # never leave the other half running
-    model.flat_grad += twin.flat_grad
-    return loss + other_loss, correct + other_correct
+        return _blocked_rows(model, block, here, x, y, n)
+    return _in_two_halves(model, x, y, run_aside, functools.partial(_blocked_rows, model, block))
 
 
-def _blocked_rows(model, layers, flat_grad, acc, x, y, n: int, block: int, errors=None):
-    """Rows ``x`` of a batch of ``n``, block by block through ``layers`` (None: the model's):
-    their share of the batch's loss, their correct count, and their share of its gradient
-    in ``flat_grad`` (``acc``, free scratch the size of the parameters, sums the blocks)."""
+def _blocked_rows(model, block: int, side, x, y, n: int, errors=None) -> tuple[float, int]:
+    """Rows ``x`` of a batch of ``n``, block by block through ``side.layers`` (None: the
+    model's): their share of the batch's loss, their correct count, and their share of its
+    gradient in ``side.flat_grad`` (``side.scratch``, free, sums the blocks)."""
+    flat_grad, acc = side.flat_grad, side.scratch
     rows = len(x)
     block = -(-rows // -(-rows // block))  # near-equal blocks: the layers' buffers keep one shape
     loss_fn = LOSSES[model.spec.loss]
@@ -496,12 +485,12 @@ def _blocked_rows(model, layers, flat_grad, acc, x, y, n: int, block: int, error
     with np.errstate(**(errors or np.geterr())):
         for start in range(0, rows, block):
             xb, yb = x[start : start + block], y[start : start + block]
-            logits = model.forward(xb, True, layers)
+            logits = model.forward(xb, True, side.layers)
             correct += int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
             loss, g = loss_fn(logits, yb)
             total_loss += loss * len(xb)
             g *= g.dtype.type(len(xb) / n)
-            model.backward(g, layers)
+            model.backward(g, side.layers)
             if start == 0:
                 acc[...] = flat_grad
             elif start + block < rows:
@@ -513,7 +502,9 @@ def _blocked_rows(model, layers, flat_grad, acc, x, y, n: int, block: int, error
 
 class Twin(NamedTuple):
     """A second set of a model's training layers (the same parameters, their own buffers),
-    the gradient vector they fill, and scratch of its size."""
+    the gradient vector they fill, and scratch of its size.  (The halves' code also names
+    the model's own side so: ``Twin(None, model.flat_grad, model.scratch)``, where
+    ``None`` stands for the model's layers.)"""
 
     layers: list
     flat_grad: np.ndarray
@@ -541,28 +532,37 @@ def step_in_halves(model, x: np.ndarray, y: np.ndarray, run_aside) -> tuple[floa
     the sums differs from one pass (the plain version), and with it the rounding.  The rows
     of the second half draw their dropout masks from the twin's own generator.
     """
+    return _in_two_halves(model, x, y, run_aside, functools.partial(_half_step, model))
+
+
+def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
+    """The frame shared by :func:`step_in_halves` and :func:`blocked_step`: the first
+    ``ceil(N / 2)`` rows by ``half_step(side, x, y, N, errors)`` on this thread with the
+    model's own layers and gradient, the others by ``run_aside`` on the twin's; then the
+    twin's gradient is added to the model's.  ``(loss, correct)`` of the whole batch."""
     n = len(x)
     half = -(-n // 2)
-    twin = model.twin
+    here, twin = Twin(None, model.flat_grad, model.scratch), model.twin
     errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
-    aside = run_aside(_half_step, model, twin.layers, x[half:], y[half:], n, errors)
+    aside = run_aside(half_step, twin, x[half:], y[half:], n, errors)
     try:
-        loss, correct = _half_step(model, model.layers, x[:half], y[:half], n, errors)
+        loss, correct = half_step(here, x[:half], y[:half], n, errors)
     finally:
         other_loss, other_correct = aside.result()  # never leave the other half running
     model.flat_grad += twin.flat_grad
     return loss + other_loss, correct + other_correct
 
 
-def _half_step(model, layers, x, y, n: int, errors: dict) -> tuple[float, int]:
-    """Forward and backward for rows ``x`` of a batch of ``n`` through ``layers``: their
-    share of the batch's loss, their correct count, their share of its gradient."""
+def _half_step(model, side, x, y, n: int, errors: dict) -> tuple[float, int]:
+    """Forward and backward for rows ``x`` of a batch of ``n`` through ``side.layers``
+    (None: the model's): their share of the batch's loss, their correct count, their share
+    of its gradient (in the gradient vector those layers write into)."""
     with np.errstate(**errors):
-        logits = model.forward(x, True, layers)
+        logits = model.forward(x, True, side.layers)
         correct = int(np.count_nonzero(np.argmax(logits, axis=1) == y))
         loss, g = LOSSES[model.spec.loss](logits, y)
         g *= g.dtype.type(len(x) / n)
-        model.backward(g, layers)
+        model.backward(g, side.layers)
     return loss * len(x) / n, correct
 
 
