@@ -16,6 +16,18 @@ at 98.98 % (seed 0; the issue's own runs: 98.75-98.87 % over 3 seeds), short of 
 machine too busy for the times to mean anything; the benchmark's rounds measure them).
 The test set is evaluated after every tenth of an epoch (off the training clock), so
 that time-to-99 % is read where the accuracy first reaches 99 %.
+
+The warm-up is 15 % of the steps, not torch's default 30 %.  Measured over seeds 0-4
+(PyTorch, 2 epochs; 2026-12-03, 2-core AMD EPYC), the test accuracy first reached 99 %
+after these numbers of epochs:
+- warm-up 30 %: 1.7, 1.6, 1.5, 1.7 and 1.6;
+- 15 %: 1.4 in every seed (final accuracy 99.20-99.31 %);
+- 10 %: 1.6, 1.4, 1.4, 1.3, 1.4;
+- 5 %: 1.5, 1.3, 1.3, 1.3, 1.4.
+numpy, seeds 0-2: 1.6, 1.3, 1.3 with 15 % (final 99.15-99.22 %); 1.6, 1.6, 1.4 with 30 %.
+A peak of 0.02 was slower (1.7-1.8 epochs) and 0.007 no faster (median 1.4).  A one-cycle
+over a single epoch, as published, ended at 98.96-99.07 % (seeds 0-2): too close to 99 %
+to hold a mean of 99 % over seeds.
 """
 
 from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
@@ -46,6 +58,7 @@ SPEC = ModelSpec(
         optimizer="adam",
         betas=(0.7, 0.9),
         schedule="one_cycle",
+        warmup=0.15,
         shuffle=False,
         evals_per_epoch=10,
     ),
