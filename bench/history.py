@@ -204,6 +204,7 @@ def _fold_info(infos: list[dict[str, Any]], run: Run) -> dict[str, Any]:
         info["time_to_target_seconds"] = statistics.median(reached) if reached else None
         epochs = [i.get("target_epoch") for i in done if i.get("target_reached")]
         info["target_epoch"] = max(epochs) if epochs else None
+        info["target_epochs"] = sorted(e for e in epochs if isinstance(e, (int, float)))
     return info
 
 

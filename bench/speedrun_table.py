@@ -61,10 +61,29 @@ def summary(info: dict[str, Any]) -> dict[str, Any]:
         "mean": statistics.fmean(accs) if accs else None,
         "sd": statistics.stdev(accs) if len(accs) > 1 else None,
         "min": min(accs) if accs else None,
-        "epoch": info.get("target_epoch"),
+        "epochs": _target_epochs(info),
         "samples_per_second": info.get("samples_per_second"),
         "peak_gflops": info.get("peak_gflops"),
     }
+
+
+def _target_epochs(info: dict[str, Any]) -> list[float]:
+    """The epochs where the seeds that made it first reached the target (a cell stored
+    before the merged cells kept them all has only the latest one)."""
+    if isinstance(info.get("target_epochs"), list):
+        return info["target_epochs"]
+    epoch = info.get("target_epoch")
+    return [epoch] if isinstance(epoch, (int, float)) else []
+
+
+def _when(epochs: list[float]) -> str:
+    """`` (epoch 1.4)``, or over seeds that differ `` (epochs 1.3–1.6, median 1.3)``."""
+    if not epochs:
+        return ""
+    lo, hi = f"{min(epochs):.1f}", f"{max(epochs):.1f}"
+    if lo == hi:
+        return f" (epoch {lo})"
+    return f" (epochs {lo}–{hi}, median {statistics.median(epochs):.1f})"
 
 
 def verdict(s: dict[str, Any], seconds_target: float | None) -> str:
@@ -125,7 +144,7 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
             if framework == fastest:
                 seconds_target = CPU_SECONDS_FASTEST
         median = s["median_seconds"]
-        when = f" (epoch {s['epoch']:.1f})" if isinstance(s["epoch"], (int, float)) else ""
+        when = _when(s["epochs"])
         rows.append(
             [
                 framework,

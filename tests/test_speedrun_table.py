@@ -102,3 +102,50 @@ def test_the_epoch_of_the_target_is_shown_in_tenths():
         SPEC,
     )
     assert {r[0]: r for r in rows(text)}["torch"][2] == "8.84 s (epoch 1.7)"
+
+
+def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_median():
+    """The median time sits beside the median epoch and the range, not beside the latest
+    epoch alone (which read "12.21 s (epoch 1.6)" where the middle seed took 1.4)."""
+    info = cell("numpy", times_median=12.21, accuracies=[0.992] * 5, reached=5, epoch=1.6).info
+    info["target_epochs"] = [1.302128, 1.302128, 1.302128, 1.4, 1.6]
+    same = cell("torch", times_median=8.63, accuracies=[0.992] * 5, reached=5, epoch=1.4).info
+    same["target_epochs"] = [1.4, 1.4, 1.4, 1.4, 1.4]
+    table = {
+        r[0]: r
+        for r in rows(
+            st.section(
+                selection(SimpleNamespace(info=info), SimpleNamespace(info=same)),
+                "standard",
+                SPEC,
+            )
+        )
+    }
+    assert table["numpy"][2] == "12.21 s (epochs 1.3–1.6, median 1.3)"
+    assert table["torch"][2] == "8.63 s (epoch 1.4)"
+
+
+def test_the_merged_cell_keeps_the_epoch_of_every_seed_that_reached_the_target():
+    """Folded rounds (bench.history) keep each seed's epoch, not just the latest; checked
+    on a stored run against its own per-round cells."""
+    import json
+    from pathlib import Path
+
+    from bench import history
+
+    results = Path(__file__).resolve().parents[1] / "bench" / "results"
+    path = next(results.glob("*/0016_*.json"))
+    raw = json.loads(path.read_text())["benchmarks"]
+    for framework in ("numpy", "torch"):
+        epochs = sorted(
+            b["extra_info"]["target_epoch"]
+            for b in raw
+            if b["name"].startswith(f"test_train[speedrun-{framework}-cpu-r")
+        )
+        (cell,) = [
+            c for c in history.load_run(path).cells
+            if c.kind == "training" and c.info.get("model") == "speedrun"
+            and c.info.get("framework") == framework
+        ]  # fmt: skip
+        assert len(epochs) == 5 and cell.info["target_epochs"] == epochs
+        assert cell.info["target_epoch"] == max(epochs)
