@@ -111,11 +111,12 @@ def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_
     info["target_epochs"] = [1.302128, 1.302128, 1.302128, 1.4, 1.6]
     same = cell("torch", times_median=8.63, accuracies=[0.992] * 5, reached=5, epoch=1.4).info
     same["target_epochs"] = [1.4, 1.4, 1.4, 1.4, 1.4]
+    unknown = cell("jax", times_median=19.5, accuracies=[0.992] * 5, reached=5, epoch=None)
     table = {
         r[0]: r
         for r in rows(
             st.section(
-                selection(SimpleNamespace(info=info), SimpleNamespace(info=same)),
+                selection(SimpleNamespace(info=info), SimpleNamespace(info=same), unknown),
                 "standard",
                 SPEC,
             )
@@ -123,6 +124,7 @@ def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_
     }
     assert table["numpy"][2] == "12.21 s (epochs 1.3–1.6, median 1.3)"
     assert table["torch"][2] == "8.63 s (epoch 1.4)"
+    assert table["jax"][2] == "19.50 s"  # (a stored cell without its epochs)
 
 
 def test_the_merged_cell_keeps_the_epoch_of_every_seed_that_reached_the_target():
