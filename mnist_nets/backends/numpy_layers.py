@@ -467,9 +467,8 @@ def blocked_step(
     halves' gradients are added at the end.
     """
     n = len(x)
-    here = Twin(None, model.flat_grad, model.scratch)  # (None: the model's own layers)
     if run_aside is None or n < 2:  # (one row has no halves)
-        return _blocked_rows(model, block, here, x, y, n)
+        return _blocked_rows(model, block, _own_side(model), x, y, n)
     return _in_two_halves(model, x, y, run_aside, functools.partial(_blocked_rows, model, block))
 
 
@@ -502,13 +501,17 @@ def _blocked_rows(model, block: int, side, x, y, n: int, errors=None) -> tuple[f
 
 class Twin(NamedTuple):
     """A second set of a model's training layers (the same parameters, their own buffers),
-    the gradient vector they fill, and scratch of its size.  (The halves' code also names
-    the model's own side so: ``Twin(None, model.flat_grad, model.scratch)``, where
-    ``None`` stands for the model's layers.)"""
+    the gradient vector they fill, and scratch of its size (:func:`_own_side` names the
+    model's own in the same way)."""
 
     layers: list
     flat_grad: np.ndarray
     scratch: np.ndarray
+
+
+def _own_side(model) -> Twin:
+    """The model's own layers (``None`` stands for them), gradient vector and scratch."""
+    return Twin(None, model.flat_grad, model.scratch)
 
 
 # *Speed: two cores.*  numpy's element-wise work (patch copies, pooling, ReLU, sums) runs
@@ -542,7 +545,7 @@ def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
     twin's gradient is added to the model's.  ``(loss, correct)`` of the whole batch."""
     n = len(x)
     half = -(-n // 2)
-    here, twin = Twin(None, model.flat_grad, model.scratch), model.twin
+    here, twin = _own_side(model), model.twin
     errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
     aside = run_aside(half_step, twin, x[half:], y[half:], n, errors)
     try:
