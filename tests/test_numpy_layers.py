@@ -387,6 +387,16 @@ def test_weight_gradient_operand_order(transposed):
     np.testing.assert_allclose(out, numpy_reference.weight_gradient(P, G), rtol=1e-12)
 
 
+def test_chunks_and_blocks_are_near_equal_so_the_buffers_keep_one_shape():
+    """677 rows in parts of at most 300: 226, 226 and 225 (not 300, 300 and 77, which would
+    give the layers' buffers a second shape); both in_chunks and blocked_step split so."""
+    x = np.arange(677.0)[:, None]
+    sizes = []
+    out = nl.in_chunks(lambda part: sizes.append(len(part)) or part * 2, x, 300)
+    assert sizes == [226, 226, 225] and np.array_equal(out, x * 2)
+    assert [nl._near_equal_size(n, 300) for n in (300, 301, 600, 677)] == [300, 151, 300, 226]
+
+
 @pytest.mark.parametrize("name", ["cnn", "alexnet"])
 def test_inference_in_chunks_gives_the_logits_of_one_piece(name):
     spec = specs.get_spec(name)

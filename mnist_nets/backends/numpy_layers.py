@@ -435,12 +435,18 @@ INFERENCE_CHUNK = 128
 FULL_BATCH_BLOCK = 1024
 
 
+def _near_equal_size(n: int, most: int) -> int:
+    """The size of near-equal parts of ``n`` rows, at most ``most`` each: ``ceil(n / k)``
+    for ``k = ceil(n / most)`` parts (so that the layers' buffers keep one shape)."""
+    return -(-n // -(-n // most))
+
+
 def in_chunks(forward, x: np.ndarray, chunk: int) -> np.ndarray:
     """``forward(x)`` computed on consecutive slices of at most ``chunk`` rows, of near-equal
     size (so the buffers keep one shape), and gathered into a new array (the plain version
     is ``forward(x).copy()``)."""
     n = len(x)
-    size = -(-n // -(-n // chunk))  # ceil(n / number of chunks)
+    size = _near_equal_size(n, chunk)
     out = None
     for start in range(0, n, size):
         part = forward(x[start : start + size])
@@ -478,7 +484,7 @@ def _blocked_rows(model, block: int, side, x, y, n: int, errors=None) -> tuple[f
     gradient in ``side.flat_grad`` (``side.scratch``, free, sums the blocks)."""
     flat_grad, acc = side.flat_grad, side.scratch
     rows = len(x)
-    block = -(-rows // -(-rows // block))  # near-equal blocks: the layers' buffers keep one shape
+    block = _near_equal_size(rows, block)
     loss_fn = LOSSES[model.spec.loss]
     total_loss, correct = 0.0, 0
     with np.errstate(**(errors or np.geterr())):
