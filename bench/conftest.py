@@ -102,6 +102,12 @@ def pytest_configure(config: pytest.Config) -> None:
     rounds = config.getoption("--rounds")
     if rounds is not None and rounds < 1:
         raise pytest.UsageError("--rounds must be at least 1")
+    from mnist_nets.machine import tune_allocator
+
+    try:  # before any cell allocates: every framework runs with the same malloc
+        tune_allocator()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def bench_rounds(config: pytest.Config) -> int:

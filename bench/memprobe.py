@@ -61,9 +61,11 @@ def reset_high_water_mark() -> bool:
 def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -> dict:
     from mnist_nets.backends import get_backend
     from mnist_nets.data import load_split
+    from mnist_nets.machine import release_free_memory, tune_allocator
     from mnist_nets.params import init_params
     from mnist_nets.specs import get_spec
 
+    tune_allocator()  # the malloc settings the benchmark session trains with
     spec = get_spec(model_name)
     recipe = spec.recipe
     backend = get_backend(framework)
@@ -73,6 +75,7 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
     test = load_split("test", 256)
     params = init_params(spec, seed)
     gc.collect()
+    release_free_memory()  # what loading left free in glibc's heap is not the model's
     before_kib = _status_kib("VmRSS")
     if before_kib is None or not reset_high_water_mark():
         raise OSError("needs Linux /proc (VmRSS, clear_refs) to measure peak memory")

@@ -391,7 +391,9 @@ def machine(selection: Selection, profile: str) -> str:
         lines.append(
             f"- `{run.run_id}` ({run.datetime[:16].replace('T', ' ')} UTC; "
             f"{', '.join(what)}): CPU {m.get('cpu', 'unknown')}{cores}; {gpu}; "
-            f"{libs or 'versions not recorded'}" + (f"; {peak_text}" if peak_text else "")
+            f"{libs or 'versions not recorded'}"
+            + (f"; malloc: {m['allocator']}" if m.get("allocator") else "")
+            + (f"; {peak_text}" if peak_text else "")
         )
         steady = steadiness(run)
         if steady:

@@ -78,6 +78,10 @@ def test_smoke_profile_end_to_end(tmp_path):
     (history,) = storage.rglob("*.json")
     data = json.loads(history.read_text())
     assert data["machine_info"]["mnist_nets"]["gemm_peaks"]["cpu"]["gflops"] > 0
+    # the session tuned malloc before any cell (bench/conftest.py) and says so
+    expected = "system default" if os.environ.get("MNIST_NETS_ALLOCATOR") == "system" else None
+    allocator = data["machine_info"]["mnist_nets"]["allocator"]
+    assert allocator == expected or allocator.startswith(("glibc: no mmap", "system default ("))
     peaks = data["mnist_nets"]["gemm_peak_measurements"]
     assert [m["when"] for m in peaks if m["library"] == "numpy"] == [
         "start",
@@ -130,6 +134,7 @@ def test_smoke_profile_end_to_end(tmp_path):
     assert report.main([*args, "--profile", "smoke"]) == 0
     assert report.main([*args, "--profile", "smoke", "--check"]) == 0
     text = readme.read_text()
+    assert f"; malloc: {allocator}; " in text  # under the tables, with the run's machine
 
     by_architecture = block(text, "tables-by-architecture")
     for model in ("perceptron", "dnn", "cnn", "alexnet"):

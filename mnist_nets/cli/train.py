@@ -47,10 +47,12 @@ def train_one(
     saying exactly what ``out`` holds: this run's last complete epoch, the file that was
     there before this run (``out_existed``), or nothing (it does not exist).
     """
+    from mnist_nets.machine import tune_allocator
     from mnist_nets.params import save_params
     from mnist_nets.progress import BarProgress
     from mnist_nets.training import Diverged
 
+    tune_allocator()  # as the benchmarks do: a bad $MNIST_NETS_ALLOCATOR fails here
     saved: list[int] = []
 
     def holds() -> str:

@@ -1,0 +1,91 @@
+"""mnist_nets.machine: the malloc settings every training process runs with.
+
+The fault counts come from fresh interpreters, since :func:`tune_allocator` changes the
+process it runs in for good."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+
+import pytest
+from test_faults import one_line, run
+
+from mnist_nets import machine
+
+GLIBC = platform.libc_ver()[0] == "glibc"
+
+# Allocate, fill and free a 48 MiB block (above glibc's largest mmap threshold, 32 MiB)
+# 6 times through malloc itself, and count the page faults of the last 5.
+FAULTS = """
+import ctypes, json, resource, sys
+from mnist_nets.machine import tune_allocator
+told = tune_allocator()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+size = 48 << 20
+def once():
+    p = libc.malloc(size)
+    ctypes.memset(p, 1, size)
+    libc.free(p)
+once()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    once()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+print(json.dumps({"told": told, "faults": after - before}))
+"""
+
+
+def faults(choice: str) -> dict:
+    env = {"MNIST_NETS_ALLOCATOR": choice, "PATH": "", "PYTHONPATH": ":".join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", FAULTS], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
+def test_tuned_malloc_reuses_large_blocks_without_page_faults():
+    system, tuned = faults("system"), faults("tuned")
+    assert system["told"] == "system default"
+    assert tuned["told"] == "glibc: no mmap blocks, trim above 2 GiB"
+    # glibc's defaults map and unmap each block: 5 x 12,288 faults of 4 KiB pages (fewer
+    # where the kernel backs them with huge pages); tuned, the heap keeps the block
+    assert tuned["faults"] < 50, tuned
+    assert tuned["faults"] * 10 < system["faults"], (system, tuned)
+
+
+def test_a_bad_setting_is_refused_naming_the_variable_and_the_choices(monkeypatch):
+    monkeypatch.setenv("MNIST_NETS_ALLOCATOR", "jemalloc")
+    with pytest.raises(ValueError) as info:
+        machine.tune_allocator()
+    assert str(info.value) == (
+        "$MNIST_NETS_ALLOCATOR is 'jemalloc'; set it to 'tuned' (the default) or 'system' "
+        "(glibc's own malloc settings), or unset it"
+    )
+
+
+def test_the_cli_refuses_a_bad_setting_in_one_line_exit_2(monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_NETS_ALLOCATOR", "fast")
+    code, out, err = run(capsys, "train", "--model", "perceptron", "--limit", "100")
+    assert code == 2 and out == ""
+    assert "$MNIST_NETS_ALLOCATOR is 'fast'" in one_line(err)
+
+
+def test_what_the_process_runs_with_is_stored_with_each_benchmark_run():
+    from bench.environment import machine_block
+
+    machine.tune_allocator()  # the bench session's conftest does it before any cell
+    assert machine_block()["allocator"] == machine.allocator()
+    assert machine.allocator() in (
+        "glibc: no mmap blocks, trim above 2 GiB",
+        "system default (not glibc)",
+        "system default (mallopt refused)",
+        "system default",  # $MNIST_NETS_ALLOCATOR=system in the test's environment
+    )
