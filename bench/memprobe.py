@@ -61,7 +61,7 @@ def reset_high_water_mark() -> bool:
 def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -> dict:
     from mnist_nets.backends import get_backend
     from mnist_nets.data import load_split
-    from mnist_nets.machine import release_free_memory, tune_allocator
+    from mnist_nets.machine import allocator, release_free_memory, tune_allocator
     from mnist_nets.params import init_params
     from mnist_nets.specs import get_spec
 
@@ -104,6 +104,7 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
         ),
         "steps": steps,
         "batch_size": recipe.batch_size,
+        "allocator": allocator(),
     }
 
 

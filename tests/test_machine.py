@@ -6,6 +6,7 @@ process it runs in for good."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -41,13 +42,38 @@ print(json.dumps({"told": told, "faults": after - before}))
 """
 
 
-def faults(choice: str) -> dict:
+# Tuned, free a 48 MiB block and read the resident set before and after handing the
+# heap's free memory back.
+RELEASE = """
+import ctypes, json
+from mnist_nets.machine import release_free_memory, tune_allocator
+from bench.memprobe import _status_kib
+tune_allocator()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+size = 48 << 20
+p = libc.malloc(size)
+ctypes.memset(p, 1, size)
+libc.free(p)
+kept = _status_kib("VmRSS")
+released = release_free_memory()
+print(json.dumps({"kept": kept, "after": _status_kib("VmRSS"), "released": released}))
+"""
+
+
+def fresh(script: str, choice: str = "tuned") -> dict:
     env = {"MNIST_NETS_ALLOCATOR": choice, "PATH": "", "PYTHONPATH": ":".join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", FAULTS], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def faults(choice: str) -> dict:
+    return fresh(FAULTS, choice)
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
@@ -59,6 +85,46 @@ def test_tuned_malloc_reuses_large_blocks_without_page_faults():
     # where the kernel backs them with huge pages); tuned, the heap keeps the block
     assert tuned["faults"] < 50, tuned
     assert tuned["faults"] * 10 < system["faults"], (system, tuned)
+
+
+@pytest.mark.skipif(not GLIBC, reason="malloc_trim is glibc's")
+def test_free_memory_the_tuned_heap_keeps_is_handed_back_before_a_memory_reading():
+    got = fresh(RELEASE)
+    assert got["released"] is True
+    assert got["kept"] - got["after"] > 40 * 1024, got  # KiB: the 48 MiB block went back
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
+@pytest.mark.parametrize(
+    "choice, told",
+    [(None, "glibc: no mmap blocks, trim above 2 GiB"), ("system", "system default")],
+)
+def test_the_memory_probe_runs_with_the_session_s_malloc_and_says_so(choice, told):
+    env = {**os.environ, "PYTHONPATH": ":".join(sys.path)}
+    env.pop("MNIST_NETS_ALLOCATOR", None)
+    if choice:
+        env["MNIST_NETS_ALLOCATOR"] = choice
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.memprobe", "perceptron", "numpy", "--steps", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["allocator"] == told
+    assert result["training_memory_bytes"] > 0
+
+
+def test_the_memory_probe_hands_free_memory_back_before_its_baseline(monkeypatch):
+    import bench.memprobe as memprobe
+
+    calls = []
+    monkeypatch.setattr(machine, "release_free_memory", lambda: calls.append("release"))
+    monkeypatch.setattr(memprobe, "reset_high_water_mark", lambda: calls.append("reset") or True)
+    memprobe.probe("perceptron", "numpy", "cpu", seed=0, steps=1)
+    assert calls == ["release", "reset"]
 
 
 def test_a_bad_setting_is_refused_naming_the_variable_and_the_choices(monkeypatch):
