@@ -8,7 +8,8 @@ Exit codes (README.md, "Exit codes", says what each guarantees about files):
 * 1 training diverged (loss, weights or outputs NaN or infinite);
 * 2 bad input: an unknown model, framework or device, a bad number, a missing or
   malformed weights file or image, an ``--out`` that would replace a file that is not
-  weights, MNIST unavailable or corrupt, a framework not installed or failing to import;
+  weights, MNIST unavailable or corrupt, a framework not installed or failing to import,
+  a bad ``$MNIST_NETS_ALLOCATOR`` (see :func:`mnist_nets.machine.tune_allocator`);
 * 3 the system refused a read or write: a full disk, permission denied, a read-only or
   special file system, an unwritable stdout, out of memory;
 * 4 an unexpected error (a bug: rerun with ``MNIST_NETS_DEBUG=1`` and report it);
