@@ -52,8 +52,9 @@ def tune_allocator() -> str:
     allocator) unchanged.  In a benchmark session (run 0018 against run 0014) JAX's
     ``speedrun`` training went from 29.9 to 17.9 s and PyTorch's full-batch perceptron
     (run 0019 against 0015) from 20.0 to 10.5 s, while PyTorch's ``speedrun`` stayed at
-    11.9 s (why the session differs from the fresh process is not measured).  It is what PyTorch's CPU performance guides get from jemalloc or tcmalloc, with the
-    C library already loaded.  The cost: memory freed stays with the process until it
+    11.9 s (why the session differs from the fresh process is not measured).  It is
+    what PyTorch's CPU performance guides get from jemalloc or tcmalloc, with the C
+    library already loaded.  The cost: memory freed stays with the process until it
     exits, so its resident set is its high-water mark.
 
     ``$MNIST_NETS_ALLOCATOR=system`` keeps glibc's defaults; other C libraries (macOS,
