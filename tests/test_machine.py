@@ -18,11 +18,13 @@ from mnist_nets import machine
 
 GLIBC = platform.libc_ver()[0] == "glibc"
 
-# Allocate, fill and free a 48 MiB block (above glibc's largest mmap threshold, 32 MiB)
-# 6 times through malloc itself, and count the page faults of the last 5.
-FAULTS = """
-import ctypes, json, resource, sys
-from mnist_nets.machine import tune_allocator
+# In a fresh interpreter: tune (or not, by $MNIST_NETS_ALLOCATOR), then ``once()``
+# allocates, fills and frees a 48 MiB block through malloc itself (above glibc's largest
+# mmap threshold, 32 MiB).
+PRELUDE = """
+import ctypes, json, resource
+from mnist_nets.machine import release_free_memory, tune_allocator
+from bench.memprobe import _status_kib
 told = tune_allocator()
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
@@ -33,6 +35,10 @@ def once():
     p = libc.malloc(size)
     ctypes.memset(p, 1, size)
     libc.free(p)
+"""
+
+# The page faults of the last 5 of 6 uses of the block.
+FAULTS = """
 once()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(5):
@@ -41,22 +47,9 @@ after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 print(json.dumps({"told": told, "faults": after - before}))
 """
 
-
-# Tuned, free a 48 MiB block and read the resident set before and after handing the
-# heap's free memory back.
+# The resident set with the freed block kept, then after handing the heap's free memory back.
 RELEASE = """
-import ctypes, json
-from mnist_nets.machine import release_free_memory, tune_allocator
-from bench.memprobe import _status_kib
-tune_allocator()
-libc = ctypes.CDLL(None)
-libc.malloc.restype = ctypes.c_void_p
-libc.malloc.argtypes = [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-size = 48 << 20
-p = libc.malloc(size)
-ctypes.memset(p, 1, size)
-libc.free(p)
+once()
 kept = _status_kib("VmRSS")
 released = release_free_memory()
 print(json.dumps({"kept": kept, "after": _status_kib("VmRSS"), "released": released}))
@@ -66,19 +59,19 @@ print(json.dumps({"kept": kept, "after": _status_kib("VmRSS"), "released": relea
 def fresh(script: str, choice: str = "tuned") -> dict:
     env = {"MNIST_NETS_ALLOCATOR": choice, "PATH": "", "PYTHONPATH": ":".join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", PRELUDE + script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def faults(choice: str) -> dict:
-    return fresh(FAULTS, choice)
-
-
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_tuned_malloc_reuses_large_blocks_without_page_faults():
-    system, tuned = faults("system"), faults("tuned")
+    system, tuned = fresh(FAULTS, "system"), fresh(FAULTS, "tuned")
     assert system["told"] == "system default"
     assert tuned["told"] == "glibc: no mmap blocks, trim above 2 GiB"
     # glibc's defaults map and unmap each block: 5 x 12,288 faults of 4 KiB pages (fewer
