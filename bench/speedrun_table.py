@@ -9,13 +9,16 @@ block ``fastest-to-99``).  A cell's figures come from its ``extra_info``:
 * a history from before rounds holds one round: its one time and accuracy.
 
 Time-to-99 % is training time only, read at the first test evaluation at or above the
-target (the recipe evaluates after every tenth of an epoch, off the clock).  Beside the
-measured rows stands the published anchor, and below them the bound that the machine's
-measured float32 GEMM peak puts on one epoch.
+target (the recipe evaluates ``evals_per_epoch`` times an epoch, off the clock), and the
+epoch shown to that resolution.  Beside the measured rows stands the published anchor,
+and below them the bound that the machine's measured float32 GEMM peak puts on one
+epoch.  A cell stored with another net than today's spec (its parameter count differs)
+says so in its row and is not judged against the targets.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -76,14 +79,21 @@ def _target_epochs(info: dict[str, Any]) -> list[float]:
     return [epoch] if isinstance(epoch, (int, float)) else []
 
 
-def _when(epochs: list[float]) -> str:
-    """`` (epoch 1.4)``, or over seeds that differ `` (epochs 1.3–1.6, median 1.3)``."""
+def epoch_digits(evals_per_epoch: int) -> int:
+    """Decimals that show an evaluation's epoch: 1 for up to 10 evaluations an epoch
+    (tenths), 2 for up to 100 (a twentieth is 0.05)."""
+    return max(1, math.ceil(math.log10(evals_per_epoch)))
+
+
+def _when(epochs: list[float], digits: int = 1) -> str:
+    """`` (epoch 1.4)``, or over seeds that differ `` (epochs 1.3–1.6, median 1.3)``, with
+    ``digits`` decimals."""
     if not epochs:
         return ""
-    lo, hi = f"{min(epochs):.1f}", f"{max(epochs):.1f}"
+    lo, hi = f"{min(epochs):.{digits}f}", f"{max(epochs):.{digits}f}"
     if lo == hi:
         return f" (epoch {lo})"
-    return f" (epochs {lo}–{hi}, median {statistics.median(epochs):.1f})"
+    return f" (epochs {lo}–{hi}, median {statistics.median(epochs):.{digits}f})"
 
 
 def verdict(s: dict[str, Any], seconds_target: float | None) -> str:
@@ -102,6 +112,15 @@ def verdict(s: dict[str, Any], seconds_target: float | None) -> str:
     return "met" if not misses else "missed: " + ", ".join(misses)
 
 
+def _earlier_net(info: dict[str, Any], spec: ModelSpec) -> str:
+    """`` (an earlier net: 215,194 parameters)`` for a cell stored with another net than
+    ``spec`` (its stored parameter count differs), else ``""``."""
+    stored = info.get("param_count")
+    if isinstance(stored, int) and stored != spec.param_count:
+        return f" (an earlier net: {stored:,} parameters)"
+    return ""
+
+
 def _pct(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}%}".replace("%", " %")
 
@@ -114,10 +133,11 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
     target = spec.target_accuracy or 0.99
     flops_epoch = spec.flops_training * TRAIN_SAMPLES
     r = spec.recipe
+    digits = epoch_digits(r.evals_per_epoch)
     lines = [
         f"Recipe: {r.describe()}; target {_pct(target, 0)} test accuracy; time is training only, "
-        "read at the first evaluation (every tenth of an epoch, off the clock) at or above "
-        f"the target; one round per seed. Profile `{profile}`.",
+        f"read at the first evaluation ({r.evals_per_epoch} an epoch, off the clock) at or "
+        f"above the target; one round per seed. Profile `{profile}`.",
         "",
     ]
     header = [
@@ -131,7 +151,8 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
     ]
     rows: list[Sequence[str]] = []
     summaries = {key: summary(c.info) for key, c in cells.items()}
-    cpu = {f: s for (f, d), s in summaries.items() if d == "cpu"}
+    earlier = {key: _earlier_net(c.info, spec) for key, c in cells.items()}
+    cpu = {f: s for (f, d), s in summaries.items() if d == "cpu" and not earlier[(f, d)]}
     fastest = min(
         (f for f, s in cpu.items() if s["median_seconds"] is not None),
         key=lambda f: cpu[f]["median_seconds"],
@@ -144,17 +165,18 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
             if framework == fastest:
                 seconds_target = CPU_SECONDS_FASTEST
         median = s["median_seconds"]
-        when = _when(s["epochs"])
+        when = _when(s["epochs"], digits)
+        note = earlier[(framework, device)]
         rows.append(
             [
-                framework,
+                framework + note,
                 device,
                 "not reached" if median is None else f"{median:.2f} s{when}",
                 f"{_pct(s['mean'])} ± {_pct(s['sd'], 2) if s['sd'] is not None else '–'}, "
                 f"min {_pct(s['min'])}",
                 f"{s['reached']} of {s['rounds']}",
                 "–" if s["samples_per_second"] is None else f"{s['samples_per_second']:,.0f}",
-                verdict(s, seconds_target),
+                "not judged (another net)" if note else verdict(s, seconds_target),
             ]
         )
     if not rows:

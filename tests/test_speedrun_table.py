@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 from bench import speedrun_table as st
 from mnist_nets.specs import get_spec
 
 SPEC = get_spec("speedrun")
+# the spec as it was before it evaluated 20 times an epoch (and with its 24-filter conv1)
+TENTHS = dataclasses.replace(SPEC, recipe=dataclasses.replace(SPEC.recipe, evals_per_epoch=10))
 
 
 def cell(framework, *, times_median, accuracies, reached, device="cpu", epoch=0.8):
@@ -53,7 +56,8 @@ def test_every_target_met_and_missed_is_named():
         SPEC,
     )
     table = {r[0]: r for r in rows(text)}
-    assert table["torch"][2] == "6.50 s (epoch 0.8)"
+    assert SPEC.recipe.evals_per_epoch == 20  # so epochs to two decimals
+    assert table["torch"][2] == "6.50 s (epoch 0.80)"
     assert table["torch"][3] == "99.04 % ± 0.05 %, min 98.99 %"
     assert table["torch"][4] == "4 of 5"
     assert table["torch"][6] == "met"  # the fastest: 6.5 s <= 8 s
@@ -99,9 +103,37 @@ def test_the_epoch_of_the_target_is_shown_in_tenths():
             cell("torch", times_median=8.84, accuracies=[0.99] * 5, reached=5, epoch=1.70213)
         ),
         "standard",
-        SPEC,
+        TENTHS,
     )
     assert {r[0]: r for r in rows(text)}["torch"][2] == "8.84 s (epoch 1.7)"
+    assert "first evaluation (10 an epoch, off the clock)" in text
+
+
+def test_twenty_evaluations_an_epoch_show_the_epoch_in_twentieths():
+    """With 20 evaluations an epoch of 235 batches, the 27th lands after batch 83 of the
+    second epoch (1.353): shown as 1.35, which one decimal would round to 1.4."""
+    assert [st.epoch_digits(k) for k in (1, 5, 10, 11, 20, 100, 101)] == [1, 1, 1, 2, 2, 2, 3]
+    text = st.section(
+        selection(cell("torch", times_median=6.1, accuracies=[0.99] * 5, reached=5, epoch=1.353)),
+        "standard",
+        SPEC,
+    )
+    assert {r[0]: r for r in rows(text)}["torch"][2] == "6.10 s (epoch 1.35)"
+    assert "first evaluation (20 an epoch, off the clock)" in text
+
+
+def test_a_cell_of_an_earlier_net_is_named_and_not_judged():
+    """A cell stored with another net (its parameter count is not the spec's) is shown
+    with that count, is not judged, and is not the fastest framework whose 8 s bound the
+    others are read against."""
+    old = cell("torch", times_median=5.0, accuracies=[0.992] * 5, reached=5)
+    old.info["param_count"] = SPEC.param_count + 1
+    now = cell("numpy", times_median=9.0, accuracies=[0.992] * 5, reached=5)
+    now.info["param_count"] = SPEC.param_count
+    table = {r[0]: r for r in rows(st.section(selection(old, now), "standard", SPEC))}
+    earlier = f"torch (an earlier net: {SPEC.param_count + 1:,} parameters)"
+    assert table[earlier][6] == "not judged (another net)"
+    assert table["numpy"][6] == "missed: median > 8 s"  # numpy is now the fastest
 
 
 def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_median():
@@ -118,7 +150,7 @@ def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_
             st.section(
                 selection(SimpleNamespace(info=info), SimpleNamespace(info=same), unknown),
                 "standard",
-                SPEC,
+                TENTHS,
             )
         )
     }
