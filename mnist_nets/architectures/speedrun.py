@@ -19,9 +19,9 @@ benchmark's rounds measure them).
 The test set is evaluated after every twentieth of an epoch (off the training clock), so
 that time-to-99 % is read where the accuracy first reaches 99 %.
 
-The warm-up is 15 % of the steps, not torch's default 30 %.  Measured over seeds 0-4
-(PyTorch, 2 epochs, 24 filters, 10 evaluations an epoch; 2026-12-03, 2-core AMD EPYC),
-the test accuracy first reached 99 % after these numbers of epochs:
+The warm-up is 5 % of the steps (15 % until run 0020), not torch's default 30 %.  Measured
+over seeds 0-4 (PyTorch, 2 epochs, 24 filters, 10 evaluations an epoch; 2026-12-03, 2-core
+AMD EPYC), the test accuracy first reached 99 % after these numbers of epochs:
 - warm-up 30 %: 1.7, 1.6, 1.5, 1.7 and 1.6;
 - 15 %: 1.4 in every seed (final accuracy 99.20-99.31 %);
 - 10 %: 1.6, 1.4, 1.4, 1.3, 1.4;
@@ -47,6 +47,13 @@ With 12 filters and a dense layer of 128 instead of 256, PyTorch reached 99 % la
 then at its floor learning rate; 12 filters, PyTorch, 20 evaluations an epoch) reached
 99 % sooner, after 1.10-1.35 and 1.20-1.30 epochs, but in each one seed of five never did
 (it ended at 98.91 and 98.94 %): not adopted.
+
+The warm-up went from 15 % to 5 % after run 0020, chosen on seeds 5-9, which the benchmark
+(seeds 0-4) does not use (12 filters, 20 evaluations an epoch).  99 % first came after:
+- PyTorch: 1.40, 1.40, 1.40, 1.35, 1.30 epochs with 15 % (final 99.13-99.24 %); 1.30, 1.25,
+  1.30, 1.45, 1.40 with 5 % (final 99.15-99.27 %);
+- numpy: 1.40, 1.45, 1.35, 1.30, 1.70 with 15 % (final 99.09-99.20 %); 1.25, 1.35, 1.30,
+  1.40, 1.35 with 5 % (final 99.12-99.21 %).
 """
 
 from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
@@ -78,7 +85,7 @@ SPEC = ModelSpec(
         optimizer="adam",
         betas=(0.7, 0.9),
         schedule="one_cycle",
-        warmup=0.15,
+        warmup=0.05,
         shuffle=False,
         evals_per_epoch=20,
     ),
