@@ -356,3 +356,60 @@ def test_train_epoch_with_adam_is_the_textbook_algorithm_over_calls():
             p = p - lr * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.95**t)) + 1e-6)
         np.testing.assert_allclose(model.flat, p, rtol=1e-9, atol=1e-12)
     assert model.adam_t == t == 5
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("calls", [([0.05, 0.02, 0.03], [0.01, 0.04]), ([0.05, 0.0, 0.03],)])
+def test_train_epoch_with_sgd_is_the_textbook_update_over_calls(momentum, calls):
+    """numpy's ``train_epoch`` with SGD (float64), whose rate is folded into the gradient
+    (*speed: the rate in the gradient*, the velocity held as ``lr * v`` within a call):
+    every batch's update is ``v = momentum * v + grad;  p -= lr * v`` with the batch's own
+    rate, against gradients taken at the same parameters by ``loss_and_grads``; the
+    velocity is ``v`` again after each call, rates change within and between calls, and a
+    call with a rate of 0 (which cannot be folded) gives the same update."""
+    spec = get_spec("dnn")
+    params = init_params(spec, 0)
+    model = BACKEND.build(spec, params, dtype=np.float64)
+    probe = BACKEND.build(spec, params, dtype=np.float64)
+    data = load_split("train", limit=24)
+    staged = BACKEND.stage(model, data.x, data.y)
+    names = [p.name for p in spec.parameters]
+    p = np.concatenate([params[k].astype(np.float64).ravel() for k in names])
+    v = np.zeros_like(p)
+    for lrs in calls:
+        order = np.arange(8 * len(lrs))
+        BACKEND.train_epoch(model, staged, order, lr=np.array(lrs), momentum=momentum,
+                            batch_size=8, sync_every=1, on_sync=lambda *a: None)  # fmt: skip
+        for b, lr in enumerate(lrs):
+            probe.flat[...] = p
+            _, grads = BACKEND.loss_and_grads(probe, data.x[order[b * 8 : (b + 1) * 8]],
+                                              data.y[order[b * 8 : (b + 1) * 8]])  # fmt: skip
+            v = momentum * v + np.concatenate([grads[k].ravel() for k in names])
+            p = p - lr * v
+        np.testing.assert_allclose(model.flat, p, rtol=1e-9, atol=1e-12)
+        if momentum:
+            np.testing.assert_allclose(model.velocity, v, rtol=1e-9, atol=1e-12)
+
+
+def test_a_failing_epoch_leaves_the_velocity_in_its_own_units():
+    """The velocity, held as ``lr * v`` while an SGD epoch runs, is ``v`` again when the
+    epoch ends by an error (here ``on_sync`` raising after the second batch)."""
+    spec = get_spec("dnn")
+    model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    data = load_split("train", limit=32)
+    staged = BACKEND.stage(model, data.x, data.y)
+
+    def stop(first, losses, correct):
+        if first == 1:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        BACKEND.train_epoch(model, staged, np.arange(32), lr=np.array([0.5, 0.1, 0.2, 0.3]),
+                            momentum=0.9, batch_size=8, sync_every=1, on_sync=stop)  # fmt: skip
+    probe = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
+    _, g0 = BACKEND.loss_and_grads(probe, data.x[:8], data.y[:8])
+    probe.flat[...] -= 0.5 * np.concatenate([g0[p.name].ravel() for p in spec.parameters])
+    _, g1 = BACKEND.loss_and_grads(probe, data.x[8:16], data.y[8:16])
+    want = 0.9 * np.concatenate([g0[p.name].ravel() for p in spec.parameters])
+    want += np.concatenate([g1[p.name].ravel() for p in spec.parameters])
+    np.testing.assert_allclose(model.velocity, want, rtol=1e-9, atol=1e-12)
