@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import numpy_reference
 import pytest
 
 from mnist_nets.backends import DeviceError, get_backend
@@ -384,8 +385,8 @@ def test_train_epoch_with_sgd_is_the_textbook_update_over_calls(momentum, calls)
             probe.flat[...] = p
             _, grads = BACKEND.loss_and_grads(probe, data.x[order[b * 8 : (b + 1) * 8]],
                                               data.y[order[b * 8 : (b + 1) * 8]])  # fmt: skip
-            v = momentum * v + np.concatenate([grads[k].ravel() for k in names])
-            p = p - lr * v
+            g = np.concatenate([grads[k].ravel() for k in names])
+            numpy_reference.sgd_momentum_step(p, g, v, lr, momentum)  # the plain update
         np.testing.assert_allclose(model.flat, p, rtol=1e-9, atol=1e-12)
         if momentum:
             np.testing.assert_allclose(model.velocity, v, rtol=1e-9, atol=1e-12)

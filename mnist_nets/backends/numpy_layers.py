@@ -24,7 +24,9 @@ non-overlapping max-pool writes its output in the order the pool reads as contig
 blocks.  (The backend also runs a ReLU that precedes a max-pool after it instead: they
 commute, and the pooled map is smaller.)  numpy runs its element-wise work on one core, so a
 training batch with enough work runs as two halves side by side on two threads, each
-through its own set of layers (:func:`step_in_halves`).
+through its own set of layers (:func:`step_in_halves`).  The SGD update is bound by memory,
+so it makes as few passes over the parameters as it can: the learning rate rides in the
+gradient (:func:`sgd_folded_step`).
 """
 
 from __future__ import annotations
