@@ -317,6 +317,18 @@ def test_halves_take_every_batch_of_two_rows_or_more(monkeypatch):
     assert halved == [2, 2] and len(losses) == 3 and np.all(np.isfinite(losses))
 
 
+def _dnn_in_float64(images: int):
+    """``dnn`` in float64 for the update tests: ``(params, model, probe, data, staged,
+    names)``, ``probe`` a second model to take gradients at given parameters."""
+    spec = get_spec("dnn")
+    params = init_params(spec, 0)
+    model = BACKEND.build(spec, params, dtype=np.float64)
+    probe = BACKEND.build(spec, params, dtype=np.float64)
+    data = load_split("train", limit=images)
+    staged = BACKEND.stage(model, data.x, data.y)
+    return params, model, probe, data, staged, [p.name for p in spec.parameters]
+
+
 def test_train_epoch_with_adam_is_the_textbook_algorithm_over_calls():
     """numpy's ``train_epoch`` with Adam (float64): every batch's update is Kingma & Ba's,
     with the batch's own learning rate and the step count carried from one call to the
@@ -324,14 +336,8 @@ def test_train_epoch_with_adam_is_the_textbook_algorithm_over_calls():
     ``on_sync`` gets as many correct counts as losses."""
     from mnist_nets.specs import UpdateRule
 
-    spec = get_spec("dnn")
-    params = init_params(spec, 0)
-    model = BACKEND.build(spec, params, dtype=np.float64)
-    probe = BACKEND.build(spec, params, dtype=np.float64)
-    data = load_split("train", limit=20)
-    staged = BACKEND.stage(model, data.x, data.y)
+    params, model, probe, data, staged, names = _dnn_in_float64(20)
     rule = UpdateRule("adam", 0.0, (0.8, 0.95), 1e-6)
-    names = [p.name for p in spec.parameters]
     p = np.concatenate([params[k].astype(np.float64).ravel() for k in names])
     m, v, t = np.zeros_like(p), np.zeros_like(p), 0
     for lrs in ([1e-3, 2e-3, 3e-3], [4e-3, 5e-3]):  # two calls: batches of 8, 8, 4; 8, 8
@@ -368,13 +374,7 @@ def test_train_epoch_with_sgd_is_the_textbook_update_over_calls(momentum, calls)
     rate, against gradients taken at the same parameters by ``loss_and_grads``; the
     velocity is ``v`` again after each call, rates change within and between calls, and a
     call with a rate of 0 (which cannot be folded) gives the same update."""
-    spec = get_spec("dnn")
-    params = init_params(spec, 0)
-    model = BACKEND.build(spec, params, dtype=np.float64)
-    probe = BACKEND.build(spec, params, dtype=np.float64)
-    data = load_split("train", limit=24)
-    staged = BACKEND.stage(model, data.x, data.y)
-    names = [p.name for p in spec.parameters]
+    params, model, probe, data, staged, names = _dnn_in_float64(24)
     p = np.concatenate([params[k].astype(np.float64).ravel() for k in names])
     v = np.zeros_like(p)
     for lrs in calls:
