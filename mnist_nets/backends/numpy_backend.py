@@ -311,9 +311,12 @@ class NumpyBackend(Backend):
 
     @staticmethod
     @contextlib.contextmanager
-    def _velocity_back(model: NumpyModel, scaled: bool, held):
-        """On leaving the epoch, even by an error, the velocity held as ``lr * v`` (*speed:
-        the rate in the gradient*) goes back to ``v``, ``held()`` being that ``lr``."""
+    def _velocity_times_rate(model: NumpyModel, scaled: bool, held):
+        """While the epoch runs, the velocity is held as ``lr * v`` (*speed: the rate in the
+        gradient*), ``held()`` being that ``lr``; on leaving, even by an error, it is ``v``
+        again.  (Nothing changes when not ``scaled``.)"""
+        if scaled:
+            model.velocity *= model.dtype.type(held())
         try:
             yield
         finally:
@@ -354,11 +357,10 @@ class NumpyBackend(Backend):
         # velocity, so an epoch with one runs the plain update.
         folded = rule.optimizer != "adam" and bool(np.all(lrs > 0))
         held = lrs[0]  # the rate the velocity is scaled by while folded
-        if folded and rule.momentum:
-            model.velocity *= model.dtype.type(held)
+        scaled = self._velocity_times_rate(model, folded and rule.momentum, lambda: held)
         errors = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
         one_blas = _one_blas_thread() if halves or whole_set else contextlib.nullcontext()
-        with errors, one_blas, self._velocity_back(model, folded and rule.momentum, lambda: held):
+        with errors, one_blas, scaled:
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 scale = lrs[b] if folded else 1.0
