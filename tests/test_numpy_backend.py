@@ -395,10 +395,7 @@ def test_train_epoch_with_sgd_is_the_textbook_update_over_calls(momentum, calls)
 def test_a_failing_epoch_leaves_the_velocity_in_its_own_units():
     """The velocity, held as ``lr * v`` while an SGD epoch runs, is ``v`` again when the
     epoch ends by an error (here ``on_sync`` raising after the second batch)."""
-    spec = get_spec("dnn")
-    model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
-    data = load_split("train", limit=32)
-    staged = BACKEND.stage(model, data.x, data.y)
+    _, model, probe, data, staged, names = _dnn_in_float64(32)
 
     def stop(first, losses, correct):
         if first == 1:
@@ -407,10 +404,9 @@ def test_a_failing_epoch_leaves_the_velocity_in_its_own_units():
     with pytest.raises(RuntimeError, match="stop"):
         BACKEND.train_epoch(model, staged, np.arange(32), lr=np.array([0.5, 0.1, 0.2, 0.3]),
                             momentum=0.9, batch_size=8, sync_every=1, on_sync=stop)  # fmt: skip
-    probe = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
-    _, g0 = BACKEND.loss_and_grads(probe, data.x[:8], data.y[:8])
-    probe.flat[...] -= 0.5 * np.concatenate([g0[p.name].ravel() for p in spec.parameters])
-    _, g1 = BACKEND.loss_and_grads(probe, data.x[8:16], data.y[8:16])
-    want = 0.9 * np.concatenate([g0[p.name].ravel() for p in spec.parameters])
-    want += np.concatenate([g1[p.name].ravel() for p in spec.parameters])
+    g0 = BACKEND.loss_and_grads(probe, data.x[:8], data.y[:8])[1]
+    g0 = np.concatenate([g0[k].ravel() for k in names])
+    probe.flat[...] -= 0.5 * g0
+    g1 = BACKEND.loss_and_grads(probe, data.x[8:16], data.y[8:16])[1]
+    want = 0.9 * g0 + np.concatenate([g1[k].ravel() for k in names])
     np.testing.assert_allclose(model.velocity, want, rtol=1e-9, atol=1e-12)
