@@ -99,7 +99,7 @@ def get_engine(name: str) -> Engine:
     if entry.backend is None and not entry.installed():
         raise BackendUnavailable(
             f"the {name} engine needs {entry.import_name}, which is not installed: "
-            "`pip install -r requirements.txt`"
+            "`pip install -r requirements.txt` (pinned) or `pip install 'mnist-nets[onnx]'`"
         )
     module = importlib.import_module(entry.module)
     engine = getattr(module, entry.cls)(name) if entry.backend else getattr(module, entry.cls)()
