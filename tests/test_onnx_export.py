@@ -240,6 +240,22 @@ def test_a_backend_session_divides_as_the_data_loader_does(test_set):
         session.run_pixels(images[..., None])
 
 
+@pytest.mark.parametrize("framework", list_backends())
+def test_every_backend_s_inference_function_gives_its_forward_logits(framework, test_set):
+    """``Backend.inference`` (TensorFlow: a compiled tf.function) against ``forward``, at
+    batch 1 and a larger batch, through the engine session the benchmarks time."""
+    if not FRAMEWORKS[framework].installed():
+        pytest.skip(f"{framework} is not installed")
+    spec = get_spec("cnn")
+    params = init_params(spec, 2)
+    backend = get_backend(framework)
+    ref = backend.forward(backend.build(spec, params), to_float_nhwc(test_set[0][:65]))
+    session = get_engine(framework).load(spec, params)
+    assert session.settings["mode"] == backend.inference_mode
+    np.testing.assert_allclose(session.run_pixels(test_set[0][:65]), ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(session.run_pixels(test_set[0][:1]), ref[:1], rtol=1e-5, atol=1e-6)
+
+
 def test_onnxruntime_session_records_its_default_settings():
     spec = get_spec("perceptron")
     session = get_engine("onnxruntime").load(spec, init_params(spec, 0))
