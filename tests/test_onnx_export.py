@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -401,3 +402,11 @@ def test_importing_the_package_imports_neither_onnx_nor_onnxruntime():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_load_engine_turns_tensorflow_s_start_up_chatter_down(monkeypatch):
+    from mnist_nets.cli.inference import load_engine
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    assert load_engine("numpy").name == "numpy"
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
