@@ -2,18 +2,22 @@
 
 * ``smoke``: the first 1,000 training and 1,000 test images, one epoch of each spec's
   recipe.  The whole matrix in a few minutes; a test runs it so CI proves the harness.
+  Inference cells (bench/test_inference.py): 100 batch-1 calls after 10 warm-up calls,
+  3 calls of the large batch.
 * ``standard``: the full 60,000 / 10,000 images and each spec's own recipe
   (``spec.recipe``), with the epochs of three recipes cut (:data:`STANDARD_EPOCHS`) so
   that three rounds of the whole matrix fit in the benchmark's time budget.  The
   recipes' learning-rate schedules are per epoch, so the first k epochs are the same
-  as in the full recipe.  The README's main tables.
+  as in the full recipe.  The README's main tables.  Inference cells: 1,000 batch-1
+  calls after 50 warm-up calls, and the large batch (1,000 test images) called for
+  about a second (3 to 50 calls).
 * ``seed``: the original project's recipe (``spec.seed_recipe``): full-batch gradient
   descent, 100 "epochs" each one step over all 60,000 images, lr 0.01.  On a CPU the
   convolutional networks are skipped (meant for a GPU).
 * ``fashion``: the standard profile on Fashion-MNIST (``make bench BENCH_PROFILE=fashion``):
   every network but ``speedrun`` (an MNIST time-to-99 % race) with the recipe and floor it
   has on Fashion-MNIST (``spec.for_dataset``), the epochs of :data:`FASHION_EPOCHS`, no
-  micro-benchmarks (the layers' speed does not depend on the images), and each round's
+  micro-benchmarks or inference cells (speed does not depend on the images), and each round's
   confusion matrix on the test set.  Its own run, so that the MNIST run keeps its time.
 
 A run with ``--train-limit``, ``--test-limit`` or ``--epochs`` is recorded as profile
@@ -63,6 +67,13 @@ class Profile:
     dataset: str = "mnist"  # mnist_nets.data.DATASETS: the images every cell trains on
     skip_models: tuple[tuple[str, str], ...] = ()  # (model, why the profile leaves it out)
     confusion: bool = False  # store each round's confusion matrix on the test set
+    # inference cells (bench/test_inference.py): batch-1 calls timed after the warm-up
+    # calls, and the time budget of the large batch's calls (3 to 50 of them)
+    run_inference: bool = True
+    inference_calls: int = 1000
+    inference_warmup: int = 50
+    inference_batch: int = 1000
+    inference_seconds: float = 1.0
 
     def rounds_for(self, model: str, rounds: int) -> int:
         """The rounds (seeds) ``model`` runs when the others run ``rounds``."""
@@ -116,6 +127,9 @@ _PROFILES = {
         epochs=1,
         micro_batch=32,
         micro_seconds=0.05,
+        inference_calls=100,
+        inference_warmup=10,
+        inference_seconds=0.05,
         description="1,000 train / 1,000 test images, 1 epoch of the spec's recipe",
     ),
     "standard": Profile(
@@ -137,6 +151,7 @@ _PROFILES = {
         epochs=None,
         use_seed_recipe=True,
         run_micro=False,
+        run_inference=False,
         description="the original project's recipe: 100 full-batch steps, lr 0.01",
     ),
     "fashion": Profile(
@@ -147,6 +162,7 @@ _PROFILES = {
         rounds=3,
         epoch_caps=FASHION_EPOCHS,
         run_micro=False,
+        run_inference=False,
         dataset="fashion-mnist",
         skip_models=(("speedrun", "an MNIST time-to-99 % race, not run on Fashion-MNIST"),),
         confusion=True,

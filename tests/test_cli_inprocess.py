@@ -42,6 +42,7 @@ from mnist_nets.cli.common import (
     seed_arg,
 )
 from mnist_nets.data import cache_dir, load_mnist
+from mnist_nets.engines import list_engines
 from mnist_nets.params import ParamsError, init_params, load_params, save_params
 from mnist_nets.specs import get_spec, list_specs
 
@@ -802,6 +803,7 @@ def test_a_divergence_says_what_the_out_file_holds(tmp_path, capsys):
 
 MODELS = ", ".join(list_specs())
 FRAMEWORKS = ", ".join(list_backends())
+ENGINES = ", ".join(list_engines())
 RECIPE = "(default: the model's recipe, see `mnist-nets specs`)"
 DEVICE = "auto (default: a GPU when the framework sees one, else the CPU), cpu, cuda, mps"
 RUN_OPTIONS = [
@@ -825,6 +827,7 @@ HELP = {
         "train  train a model on MNIST",
         "evaluate  test accuracy and confusion matrix of saved weights",
         "predict  classify pictures of digits (PNG, JPEG, ...)",
+        "export  saved weights as an ONNX model (runs in onnxruntime and other ONNX runtimes)",
         "compare  train one model in every framework from the same start and compare",
     ],
     ("data",): ["fetch  fetch and verify MNIST (or Fashion-MNIST) into the cache"],
@@ -842,20 +845,29 @@ HELP = {
         "--force  let --out replace an existing file that is not a weights file (or a link)",
     ],
     ("evaluate",): [
-        "weights  a .npz file saved by `train --out`",
-        f"--framework F  {FRAMEWORKS} (default: numpy)",
+        "weights  a .npz file saved by `train --out`, or (--engine onnxruntime) a .onnx file "
+        "saved by `export`",
+        f"--engine E  {ENGINES} (default: numpy; --framework E is the same)",
         "--dataset DS  mnist or fashion-mnist (default: the one the weights were trained on)",
         f"--device D  {DEVICE}",
         "--limit K  the first K test images only",
         "--json  print one JSON object on stdout",
     ],
     ("predict",): [
-        "weights  a .npz file saved by `train --out`",
+        "weights  a .npz file saved by `train --out`, or (--engine onnxruntime) a .onnx file "
+        "saved by `export`",
         "IMAGE",
-        f"--framework F  {FRAMEWORKS} (default: numpy)",
+        f"--engine E  {ENGINES} (default: numpy; --framework E is the same)",
         "--dataset DS  mnist or fashion-mnist (default: the one the weights were trained on)",
         f"--device D  {DEVICE}",
         "--json  print JSON on stdout",
+    ],
+    ("export",): [
+        "weights  a .npz file saved by `train --out`",
+        "--format FMT  onnx (the default)",
+        "--out FILE  the model file to write",
+        "--force  let --out replace an existing file that is not a model exported by mnist-nets",
+        "--json  print one JSON object on stdout",
     ],
     ("compare",): [
         *RUN_OPTIONS,

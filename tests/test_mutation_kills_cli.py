@@ -22,9 +22,10 @@ from test_faults import one_line
 
 import mnist_nets.cli as cli
 from mnist_nets.backends import get_backend
-from mnist_nets.cli import common, evaluate, predict
+from mnist_nets.cli import common, inference
 from mnist_nets.cli.common import check_out
 from mnist_nets.data import load_mnist
+from mnist_nets.engines import get_engine
 from mnist_nets.fileio import temp_name_prefix
 from mnist_nets.images import load_digit
 from mnist_nets.params import init_params, load_params, save_params
@@ -135,11 +136,11 @@ def test_check_out_free_space_boundaries(tmp_path, monkeypatch):
 
 
 class _Chatty:
-    """The numpy backend, printing to stdout while it builds (as a framework's C++ code
-    does) and insisting on being told the device."""
+    """The numpy engine, printing to stdout while it loads a model (as a framework's C++
+    code does) and insisting on being told the device."""
 
     def __init__(self):
-        self.base = get_backend("numpy")
+        self.base = get_engine("numpy")
         self.devices_built = []
 
     def devices(self):
@@ -148,14 +149,11 @@ class _Chatty:
     def check_device(self, device):
         return device
 
-    def build(self, spec, params, device):
+    def load(self, spec, params, device, *, dataset="mnist"):
         print("chatter from a framework")
         os.write(1, b"chatter on fd 1\n")
         self.devices_built.append(device)
-        return self.base.build(spec, params, device=device)
-
-    def forward(self, model, x, training=False):
-        return self.base.forward(model, x, training)
+        return self.base.load(spec, params, device, dataset=dataset)
 
 
 @pytest.fixture
@@ -170,8 +168,7 @@ def weights(tmp_path):
 def test_json_stays_clean_while_a_framework_chatters(command, weights, tmp_path, monkeypatch,
                                                      capfd):  # fmt: skip
     chatty = _Chatty()
-    module = evaluate if command == "evaluate" else predict
-    monkeypatch.setattr(module, "load_backend", lambda name: chatty)
+    monkeypatch.setattr(inference, "load_engine", lambda name: chatty)
     image = tmp_path / "d.png"
     Image.fromarray(load_mnist("test", 1)[0][0]).save(image)
     args = ["evaluate", weights, "--limit", "20"] if command == "evaluate" else [

@@ -160,6 +160,15 @@ class Backend(abc.ABC):
     def forward(self, model: Any, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits ``(N, 10)`` as a numpy array for float32 NHWC ``x``."""
 
+    #: how :meth:`inference` runs a model (stored with the inference benchmark cells)
+    inference_mode: str = "forward() in eval mode"
+
+    def inference(self, model: Any) -> Callable[[np.ndarray], np.ndarray]:
+        """A function from float32 NHWC inputs to logits ``(N, 10)`` (numpy), run the way
+        the framework's own users run inference (:attr:`inference_mode` says how); by
+        default :meth:`forward` in eval mode."""
+        return lambda x: self.forward(model, x)
+
     @abc.abstractmethod
     def activations(self, model: Any, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's output for ``x`` (eval mode), in the canonical layout: NHWC for

@@ -332,6 +332,7 @@ class JaxBackend(Backend):
     """JAX with XLA: a compiled SGD step, op-by-op probes, float32 at full precision."""
 
     name = "jax"
+    inference_mode = "jax.jit-compiled forward, eval mode"
 
     # -- devices and versions ---------------------------------------------------
 

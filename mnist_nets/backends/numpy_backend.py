@@ -248,6 +248,7 @@ class NumpyBackend(Backend):
     """Plain numpy on the CPU; see :mod:`mnist_nets.backends.numpy_layers` for the math."""
 
     name = "numpy"
+    inference_mode = "forward() written by hand, eval mode"
 
     def versions(self) -> dict[str, str]:
         versions = {"numpy": np.__version__}

@@ -385,6 +385,10 @@ class TensorflowBackend(Backend):
     """TensorFlow 2 (graph-compiled training and prediction, eager probes)."""
 
     name = "tensorflow"
+    inference_mode = (
+        f"tf.function (autograph off, jit_compile {JIT_COMPILE}), one concrete function "
+        "for float32 (None, H, W, C) inputs"
+    )
 
     # -- devices and versions ---------------------------------------------------
 
@@ -467,6 +471,27 @@ class TensorflowBackend(Backend):
         with tf.device(model.tf_device):
             key = _next_dropout_key(model.state) if training else None
             return layer_outputs(model.spec, model.params, tf.constant(x), key)[-1].numpy()
+
+    def inference(self, model: TFModel):
+        """A compiled tf.function of the logits, traced once for any batch size (``forward``
+        runs eagerly; this is how TensorFlow's users serve a model)."""
+        spec, params = model.spec, model.params
+
+        @tf.function(jit_compile=JIT_COMPILE, autograph=False)
+        def logits(x):
+            return layer_outputs(spec, params, x)[-1]
+
+        with tf.device(model.tf_device):
+            concrete = logits.get_concrete_function(
+                tf.TensorSpec((None, *spec.input_shape), tf.float32)
+            )
+
+        def run(x: np.ndarray) -> np.ndarray:
+            x = _check_x(spec, x)
+            with tf.device(model.tf_device):
+                return concrete(tf.constant(x)).numpy()
+
+        return run
 
     def activations(self, model: TFModel, x: np.ndarray) -> list[np.ndarray]:
         x = _check_x(model.spec, x)

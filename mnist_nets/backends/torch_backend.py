@@ -248,6 +248,7 @@ class TorchBackend(Backend):
     """PyTorch, eager mode, float32, on "cpu", "cuda" or "mps"."""
 
     name = "torch"
+    inference_mode = "module.eval() under torch.inference_mode()"
     #: allow TF32 matmuls/convolutions on CUDA (faster on Ampere and later, ~1e-3 relative
     #: error); off by default so every backend computes in full float32.
     tf32: bool = False

@@ -16,10 +16,12 @@ from mnist_nets.cli.common import (
 )
 from mnist_nets.cli.compare import cmd_compare
 from mnist_nets.cli.evaluate import cmd_evaluate
+from mnist_nets.cli.export import cmd_export
 from mnist_nets.cli.info import cmd_data_fetch, cmd_specs
 from mnist_nets.cli.predict import cmd_predict
 from mnist_nets.cli.train import cmd_train
 from mnist_nets.data import DATASETS
+from mnist_nets.engines import list_engines
 from mnist_nets.specs import list_specs
 
 
@@ -37,6 +39,26 @@ def _add_framework(p: argparse.ArgumentParser) -> None:
         choices=list_backends(),
         metavar="F",
         help=f"{', '.join(list_backends())} (default: numpy)",
+    )
+
+
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    """``--engine``: a backend, or an engine that only infers (onnxruntime), from the
+    registry of engines; ``--framework``, the older name, is the same option (unlisted)."""
+    p.add_argument(
+        "--engine",
+        dest="framework",
+        default="numpy",
+        choices=list_engines(),
+        metavar="E",
+        help=f"{', '.join(list_engines())} (default: numpy; --framework E is the same)",
+    )
+    p.add_argument(
+        "--framework",
+        dest="framework",
+        default=argparse.SUPPRESS,
+        choices=list_engines(),
+        help=argparse.SUPPRESS,
     )
 
 
@@ -155,8 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Test accuracy and confusion matrix of weights saved by `train --out`, "
         "in any framework.",
     )
-    evaluate.add_argument("weights", help="a .npz file saved by `train --out`")
-    _add_framework(evaluate)
+    evaluate.add_argument(
+        "weights",
+        help="a .npz file saved by `train --out`, or (--engine onnxruntime) a "
+        ".onnx file saved by `export`",
+    )
+    _add_engine(evaluate)
     _add_dataset(evaluate, default=None)
     _add_device(evaluate)
     evaluate.add_argument(
@@ -172,13 +198,39 @@ def build_parser() -> argparse.ArgumentParser:
         "image, made MNIST-like first: grayscale, inverted when the background is light, "
         "the digit scaled into 20x20 and centred by its centre of mass in 28x28.",
     )
-    predict.add_argument("weights", help="a .npz file saved by `train --out`")
+    predict.add_argument(
+        "weights",
+        help="a .npz file saved by `train --out`, or (--engine onnxruntime) a "
+        ".onnx file saved by `export`",
+    )
     predict.add_argument("images", nargs="+", metavar="IMAGE")
-    _add_framework(predict)
+    _add_engine(predict)
     _add_dataset(predict, default=None)
     _add_device(predict)
     predict.add_argument("--json", action="store_true", help="print JSON on stdout")
     predict.set_defaults(func=cmd_predict)
+
+    # -- export (mnist_nets/cli/export.py) ------------------------------------------
+    export = sub.add_parser(
+        "export",
+        help="saved weights as an ONNX model (runs in onnxruntime and other ONNX runtimes)",
+        description="Write the network of weights saved by `train --out` as an ONNX model, "
+        "built from the spec (opset 17; input 'pixels' float32 (N, 28, 28) raw pixel values "
+        "0-255, scaled inside the graph; output 'logits' float32 (N, 10); dropout left "
+        "out). docs/inference.md says how the graph is laid out.",
+    )
+    export.add_argument("weights", help="a .npz file saved by `train --out`")
+    export.add_argument(
+        "--format", default="onnx", choices=("onnx",), metavar="FMT", help="onnx (the default)"
+    )
+    export.add_argument("--out", required=True, metavar="FILE", help="the model file to write")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="let --out replace an existing file that is not a model exported by mnist-nets",
+    )
+    export.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    export.set_defaults(func=cmd_export)
 
     compare = sub.add_parser(
         "compare",

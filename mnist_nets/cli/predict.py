@@ -15,24 +15,28 @@ import numpy as np
 from mnist_nets.cli.common import (
     EXIT_USAGE,
     PROG,
-    batched_logits,
     err,
     escaped,
-    load_backend,
     print_json,
-    resolve_device,
     softmax,
     stdout_to_stderr,
 )
+from mnist_nets.cli.inference import batched, open_session, read_model
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_nets.data import get_dataset
     from mnist_nets.images import ImageError, load_digit
-    from mnist_nets.params import check_dataset, load_weights
+    from mnist_nets.params import check_dataset
 
-    spec, params, trained_on = load_weights(args.weights)
-    dataset = check_dataset(args.weights, trained_on, args.dataset)
+    weights = read_model(args.weights, args.framework)
+    session = None
+    if weights[0] is not None:
+        dataset = check_dataset(args.weights, weights[2], args.dataset)
+    else:  # an exported model: its dataset is in the file
+        with stdout_to_stderr(args.json):
+            session = open_session(args.weights, weights, args.framework, args.device)
+        dataset = check_dataset(args.weights, session.dataset, args.dataset)
     classes = get_dataset(dataset).classes
     errors: dict[int, str] = {}
     inputs: dict[int, np.ndarray] = {}
@@ -44,11 +48,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     probs: dict[int, np.ndarray] = {}
     if inputs:
         with stdout_to_stderr(args.json):
-            backend = load_backend(args.framework)
-            device = resolve_device(backend, args.device)
-            model = backend.build(spec, params, device=device)
+            if session is None:
+                session = open_session(args.weights, weights, args.framework, args.device)
             with np.errstate(all="ignore"):  # overflow is told below, per image
-                logits = batched_logits(backend, model, np.stack(list(inputs.values())))
+                logits = batched(session.run, np.stack(list(inputs.values())))
         for i, row in zip(inputs, logits, strict=True):
             if np.all(np.isfinite(row)):
                 probs[i] = softmax(row[None])[0]
