@@ -29,6 +29,8 @@ import glob
 import importlib.util
 import itertools
 import re
+import subprocess
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,24 +438,31 @@ def test_placeholders_and_examples_are_not_paths():
     assert check_path("bench/results/<machine>/0001.json") is None
     assert check_path("bench/results/...") is None
     assert check_path("mnist_nets/specs.py:12") is None
-    assert check_path("nowhere/<x>.json") is None or True  # not a path root: never extracted
     assert repo_paths("--out w.npz --out M-F.npz /dev/full ~/.cache/mnist_nets/x") == []
     assert repo_paths("see bench/report.py, then") == ["bench/report.py"]
     assert check_path("bench/nothing/<x>.json") is not None
 
 
 def test_backend_names_resolve_without_importing_a_framework():
-    import sys
+    from mnist_nets.backends.registry import FRAMEWORKS
 
-    from mnist_nets.backends.registry import FRAMEWORKS, framework_modules
-
-    before = {m for m in framework_modules() if m in sys.modules}
     for f in FRAMEWORKS:
         assert check_dotted(f"{f.module}.{f.cls}") is None, f
         assert check_dotted(f"{f.module}.{f.cls}.train_epoch") is None, f
         assert check_dotted(f"{f.module}.{f.cls}.train") is None, f  # inherited from Backend
         assert check_dotted(f"{f.module}.NoSuchBackend") is not None, f
-    assert {m for m in framework_modules() if m in sys.modules} == before
+    # in a fresh process, so that a framework imported by another test cannot hide one
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import test_docs\n"
+        "from mnist_nets.backends.registry import FRAMEWORKS, framework_modules\n"
+        "for f in FRAMEWORKS:\n"
+        "    assert test_docs.check_dotted(f'{f.module}.{f.cls}.train_epoch') is None\n"
+        "print(sorted(m for m in framework_modules() if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_github_slugs():
