@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: test bench report lint venv clean-venv mutation
+.PHONY: test bench report lint venv clean-venv mutation docs-render
 
 venv: $(STAMP)
 
@@ -55,6 +55,13 @@ mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	CI=1 nice -n 15 $(BIN)/python -m mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
 	$(BIN)/python tests/mutation_scores.py
+
+# `make docs-render` (not part of `make test`: it needs Chromium): README.md and docs/*.md
+# rendered to HTML and screenshotted by headless Chromium into a temporary folder, listing
+# what a reader would trip on (tables and code too wide, images that do not load, broken
+# anchors); RENDER_ARGS for docs/render.py's options (e.g. RENDER_ARGS="docs/cli.md").
+docs-render: $(STAMP)
+	$(BIN)/python docs/render.py $(RENDER_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

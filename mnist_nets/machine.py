@@ -44,16 +44,13 @@ def tune_allocator() -> str:
     ``alexnet``, a full-batch perceptron) frees and allocates the same blocks of tens of
     megabytes each step.  glibc serves a block above its mmap threshold (at most 32 MiB)
     with a fresh ``mmap`` and unmaps it when freed, and trims its heap's top, so the
-    next step touches new pages again: PyTorch, whose CPU allocator keeps no cache,
-    took ~2,000-4,800 page faults per ``speedrun`` step and JAX ~9,700.  Here every block
-    comes from the heap (``M_MMAP_MAX`` 0) and up to 2 GiB of free memory stays there
-    (``M_TRIM_THRESHOLD``): measured ~0 faults per step, and in a fresh process PyTorch's
-    step ~20 % and JAX's ~30 % faster; numpy (its own buffers) and TensorFlow (its own
-    allocator) unchanged.  In a benchmark session (run 0018 against run 0014) JAX's
-    ``speedrun`` training went from 29.9 to 17.9 s and PyTorch's full-batch perceptron
-    (run 0019 against 0015) from 20.0 to 10.5 s, while PyTorch's ``speedrun`` stayed at
-    11.9 s (why the session differs from the fresh process is not measured).  It is
-    what PyTorch's CPU performance guides get from jemalloc or tcmalloc, with the C
+    next step touches new pages again: thousands of page faults per step in PyTorch,
+    whose CPU allocator keeps no cache, and in JAX.  Here every block comes from the
+    heap (``M_MMAP_MAX`` 0) and up to 2 GiB of free memory stays there
+    (``M_TRIM_THRESHOLD``), so a step after the first faults almost never, and PyTorch's
+    and JAX's steps run faster; numpy (its own buffers) and TensorFlow (its own
+    allocator) are unchanged.  docs/history.md ("The C allocator") has the figures.  It
+    is what PyTorch's CPU performance guides get from jemalloc or tcmalloc, with the C
     library already loaded.  The cost: memory freed stays with the process until it
     exits, so its resident set is its high-water mark.
 

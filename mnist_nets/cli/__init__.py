@@ -2,7 +2,7 @@
 
 Commands: ``data fetch``, ``specs``, ``train``, ``evaluate``, ``predict``, ``compare``.
 
-Exit codes (README.md, "Exit codes", says what each guarantees about files):
+Exit codes (docs/cli.md says what each command guarantees about files):
 
 * 0 success;
 * 1 training diverged (loss, weights or outputs NaN or infinite);
