@@ -208,6 +208,11 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
         if self.s != 1 or self.k != a.r or a.m % self.pool:
             raise ValueError(f"{a.name} does not fit a {self.k}x{self.k} stride-{self.s} conv")
         self.th, self.tw = -(-self.oh // a.m), -(-self.ow // a.m)
+        # the padded input's size: whole tiles, and at least the whole padded image (the
+        # last rows or columns may feed only pixels that a pool drops)
+        h, w, _ = self.in_shape
+        self.hp = max(self.th * a.m + a.r - 1, h + 2 * self.p)
+        self.wp = max(self.tw * a.m + a.r - 1, w + 2 * self.p)
         self.transposed = False  # (no patch matrix here)
 
     def _output_slots(self, y):
@@ -233,7 +238,7 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
         th, tw = self.th, self.tw
         self.n = n
         # xp: (H, W, N, C), p zeros on top and left, enough below and right for whole tiles
-        shape = (th * m + a.r - 1, tw * m + a.r - 1, n, c)
+        shape = (self.hp, self.wp, n, c)
         xp = self.buf.get("xp", shape, init=nl._zeros)  # the borders are never written
         np.copyto(xp[p : p + h, p : p + w], x.transpose(1, 2, 0, 3))
         # V = B^T d B, rows then columns, on strided views (no tile is copied out first):
@@ -303,13 +308,12 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
         dv = np.matmul(dm, self.U.transpose(0, 2, 1), out=self.buf.get("dV", self.V.shape))
         dv = dv.reshape(al, al, th, tw, n, c)
         B = a.BT.T
-        wp = tw * m + a.r - 1
-        drows = self.buf.get("drows", (al, th, wp, n, c))
+        drows = self.buf.get("drows", (al, th, self.wp, n, c))
         drows.fill(0)
         tmp = self.buf.get("t7", dv.shape[2:])
         for i in range(al):  # the column stage's transpose: overlapping columns add up
             mix(B, list(dv[i]), [drows[i][:, j : j + m * tw : m] for j in range(al)], tmp, True)
-        dxp = self.buf.get("dxp", (th * m + a.r - 1, wp, n, c))
+        dxp = self.buf.get("dxp", (self.hp, self.wp, n, c))
         dxp.fill(0)
         dst = [dxp[i : i + m * th : m] for i in range(al)]  # the row stage's transpose
         mix(B, list(drows), dst, self.buf.get("t8", drows.shape[1:]), True)
