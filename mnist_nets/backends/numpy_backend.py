@@ -23,6 +23,7 @@ import numpy as np
 
 from mnist_nets import specs
 from mnist_nets.backends import numpy_layers as nl
+from mnist_nets.backends import winograd
 from mnist_nets.backends.base import (
     Backend,
     OnSync,
@@ -150,6 +151,13 @@ class NumpyModel:
         wb = self.flat[start : start + size].reshape(rows, layer.filters)
         dwb = self._into[0][start : start + size].reshape(rows, layer.filters)
         pool = nxt.size if rewrite and _tiling_pool(nxt) else 1
+        # *Speed: fast convolutions.*  A Winograd algorithm where one measured faster for
+        # the layer's shape (winograd.CHOICE); im2col otherwise, and in the plain layers
+        algorithm = winograd.algorithm_for(layer, info.input_shape, pool) if rewrite else None
+        if algorithm is not None:
+            return winograd.WinogradConv2DLayer(
+                *args, layer, wb, dwb, pool=pool, algorithm=algorithm
+            )
         return nl.Conv2DLayer(*args, layer, wb, dwb, pool=pool)
 
     def _pool(self, info, args, prev, nxt, rewrite) -> nl.Layer:
