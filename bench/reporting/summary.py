@@ -5,8 +5,10 @@ of our benchmarks carries its figures in ``extra_info`` (``kind`` "training" or 
 bench/cell.py, bench/test_micro.py).  :func:`read_history` checks every figure the report
 uses and raises :class:`HistoryError` naming the file, the benchmark and the field:
 truncated JSON, a missing field, a field of the wrong type, a figure that is NaN,
-infinite or negative.  A file none of whose benchmarks is ours (another suite's run in
-the same folder) comes back as :class:`ForeignRun`, to be skipped with a note.
+infinite or negative.  A file none of whose benchmarks carries our ``kind`` (another
+suite's run in the same folder) comes back as :class:`ForeignRun`, to be skipped with a
+note; benchmarks of kinds the report does not show (other than "training" and "micro")
+are left out.
 
 Rounds: a run stores each round of a training cell as its own benchmark entry (``round``
 and ``seed``); :func:`_fold` turns them into one :class:`CellSummary`: the median training
@@ -330,13 +332,15 @@ def read_history(path: Path, root: Path | None = None) -> RunSummary | ForeignRu
     """Read and check one history file; every problem raises :class:`HistoryError`."""
     data = read_json(path)
     benchmarks = data["benchmarks"]
-    ours = []
+    ours, kinds = [], 0
     for i, bench in enumerate(benchmarks):
         extra = bench.get("extra_info") if isinstance(bench, dict) else None
-        if isinstance(extra, dict) and extra.get("kind") in OURS:
-            name = bench.get("name") if isinstance(bench.get("name"), str) else f"#{i}"
-            ours.append((name, extra))
-    if not ours:
+        if isinstance(extra, dict) and isinstance(extra.get("kind"), str):
+            kinds += 1  # one of this suite's (a kind this report does not show is left out)
+            if extra["kind"] in OURS:
+                name = bench.get("name") if isinstance(bench.get("name"), str) else f"#{i}"
+                ours.append((name, extra))
+    if not kinds:
         return ForeignRun(path, len(benchmarks))
     info = _run_info(path, root, data)
     rounds: dict[tuple, list[tuple[str, _Fields]]] = {}
