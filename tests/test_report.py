@@ -160,12 +160,15 @@ def test_a_later_run_from_another_machine_leaves_the_reference_tables_as_they_we
     (ws.results / "reference-machine.txt").write_text("Ref CPU\n")
     assert run_report(ws, "--no-plots") == 0
     before = {name: page(ws, name) for name in PAGES if name != "machines.md"}
-    write_run(ws.results, 2, round_cells("dnn", "numpy", [1.0, 1.2, 1.1], [0.99] * 3),
+    # the other machine ran a cell the reference has (dnn) and one it has not (cnn)
+    write_run(ws.results, 2, round_cells("dnn", "numpy", [1.0, 1.2, 1.1], [0.99] * 3)
+              + round_cells("cnn", "numpy", [3.0, 3.2, 3.1], [0.99] * 3),
               when="2026-02-01T10:00:00", cpu="Big CPU", cores=128)  # fmt: skip
     assert run_report(ws, "--no-plots") == 0
     after = {name: page(ws, name) for name in PAGES if name != "machines.md"}
     assert after == before  # the README and every page but machines.md unchanged
     assert "Big CPU, 128 cores" in page(ws, "machines.md")
+    assert "| cnn | numpy | cpu | – | 3.1 s, 99.00 % |" in page(ws, "machines.md")
     # without the reference file, the latest run's machine would be the reference
     (ws.results / "reference-machine.txt").unlink()
     assert run_report(ws, "--no-plots") == 0
