@@ -143,14 +143,13 @@ NETWORK_COLUMNS = (
     "Framework",
     "Device",
     "Test accuracy",
-    "Final loss",
     "Training time",
     "Samples/s",
     "GFLOP/s",
     "% of peak",
-    "Training memory",
-    "Build + warm-up + staging",
 )
+COST_COLUMNS = ("Framework", "Device", "Final loss", "Training memory",
+                "One-off: build + warm-up + staging")  # fmt: skip
 
 
 def network(
@@ -176,17 +175,19 @@ def network(
         lines += [f"![{spec.name}: training loss and test accuracy per epoch]({curves})", ""]
     else:
         lines += [f"Loss and accuracy curves: {NOT_RUN} (profile `{profile}`).", ""]
-    rows = []
+    rows, costs = [], []
     epoch_text = None
     for framework, device in device_rows(selection, profile):
         cell = selection.training.get((profile, spec.name, framework, device))
         name = label(framework)
         if cell is None:
-            rows.append([name, device, *not_run_cells(NOT_RUN, 8)])
+            rows.append([name, device, *not_run_cells(NOT_RUN, 5)])
+            costs.append([name, device, *not_run_cells(NOT_RUN, 3)])
             continue
         epoch_text = epoch_text or cell.epoch_definition
         if cell.failed:
-            rows.append([name, device, "diverged"] + ["–"] * 7)
+            rows.append([name, device, "diverged"] + ["–"] * 4)
+            costs.append([name, device] + ["–"] * 3)
             continue
         memory = training_memory(cell)
         if device != "cpu" and cell.device_peak_bytes is not None:
@@ -197,16 +198,31 @@ def network(
                 name,
                 device,
                 fmt.accuracy(cell),
-                f"{cell.final_loss:.4f}",
                 fmt.train_time(cell),
                 fmt.count(cell.samples_per_second),
                 "–" if cell.achieved_gflops is None else f"{cell.achieved_gflops:.3g}",
                 fmt.share(cell.fraction_of_peak),
+            ]
+        )
+        costs.append(
+            [
+                name,
+                device,
+                f"{cell.final_loss:.4f}",
                 memory,
                 " + ".join(fmt.seconds(s) for s in one_off),
             ]
         )
-    lines += [f"Measured (profile `{profile}`):", "", table(NETWORK_COLUMNS, rows)]
+    lines += [
+        f"Measured (profile `{profile}`):",
+        "",
+        table(NETWORK_COLUMNS, rows),
+        "",
+        "Final loss, the memory training takes, and the one-off costs kept out of the "
+        "training time:",
+        "",
+        table(COST_COLUMNS, costs),
+    ]
     if epoch_text:
         lines += ["", f"An epoch here: {epoch_text}."]
     trained = {
