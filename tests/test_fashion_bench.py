@@ -111,7 +111,7 @@ def test_fashion_section_floors_zalando_and_confusion(tmp_path):
     beside = {r[0]: r for r in table_cells(text) if len(r) == 3}
     assert beside["cnn"][1] == "91.50 % (PyTorch)"
     assert "2 conv layers, <100K parameters: 92.5 %" in beside["cnn"][2]
-    assert "From stored run 0001_abc_20260101_100000 (profile `fashion`)." in text
+    assert "From stored run 0001 (profile `fashion`)." in text
 
     best = fashion.best_cell(selection, ["perceptron", "cnn"])
     assert best.model == "cnn" and best.framework == "torch"

@@ -728,7 +728,8 @@ def test_number_formats_at_their_boundaries():
 def cell_of(**fields) -> CellSummary:
     """A summary made by hand: figures as the reader would fold them."""
     recipe = fields.pop("recipe", Recipe(2, 0.1))
-    return CellSummary(None, "standard", "dnn", "numpy", "cpu", recipe, 1, **fields)
+    rounds = fields.pop("rounds", len(fields.get("test_accuracy_rounds", ())) or 1)
+    return CellSummary(None, "standard", "dnn", "numpy", "cpu", recipe, rounds, **fields)
 
 
 def test_learning_rate_time_and_target_texts():

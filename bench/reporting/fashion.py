@@ -99,7 +99,7 @@ def summary(selection: Selection, models: Sequence[str]) -> str:
             f"{name}: {percent(acc, 1)}" for name, acc in ZALANDO_NEAREST.get(model, ())
         )
         beside.append([model, ours, theirs or "–"])
-    runs = sorted({c.run.run_id for m in models for c in cells_of(selection, m).values()})
+    runs = sorted({c.run.number for m in models for c in cells_of(selection, m).values()})
     where = (
         f"From stored run{'s' if len(runs) != 1 else ''} {', '.join(runs)} (profile `{PROFILE}`)."
         if runs

@@ -47,7 +47,7 @@ def time_to_target(cell: CellSummary) -> str:
     target = cell.target_accuracy
     if target is None:
         return "no target"
-    n = len(cell.test_accuracy_rounds) or 1
+    n = cell.rounds
     reached = cell.target_reached_rounds
     if reached and reached >= n:
         text = fmt.seconds(cell.time_to_target_seconds)

@@ -106,7 +106,7 @@ def race(cell: CellSummary) -> RaceFigures:
         (cell.test_accuracy,) if cell.test_accuracy is not None else ()
     )
     return RaceFigures(
-        rounds=rounds_of(cell),
+        rounds=cell.rounds,
         reached=cell.target_reached_rounds,
         median_seconds=cell.time_to_target_seconds,
         mean=statistics.fmean(accs) if accs else None,

@@ -129,7 +129,7 @@ class CellSummary:
     framework: str
     device: str
     recipe: Recipe
-    rounds: int
+    rounds: int  # rounds folded, one seed each (1 for a history from before rounds)
     diverged: str | None = None
     dataset: str = "mnist"
     profile_description: str | None = None
@@ -544,7 +544,7 @@ def _fold(group: list[tuple[str, _Fields]], run: RunInfo) -> CellSummary:
         epochs = [first.number("target_epoch")] if reached and _is_number(
             first.data.get("target_epoch")
         ) else []
-        reached_count = len(accuracies) if reached else 0
+        reached_count = 1 if reached else 0  # its rounds repeated one seed
     else:
         times = tuple(f.number("train_seconds") for f in done)
         accuracies = tuple(f.number("test_accuracy") for f in done)
