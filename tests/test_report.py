@@ -1077,3 +1077,19 @@ def test_pictures_load_and_anchors_exist_on_every_page():
             target_path = path.parent / target if target else path
             if target_path.is_file():
                 assert anchor in _slugs(target_path.read_text(encoding="utf-8")), (path.name, href)
+
+
+def test_the_machine_block_a_run_stores_reads_back_as_its_identity(tmp_path):
+    """What the benchmark session stores (bench/environment.py) is what the report groups
+    runs by: CPU model, cores, memory and GPU."""
+    from bench.environment import machine_block
+
+    block_ = machine_block()
+    path = write_run(tmp_path, 1, [training_cell("dnn", "numpy")])
+    edit_json(path, lambda data: data["machine_info"].update(mnist_nets=block_))
+    machine = read_history(path).machine
+    assert (machine.cpu, machine.cores, machine.gpu) == (
+        block_["cpu"], block_["cores"], block_["gpu"]
+    )  # fmt: skip
+    assert machine.memory_bytes == block_["memory_bytes"] > 2**28
+    assert machine.key.startswith(f"{block_['cpu']}, {block_['cores']} cores")
