@@ -19,28 +19,19 @@ VERSION_KEYS = ("python", *dict.fromkeys(lib for f in REGISTERED for lib in f.li
 
 def steadiness(run: RunSummary) -> str | None:
     """One line: how steady the machine was during a run (GEMM peaks, co-runners)."""
-    measurements = run.info.gemm_measurements
+    steady = stats.steadiness(run)
     parts = []
-    if measurements:
-        highest = max(m.gflops for m in measurements)
-        lowest = min(m.gflops for m in measurements)
-        by_library: dict[str, list[float]] = {}
-        for m in measurements:
-            by_library.setdefault(m.library, []).append(m.gflops)
-        ranges = ", ".join(
-            f"{lib} {min(v):,.0f}–{max(v):,.0f}" for lib, v in sorted(by_library.items())
-        )
-        times = len({m.when for m in measurements})
+    if steady.highest:
+        ranges = ", ".join(f"{lib} {lo:,.0f}–{hi:,.0f}" for lib, lo, hi in steady.by_library)
         parts.append(
-            f"float32 GEMM peak measured {times} times (start, between rounds, end): "
-            f"{ranges} GFLOP/s, the lowest {100 * lowest / highest:.0f} % of the highest "
-            f'({highest:,.1f} GFLOP/s, the yardstick of "% of peak")'
+            f"float32 GEMM peak measured {steady.times} times (start, between rounds, end): "
+            f"{ranges} GFLOP/s, the lowest {100 * steady.lowest / steady.highest:.0f} % of the "
+            f'highest ({steady.highest:,.1f} GFLOP/s, the yardstick of "% of peak")'
         )
-    if any(c.windows_recorded for c in run.training):
-        cell_rounds = sum(stats.rounds_of(c) for c in run.training)
-        busy = sum(len(c.co_runner_rounds) for c in run.training)
+    if steady.cell_rounds is not None:
+        busy = steady.busy_rounds
         parts.append(
-            f"other processes used the CPU in {busy} of {cell_rounds} cell-rounds"
+            f"other processes used the CPU in {busy} of {steady.cell_rounds} cell-rounds"
             + (f" (cells marked {CO_RUNNER_MARK})" if busy else "")
         )
     return "; ".join(parts) if parts else None

@@ -45,7 +45,7 @@ def numpy_speed(
             continue
         ref = measured[REFERENCE]
         fastest = stats.fastest(others)
-        ratio = ref.train_seconds / fastest.train_seconds
+        ratio = stats.ratio(ref, fastest)
         met = "–" if bound is None else stats.target_met(ref, fastest, bound, inclusive)
         met = MET_TEXT.get(met, met)
         if len({c.run.run_id for c in measured.values()}) > 1:

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.reporting.summary import CellSummary
+from bench.reporting.summary import CellSummary, GemmMeasurement, RunSummary
 
 ONE_ROUND = "undecided (1 round)"
 
@@ -55,6 +55,11 @@ def target_met(ref: CellSummary, other: CellSummary, bound: float, inclusive: bo
     if not below(lo, bound * o_hi):
         return "no"
     return "tie"
+
+
+def ratio(a: CellSummary, b: CellSummary) -> float:
+    """``a``'s median training time over ``b``'s."""
+    return a.train_seconds / b.train_seconds
 
 
 def fastest(cells: Iterable[CellSummary]) -> CellSummary | None:
@@ -138,3 +143,31 @@ def race_misses(
     ):
         misses.append(("median", seconds_target))
     return misses
+
+
+@dataclass(frozen=True)
+class Steadiness:
+    """How steady the machine was during a run."""
+
+    highest: float | None  # the highest GEMM measurement: the yardstick of "% of peak"
+    lowest: float | None
+    by_library: tuple[tuple[str, float, float], ...]  # (library, lowest, highest)
+    times: int  # how many times the peak was measured
+    cell_rounds: int | None  # None: the run recorded no CPU windows
+    busy_rounds: int
+
+
+def steadiness(run: RunSummary) -> Steadiness:
+    measurements: tuple[GemmMeasurement, ...] = run.info.gemm_measurements
+    by_library: dict[str, list[float]] = {}
+    for m in measurements:
+        by_library.setdefault(m.library, []).append(m.gflops)
+    windows = any(c.windows_recorded for c in run.training)
+    return Steadiness(
+        highest=max((m.gflops for m in measurements), default=None),
+        lowest=min((m.gflops for m in measurements), default=None),
+        by_library=tuple((lib, min(v), max(v)) for lib, v in sorted(by_library.items())),
+        times=len({m.when for m in measurements}),
+        cell_rounds=sum(rounds_of(c) for c in run.training) if windows else None,
+        busy_rounds=sum(len(c.co_runner_rounds) for c in run.training),
+    )
