@@ -25,7 +25,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
-# `make bench`: the benchmark matrix on real MNIST, then the README's tables and plots.
+# `make bench`: the benchmark matrix on real MNIST, then README.md, docs/ and the plots.
 # BENCH_PROFILE=smoke|standard|seed|fashion (default standard; fashion: the standard matrix on
 # Fashion-MNIST, its own run); BENCH_ROUNDS=N interleaved rounds
 # (seeds; default 3 for standard and fashion, 1 for smoke and seed; or MNIST_NETS_BENCH_ROUNDS);
@@ -40,7 +40,7 @@ bench: $(STAMP)
 	    $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) $(BENCH_ARGS); \
 	status=$$?; $(BIN)/python bench/report.py $(REPORT_ARGS) && exit $$status
 
-# `make report`: README.md's tables and assets/ from the stored histories, no measuring.
+# `make report`: README.md, docs/ and assets/ from the stored histories, no measuring.
 report: $(STAMP)
 	$(BIN)/python bench/report.py $(REPORT_ARGS)
 

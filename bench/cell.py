@@ -23,8 +23,9 @@ What is timed, and what is kept apart
 A benchmark run has rounds, interleaved across cells (bench/conftest.py): round r of a
 cell is one ``TrainingCell`` with ``seed = base seed + r - 1``, so within a round every
 framework starts from the same weights in the same data order, and across rounds the
-seeds differ.  Each round is stored as its own benchmark entry; bench/history.py folds
-them into one cell (median time with min-max, mean accuracy with sd and min).
+seeds differ.  Each round is stored as its own benchmark entry; the report
+(bench/reporting/summary.py) folds them into one cell (median time with min-max, mean
+accuracy with sd and min).
 
 Beside the clock each round records whether other processes used the CPU while it
 trained (bench/steadiness.py), and round 1 of each cell measures the memory training

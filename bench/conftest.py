@@ -16,7 +16,8 @@ Rounds are interleaved: ``test_train`` is parametrised over the round, and the i
 are reordered so that every selected cell runs round 1 before any cell runs round 2
 (drift in the machine's speed then hits every framework alike).  Each round of a cell
 is its own pytest-benchmark entry (``test_train[r2-dnn-torch-cpu]``, ``extra_info``
-with ``round`` and ``seed``); bench/history.py folds a run's rounds of a cell into one.
+with ``round`` and ``seed``); the report (bench/reporting/summary.py) folds a run's rounds
+of a cell into one.
 Before round 1, between rounds and at the end the session measures the GEMM peak
 (bench/peak.py) and stores every measurement in the history's ``mnist_nets`` block.
   --train-limit N, --test-limit N, --epochs N

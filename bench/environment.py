@@ -59,13 +59,23 @@ def gpu_name() -> str | None:
     return None
 
 
+def memory_bytes() -> int | None:
+    """The machine's physical memory (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def machine_block() -> dict:
-    """What the report quotes under its tables, stored in each history's machine_info."""
+    """The run's machine identity (CPU model, cores, memory, GPU) and what the report
+    quotes under its tables, stored in each history's machine_info["mnist_nets"]."""
     from bench.peak import PEAKS
 
     return {
         "cpu": cpu_name(),
         "cores": cpu_count(),
+        "memory_bytes": memory_bytes(),
         "gpu": gpu_name(),
         "platform": platform.platform(),
         "versions": library_versions(),

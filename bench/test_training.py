@@ -6,7 +6,7 @@ evaluates on the test images after every epoch and stores its figures in
 ``benchmark.extra_info`` (see bench/cell.py for what is timed and what is kept apart).
 The rounds are interleaved across cells (bench/conftest.py).  pytest-benchmark's own
 ``stats`` time the whole round (training, evaluation and staging); the README uses
-``extra_info["train_seconds"]``, folded over the rounds by bench/history.py.
+``extra_info["train_seconds"]``, folded over the rounds by bench/reporting/summary.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Runs ``pytest bench --bench-profile smoke --rounds 2`` in a subprocess (two cheap
 models, every installed framework, the CPU, the dense-layer micro-benchmarks) into a
 temporary storage folder, then ``bench/report.py`` on that storage against a temporary
-copy of the README: the cells run must show measured figures, the others "not run".
+copy of the README and docs/: the cells run must show measured figures, the others "not
+run", and the README's headline a row for each cell that ran and none for the others.
 It also checks the rounds' interleaving and seeds, the GEMM peaks measured around the
 rounds, and that every framework's training memory differs between the two models.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from bench.readme import BEGIN, END
+from bench.reporting.pages import BEGIN, END, PAGES
 from conftest import framework_installed
 from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
 
@@ -78,6 +79,10 @@ def test_smoke_profile_end_to_end(tmp_path):
     (history,) = storage.rglob("*.json")
     data = json.loads(history.read_text())
     assert data["machine_info"]["mnist_nets"]["gemm_peaks"]["cpu"]["gflops"] > 0
+    # the machine's identity, which the report groups runs by
+    machine = data["machine_info"]["mnist_nets"]
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["memory_bytes"] > 2**28
+    assert "gpu" in machine
     # the session tuned malloc before any cell (bench/conftest.py) and says so
     expected = "system default" if os.environ.get("MNIST_NETS_ALLOCATOR") == "system" else None
     allocator = data["machine_info"]["mnist_nets"]["allocator"]
@@ -127,14 +132,23 @@ def test_smoke_profile_end_to_end(tmp_path):
         assert all(isinstance(b, int) and b > 0 for b in figures), (framework, figures)
         assert len(set(figures)) == len(MODELS), (framework, figures)
 
-    readme = tmp_path / "README.md"
+    readme, docs = tmp_path / "README.md", tmp_path / "docs"
     shutil.copy(ROOT / "README.md", readme)
+    docs.mkdir()
+    for name in PAGES:
+        if name != "README.md":
+            shutil.copy(ROOT / "docs" / name, docs / name)
     assets = tmp_path / "assets"
-    args = ["--readme", str(readme), "--results", str(storage), "--assets", str(assets)]
+    args = ["--readme", str(readme), "--docs", str(docs), "--results", str(storage),
+            "--assets", str(assets)]  # fmt: skip
     assert report.main([*args, "--profile", "smoke"]) == 0
     assert report.main([*args, "--profile", "smoke", "--check"]) == 0
-    text = readme.read_text()
+    text = (docs / "benchmarks.md").read_text()
     assert f"; malloc: {allocator}; " in text  # under the tables, with the run's machine
+    headline = rows(block(readme.read_text(), "headline"))
+    assert {(r[0], r[1]) for r in headline[1:]} == {
+        (m, LABELS[f]) for m in MODELS for f in frameworks
+    }  # a row per cell that ran, none for a cell that did not
 
     by_architecture = block(text, "tables-by-architecture")
     for model in ("perceptron", "dnn", "cnn", "alexnet"):

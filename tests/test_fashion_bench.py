@@ -1,5 +1,5 @@
 """The Fashion-MNIST benchmark (profile ``fashion``): its profile, the confusion matrix of a
-round, how the rounds fold, and the README section, on made-up histories."""
+round, how the rounds fold, and docs/fashion-mnist.md, on made-up histories."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import json
 
 import numpy as np
 import pytest
-from test_report import block, readme_template, round_cells, run_report, table_cells, write_run
 
-from bench import fashion_tables
+from bench import report
 from bench.cell import TrainingCell, confusion_matrix
-from bench.history import load_runs, select
 from bench.profiles import get_profile
+from bench.reporting import fashion
+from bench.reporting.selection import load_runs, select
 from mnist_nets.backends import get_backend
 from mnist_nets.data import Split
 from mnist_nets.specs import get_spec
+from tests.helpers import block, page, round_cells, table_cells, workspace, write_run
 
 
 def test_the_fashion_profile_trains_fashion_mnist_with_its_floors():
@@ -95,12 +96,12 @@ def test_fashion_section_floors_zalando_and_confusion(tmp_path):
     )
     results = tmp_path / "results"
     write_run(results, 1, benchmarks)
-    selection = select(load_runs(results))
-    folded = selection.training[("fashion", "cnn", "torch", "cpu")].info
-    assert folded["confusion_rounds"] == 3
-    assert folded["confusion"][6][0] == 450 and sum(folded["confusion"][6]) == 3000
+    selection = select(load_runs(results).runs)
+    folded = selection.training[("fashion", "cnn", "torch", "cpu")]
+    assert folded.confusion_rounds == 3
+    assert folded.confusion[6][0] == 450 and sum(folded.confusion[6]) == 3000
 
-    text = fashion_tables.summary(selection, ["perceptron", "cnn"])
+    text = fashion.summary(selection, ["perceptron", "cnn"])
     rows = {(r[0], r[1]): r for r in table_cells(text)}
     assert rows[("perceptron", "numpy")][4:] == ["83.5 %", "yes"]
     assert rows[("perceptron", "PyTorch")][5] == "no: a seed at 83.30 %"  # mean 84.1 %
@@ -110,13 +111,11 @@ def test_fashion_section_floors_zalando_and_confusion(tmp_path):
     beside = {r[0]: r for r in table_cells(text) if len(r) == 3}
     assert beside["cnn"][1] == "91.50 % (PyTorch)"
     assert "2 conv layers, <100K parameters: 92.5 %" in beside["cnn"][2]
-    assert "From stored run 0001_abc_20260101_100000 (profile `fashion`)." in text
+    assert "From stored run 0001 (profile `fashion`)." in text
 
-    best = fashion_tables.best_cell(selection, ["perceptron", "cnn"])
-    assert best.info["model"] == "cnn" and best.info["framework"] == "torch"
-    mistakes = table_cells(
-        fashion_tables.confused_pairs(folded["confusion"], fashion_tables.class_names())
-    )
+    best = fashion.best_cell(selection, ["perceptron", "cnn"])
+    assert best.model == "cnn" and best.framework == "torch"
+    mistakes = table_cells(fashion.confused_pairs(folded.confusion, fashion.class_names()))
     assert mistakes[1:4] == [
         ["Shirt", "T-shirt/top", "450", "15.0 %"],
         ["Coat", "Pullover", "270", "9.0 %"],
@@ -124,23 +123,23 @@ def test_fashion_section_floors_zalando_and_confusion(tmp_path):
     ]
 
 
-def test_report_writes_the_fashion_section_and_its_pictures(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(readme_template())
-    results = tmp_path / "results"
+def test_report_writes_the_fashion_page_and_its_pictures(tmp_path):
+    ws = workspace(tmp_path)
+    results = ws.results
     write_run(
         results, 1, fashion_rounds("cnn", "numpy", [0.92, 0.93, 0.925], matrix_with({(6, 0): 5}))
     )
-    ws = type("WS", (), {"readme": readme, "results": results, "assets": tmp_path / "assets"})
-    assert run_report(ws) == 0
-    text = readme.read_text()
+    assert report.main(ws.args) == 0
+    text = page(ws, "fashion-mnist.md")
     assert "`cnn` in numpy (cpu), 92.50 % ± 0.50 (min 92.00 %)" in block(text, "fashion-confusion")
     assert (tmp_path / "assets" / "images" / "fashion_confusion.png").stat().st_size > 1000
     assert (tmp_path / "assets" / "images" / "fashion_cnn_curves.png").is_file()
     assert "fashion_cnn_curves.png" in block(text, "fashion-curves")
     assert "#### cnn" in block(text, "fashion-by-architecture")
+    assert "](../assets/images/fashion_confusion.png)" in block(text, "fashion-confusion")
     # the standard tables are not fed by the fashion run
-    assert "92.50" not in block(text, "tables-by-architecture")
-    assert run_report(ws, "--check") == 0
+    assert "92.50" not in block(page(ws, "benchmarks.md"), "tables-by-architecture")
+    assert "92.50" not in page(ws, "README.md")
+    assert report.main([*ws.args, "--check"]) == 0
     data = json.loads(next(results.rglob("*.json")).read_text())
     assert data["benchmarks"][0]["extra_info"]["dataset"] == "fashion-mnist"

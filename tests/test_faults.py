@@ -526,19 +526,17 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
 
 @pytest.fixture
 def report_workspace(tmp_path):
-    from test_report import readme_template, training_cell, write_run
+    from tests.helpers import training_cell, workspace, write_run
 
-    readme = tmp_path / "README.md"
-    readme.write_text(readme_template())
-    results, assets = tmp_path / "results", tmp_path / "assets"
-    write_run(results, 1, [training_cell("perceptron", "numpy")], when="2026-01-01T10:00:00")
-    args = ["--readme", str(readme), "--results", str(results), "--assets", str(assets)]
-    return readme, results, assets, args, training_cell, write_run
+    ws = workspace(tmp_path)
+    write_run(ws.results, 1, [training_cell("perceptron", "numpy")], when="2026-01-01T10:00:00")
+    return ws.readme, ws.results, ws.assets, ws.args, training_cell, write_run
 
 
 def snapshot(readme: Path, assets: Path) -> dict[str, bytes]:
     files = {str(p): p.read_bytes() for p in assets.rglob("*") if p.is_file()}
-    return {**files, "README": readme.read_bytes()}
+    pages = {str(p): p.read_bytes() for p in (readme.parent / "docs").glob("*.md")}
+    return {**files, **pages, "README": readme.read_bytes()}
 
 
 def test_smoke_and_custom_runs_leave_the_readme_and_assets_alone(report_workspace, capsys):
@@ -547,7 +545,7 @@ def test_smoke_and_custom_runs_leave_the_readme_and_assets_alone(report_workspac
     readme, results, assets, args, training_cell, write_run = report_workspace
     assert report.main(args) == 0
     before = snapshot(readme, assets)
-    assert "0001_abc" in readme.read_text()
+    assert "0001_abc" in (readme.parent / "docs" / "benchmarks.md").read_text()
     write_run(
         results, 2, [training_cell("perceptron", "numpy", profile="smoke")],
         when="2026-01-02T10:00:00",
@@ -561,7 +559,7 @@ def test_smoke_and_custom_runs_leave_the_readme_and_assets_alone(report_workspac
     assert "2 stored run(s) of other profiles left out" in capsys.readouterr().err
     # asked for by name, a smoke run is shown
     assert report.main([*args, "--profile", "smoke"]) == 0
-    assert "0002_abc" in readme.read_text()
+    assert "0002_abc" in (readme.parent / "docs" / "benchmarks.md").read_text()
 
 
 def test_report_that_cannot_write_says_so_and_leaves_files_whole(

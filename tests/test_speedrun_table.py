@@ -1,11 +1,13 @@
-"""The "Fastest to 99 %" README section (bench/speedrun_table.py), from made-up cells."""
+"""The "Fastest to 99 %" page (bench/reporting/speedrun.py), from made-up cell summaries."""
 
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
-from bench import speedrun_table as st
+from bench.reporting import speedrun as st
+from bench.reporting import stats
+from bench.reporting.selection import Selection
+from bench.reporting.summary import CellSummary, Recipe
 from mnist_nets.specs import get_spec
 
 SPEC = get_spec("speedrun")
@@ -13,27 +15,26 @@ SPEC = get_spec("speedrun")
 TENTHS = dataclasses.replace(SPEC, recipe=dataclasses.replace(SPEC.recipe, evals_per_epoch=10))
 
 
-def cell(framework, *, times_median, accuracies, reached, device="cpu", epoch=0.8):
-    info = {
-        "model": "speedrun",
-        "framework": framework,
-        "device": device,
-        "rounds_folded": len(accuracies),
-        "test_accuracy_rounds": accuracies,
-        "test_accuracy": sum(accuracies) / len(accuracies),
-        "target_reached_rounds": reached,
-        "time_to_target_seconds": times_median,
-        "target_epoch": epoch,
-        "samples_per_second": 7500.0,
-        "peak_gflops": 100.0,
-    }
-    return SimpleNamespace(info=info)
+def cell(framework, *, times_median, accuracies, reached, device="cpu", epoch=0.8,
+         epochs=None, param_count=None):  # fmt: skip
+    """A folded speedrun cell; ``epochs``: where each seed that made it reached 99 %."""
+    if epochs is None:
+        epochs = [epoch] * reached if epoch is not None else []
+    return CellSummary(
+        None, "standard", "speedrun", framework, device, Recipe(2, 0.01), len(accuracies),
+        test_accuracy_rounds=tuple(accuracies),
+        test_accuracy=sum(accuracies) / len(accuracies),
+        target_reached_rounds=reached,
+        time_to_target_seconds=times_median,
+        target_epochs=tuple(sorted(epochs)),
+        samples_per_second=7500.0,
+        peak_gflops=100.0,
+        param_count=param_count,
+    )  # fmt: skip
 
 
 def selection(*cells):
-    return SimpleNamespace(
-        training={("standard", "speedrun", c.info["framework"], c.info["device"]): c for c in cells}
-    )
+    return Selection({c.key: c for c in cells}, {})
 
 
 def rows(markdown):
@@ -78,9 +79,10 @@ def test_no_stored_run_says_so():
 
 
 def test_a_history_from_before_rounds_counts_one_seed():
-    info = {"test_accuracy": 0.991, "target_reached": True, "time_to_target_seconds": 9.0}
-    s = st.summary(info)
-    assert (s["rounds"], s["reached"], s["mean"], s["sd"]) == (1, 1, 0.991, None)
+    one = CellSummary(None, "standard", "speedrun", "torch", "cpu", Recipe(1, 0.01), 1,
+                      test_accuracy=0.991, target_reached_rounds=1, time_to_target_seconds=9.0)
+    s = stats.race(one)
+    assert (s.rounds, s.reached, s.mean, s.sd) == (1, 1, 0.991, None)
     assert st.verdict(s, 8.0) == "missed: 1 seed < 5, median > 8 s"
 
 
@@ -126,10 +128,10 @@ def test_a_cell_of_an_earlier_net_is_named_and_not_judged():
     """A cell stored with another net (its parameter count is not the spec's) is shown
     with that count, is not judged, and is not the fastest framework whose 8 s bound the
     others are read against."""
-    old = cell("torch", times_median=5.0, accuracies=[0.992] * 5, reached=5)
-    old.info["param_count"] = SPEC.param_count + 1
-    now = cell("numpy", times_median=9.0, accuracies=[0.992] * 5, reached=5)
-    now.info["param_count"] = SPEC.param_count
+    old = cell("torch", times_median=5.0, accuracies=[0.992] * 5, reached=5,
+               param_count=SPEC.param_count + 1)
+    now = cell("numpy", times_median=9.0, accuracies=[0.992] * 5, reached=5,
+               param_count=SPEC.param_count)
     table = {r[0]: r for r in rows(st.section(selection(old, now), "standard", SPEC))}
     earlier = f"torch (an earlier net: {SPEC.param_count + 1:,} parameters)"
     assert table[earlier][6] == "not judged (another net)"
@@ -139,46 +141,11 @@ def test_a_cell_of_an_earlier_net_is_named_and_not_judged():
 def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_median():
     """The median time sits beside the median epoch and the range, not beside the latest
     epoch alone (which read "12.21 s (epoch 1.6)" where the middle seed took 1.4)."""
-    info = cell("numpy", times_median=12.21, accuracies=[0.992] * 5, reached=5, epoch=1.6).info
-    info["target_epochs"] = [1.302128, 1.302128, 1.302128, 1.4, 1.6]
-    same = cell("torch", times_median=8.63, accuracies=[0.992] * 5, reached=5, epoch=1.4).info
-    same["target_epochs"] = [1.4, 1.4, 1.4, 1.4, 1.4]
+    info = cell("numpy", times_median=12.21, accuracies=[0.992] * 5, reached=5,
+                epochs=[1.302128, 1.302128, 1.302128, 1.4, 1.6])
+    same = cell("torch", times_median=8.63, accuracies=[0.992] * 5, reached=5, epoch=1.4)
     unknown = cell("jax", times_median=19.5, accuracies=[0.992] * 5, reached=5, epoch=None)
-    table = {
-        r[0]: r
-        for r in rows(
-            st.section(
-                selection(SimpleNamespace(info=info), SimpleNamespace(info=same), unknown),
-                "standard",
-                TENTHS,
-            )
-        )
-    }
+    table = {r[0]: r for r in rows(st.section(selection(info, same, unknown), "standard", TENTHS))}
     assert table["numpy"][2] == "12.21 s (epochs 1.3–1.6, median 1.3)"
     assert table["torch"][2] == "8.63 s (epoch 1.4)"
     assert table["jax"][2] == "19.50 s"  # (a stored cell without its epochs)
-
-
-def test_the_merged_cell_keeps_the_epoch_of_every_seed_that_reached_the_target():
-    """Folded rounds (bench.history) keep each seed's epoch, not just the latest; checked
-    on a stored run against its own per-round cells."""
-    import json
-    from pathlib import Path
-
-    from bench import history
-
-    results = Path(__file__).resolve().parents[1] / "bench" / "results"
-    path = next(results.glob("*/0016_*.json"))
-    raw = json.loads(path.read_text())["benchmarks"]
-    folded = [
-        c.info for c in history.load_run(path).cells
-        if c.kind == "training" and c.info.get("model") == "speedrun"
-    ]  # fmt: skip
-    assert len(folded) == 4  # one cell per framework of the run, its 5 rounds folded
-    for info in folded:
-        prefix = f"test_train[speedrun-{info['framework']}-cpu-r"
-        epochs = sorted(
-            b["extra_info"]["target_epoch"] for b in raw if b["name"].startswith(prefix)
-        )
-        assert len(epochs) == 5 and info["target_epochs"] == epochs
-        assert info["target_epoch"] == max(epochs)

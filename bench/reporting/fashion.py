@@ -1,4 +1,4 @@
-"""The README's Fashion-MNIST section (profile ``fashion``), from a :class:`Selection`.
+"""docs/fashion-mnist.md (profile ``fashion``), from a :class:`Selection`.
 
 Beside each network stands the nearest classifier class of Zalando's own benchmark
 table (github.com/zalandoresearch/fashion-mnist, README "Benchmark": figures submitted
@@ -11,20 +11,13 @@ seeds of any CPU cell), summed over its seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from bench.history import Cell, Selection
 from bench.profiles import get_profile
-from bench.tables import (
-    LABELS,
-    NOT_RUN,
-    accuracy,
-    device_rows,
-    diverged,
-    percent,
-    table,
-    train_time,
-)
+from bench.reporting import stats
+from bench.reporting.format import NOT_RUN, accuracy, label, percent, table, train_time
+from bench.reporting.networks import device_rows
+from bench.reporting.selection import Selection
+from bench.reporting.summary import CellSummary
 from mnist_nets.data import get_dataset
 from mnist_nets.specs import get_spec
 
@@ -54,26 +47,25 @@ ZALANDO_NEAREST: dict[str, tuple[tuple[str, float], ...]] = {
 }
 
 
-def cells_of(selection: Selection, model: str) -> dict[tuple[str, str], Cell]:
+def cells_of(selection: Selection, model: str) -> dict[tuple[str, str], CellSummary]:
     """(framework, device) -> the fashion cell of ``model``."""
     return {
         (k[2], k[3]): c for k, c in selection.training.items() if k[0] == PROFILE and k[1] == model
     }
 
 
-def floor_held(info: dict[str, Any], floor: float | None) -> str:
+def floor_held(cell: CellSummary, floor: float | None) -> str:
     """Whether the mean over the seeds and every seed reach ``floor`` ("yes", or the miss)."""
     if floor is None:
         return "no floor"
-    if diverged(info):
+    held = stats.floor_held(cell, floor)
+    if held.held:
+        return "yes"
+    if held.reason == "diverged":
         return "no: diverged"
-    accs = info.get("test_accuracy_rounds") or [info.get("test_accuracy")]
-    if info["test_accuracy"] < floor:
-        return f"no: mean {percent(info['test_accuracy'])}"
-    low = min(a for a in accs if a is not None)
-    if low < floor:
-        return f"no: a seed at {percent(low)}"
-    return "yes"
+    if held.reason == "mean":
+        return f"no: mean {percent(held.value)}"
+    return f"no: a seed at {percent(held.value)}"
 
 
 def summary(selection: Selection, models: Sequence[str]) -> str:
@@ -87,34 +79,27 @@ def summary(selection: Selection, models: Sequence[str]) -> str:
         floor = percent(spec.target_accuracy, 1) if spec.target_accuracy else "–"
         for framework, device in pairs:
             cell = cells.get((framework, device))
-            label = LABELS.get(framework, framework)
+            name = label(framework)
             if cell is None:
-                rows.append([model, label, NOT_RUN, NOT_RUN, floor, NOT_RUN])
+                rows.append([model, name, NOT_RUN, NOT_RUN, floor, NOT_RUN])
                 continue
-            info = cell.info
             rows.append(
                 [
                     model,
-                    label,
-                    "diverged" if diverged(info) else accuracy(info),
-                    "–" if diverged(info) else train_time(info),
+                    name,
+                    "diverged" if cell.failed else accuracy(cell),
+                    "–" if cell.failed else train_time(cell),
                     floor,
-                    floor_held(info, spec.target_accuracy),
+                    floor_held(cell, spec.target_accuracy),
                 ]
             )
-        done = [c for c in cells.values() if not diverged(c.info)]
-        best = max(done, key=lambda c: c.info["test_accuracy"], default=None)
-        ours = (
-            f"{percent(best.info['test_accuracy'])} "
-            f"({LABELS.get(best.info['framework'], best.info['framework'])})"
-            if best
-            else NOT_RUN
-        )
+        best = stats.most_accurate(cells.values())
+        ours = f"{percent(best.test_accuracy)} ({label(best.framework)})" if best else NOT_RUN
         theirs = "; ".join(
             f"{name}: {percent(acc, 1)}" for name, acc in ZALANDO_NEAREST.get(model, ())
         )
         beside.append([model, ours, theirs or "–"])
-    runs = sorted({c.run.run_id for m in models for c in cells_of(selection, m).values()})
+    runs = sorted({c.run.number for m in models for c in cells_of(selection, m).values()})
     where = (
         f"From stored run{'s' if len(runs) != 1 else ''} {', '.join(runs)} (profile `{PROFILE}`)."
         if runs
@@ -142,15 +127,14 @@ def summary(selection: Selection, models: Sequence[str]) -> str:
     return "\n\n".join([where, ours_table, theirs_table])
 
 
-def best_cell(selection: Selection, models: Sequence[str]) -> Cell | None:
+def best_cell(selection: Selection, models: Sequence[str]) -> CellSummary | None:
     """The CPU cell with the highest mean test accuracy that has a confusion matrix."""
-    candidates = [
+    return stats.most_accurate(
         c
         for m in models
         for (f, d), c in sorted(cells_of(selection, m).items())
-        if d == "cpu" and not diverged(c.info) and c.info.get("confusion")
-    ]
-    return max(candidates, key=lambda c: c.info["test_accuracy"], default=None)
+        if d == "cpu" and c.confusion
+    )
 
 
 def confused_pairs(matrix: Sequence[Sequence[int]], names: Sequence[str], n: int = 6) -> str:
@@ -185,22 +169,21 @@ def class_names() -> tuple[str, ...]:
     return get_dataset(DATASET).classes
 
 
-def confusion_text(cell: Cell | None, picture: str | None) -> str:
+def confusion_text(cell: CellSummary | None, picture: str | None) -> str:
     """The confusion block: which network, the picture, the most frequent mistakes."""
     if cell is None:
         return f"Confusion matrix: {NOT_RUN} (no stored `{PROFILE}` run)."
-    info = cell.info
     names = class_names()
-    seeds = info.get("confusion_rounds") or 1
+    seeds = cell.confusion_rounds or 1
     lines = [
-        f"The best network on Fashion-MNIST here: `{info['model']}` in "
-        f"{LABELS.get(info['framework'], info['framework'])} ({info['device']}), "
-        f"{accuracy(info)}; its confusion matrix on the 10,000 test images, summed over "
+        f"The best network on Fashion-MNIST here: `{cell.model}` in "
+        f"{label(cell.framework)} ({cell.device}), "
+        f"{accuracy(cell)}; its confusion matrix on the 10,000 test images, summed over "
         f"{seeds} seed{'s' if seeds != 1 else ''} (each row: the true class, in % of its "
         "images).",
         "",
     ]
     if picture:
-        lines += [f"![Confusion matrix of {info['model']} on Fashion-MNIST]({picture})", ""]
-    lines += ["Its most frequent mistakes:", "", confused_pairs(info["confusion"], names)]
+        lines += [f"![Confusion matrix of {cell.model} on Fashion-MNIST]({picture})", ""]
+    lines += ["Its most frequent mistakes:", "", confused_pairs(cell.confusion, names)]
     return "\n".join(lines)

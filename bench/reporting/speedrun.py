@@ -1,17 +1,10 @@
-"""README section "Fastest to 99 %": the speedrun cells, per framework and device.
-
-Read from the stored history like every other table (bench/report.py wires it in as the
-block ``fastest-to-99``).  A cell's figures come from its ``extra_info``:
-
-* folded rounds (bench/history.py, one round per seed): ``time_to_target_seconds`` is the
-  median over the rounds that reached the target, ``target_reached_rounds`` how many did,
-  ``test_accuracy_rounds`` the final accuracy of each round;
-* a history from before rounds holds one round: its one time and accuracy.
+"""docs/speedrun.md, "Fastest to 99 %": the speedrun cells, per framework and device.
 
 Time-to-99 % is training time only, read at the first test evaluation at or above the
-target (the recipe evaluates ``evals_per_epoch`` times an epoch, off the clock), and the
-epoch shown to that resolution.  Beside the measured rows stands the published anchor,
-and below them the bound that the machine's measured float32 GEMM peak puts on one
+target (the recipe evaluates ``evals_per_epoch`` times an epoch, off the clock), the median
+over the seeds that reached it (bench/reporting/summary.py folds the rounds, one per seed),
+and the epoch shown to that resolution.  Beside the measured rows stands the published
+anchor, and below them the bound that the machine's measured float32 GEMM peak puts on one
 epoch.  A cell stored with another net than today's spec (its parameter count differs)
 says so in its row and is not judged against the targets.
 """
@@ -21,14 +14,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
 
-from bench.history import Selection
+from bench.reporting import stats
+from bench.reporting.selection import Selection
+from bench.reporting.summary import CellSummary
 from mnist_nets.specs import ModelSpec
 
 MODEL = "speedrun"
 TRAIN_SAMPLES = 60_000
-# the targets of the speedrun issue (2-core CPU, standard profile, >= 5 seeds)
+# the race's targets (a 2-core CPU, standard profile, >= 5 seeds)
 MIN_SEEDS = 5
 MEAN_TARGET, EVERY_SEED_TARGET = 0.990, 0.989
 CPU_SECONDS_FASTEST, CPU_SECONDS_NUMPY = 8.0, 10.0
@@ -37,46 +31,6 @@ ANCHOR = (
     " | cuda (laptop GTX 1660 Ti) | 0.76 s (1 epoch) | 99.04 % mean over 30 seeds | – | – "
     "| (the anchor; not run here) |"
 )
-
-
-def _accuracies(info: dict[str, Any]) -> list[float]:
-    values = info.get("test_accuracy_rounds") or [info.get("test_accuracy")]
-    return [v for v in values if isinstance(v, (int, float))]
-
-
-def _rounds(info: dict[str, Any]) -> int:
-    return int(info.get("rounds_folded") or info.get("rounds") or 1)
-
-
-def _reached(info: dict[str, Any]) -> int:
-    if isinstance(info.get("target_reached_rounds"), int):
-        return info["target_reached_rounds"]
-    return 1 if info.get("target_reached") else 0
-
-
-def summary(info: dict[str, Any]) -> dict[str, Any]:
-    """The figures of one speedrun cell the section shows and judges."""
-    accs = _accuracies(info)
-    return {
-        "rounds": _rounds(info),
-        "reached": _reached(info),
-        "median_seconds": info.get("time_to_target_seconds"),
-        "mean": statistics.fmean(accs) if accs else None,
-        "sd": statistics.stdev(accs) if len(accs) > 1 else None,
-        "min": min(accs) if accs else None,
-        "epochs": _target_epochs(info),
-        "samples_per_second": info.get("samples_per_second"),
-        "peak_gflops": info.get("peak_gflops"),
-    }
-
-
-def _target_epochs(info: dict[str, Any]) -> list[float]:
-    """The epochs where the seeds that made it first reached the target (a cell stored
-    before the merged cells kept them all has only the latest one)."""
-    if isinstance(info.get("target_epochs"), list):
-        return info["target_epochs"]
-    epoch = info.get("target_epoch")
-    return [epoch] if isinstance(epoch, (int, float)) else []
 
 
 def epoch_digits(evals_per_epoch: int) -> int:
@@ -96,27 +50,29 @@ def _when(epochs: list[float], digits: int = 1) -> str:
     return f" (epochs {lo}–{hi}, median {statistics.median(epochs):.{digits}f})"
 
 
-def verdict(s: dict[str, Any], seconds_target: float | None) -> str:
-    """Which of the issue's targets this cell meets, each miss named with its figure."""
-    misses = []
-    if s["rounds"] < MIN_SEEDS:
-        misses.append(f"{s['rounds']} seed{'s' if s['rounds'] != 1 else ''} < {MIN_SEEDS}")
-    if s["mean"] is None or s["mean"] < MEAN_TARGET:
-        misses.append(f"mean < {_pct(MEAN_TARGET, 1)}")
-    if s["min"] is None or s["min"] < EVERY_SEED_TARGET:
-        misses.append(f"a seed < {_pct(EVERY_SEED_TARGET, 1)}")
-    if seconds_target is not None:
-        t = s["median_seconds"]
-        if t is None or t > seconds_target:
-            misses.append(f"median > {seconds_target:g} s")
-    return "met" if not misses else "missed: " + ", ".join(misses)
+def verdict(f: stats.RaceFigures, seconds_target: float | None) -> str:
+    """Which of the targets this cell meets, each miss named with its figure."""
+    misses = stats.race_misses(
+        f,
+        seconds_target,
+        min_seeds=MIN_SEEDS,
+        mean_target=MEAN_TARGET,
+        every_seed_target=EVERY_SEED_TARGET,
+    )
+    words = {
+        "seeds": lambda n: f"{n} seed{'s' if n != 1 else ''} < {MIN_SEEDS}",
+        "mean": lambda t: f"mean < {_pct(t, 1)}",
+        "seed": lambda t: f"a seed < {_pct(t, 1)}",
+        "median": lambda t: f"median > {t:g} s",
+    }
+    return "met" if not misses else "missed: " + ", ".join(words[k](v) for k, v in misses)
 
 
-def _earlier_net(info: dict[str, Any], spec: ModelSpec) -> str:
+def _earlier_net(cell: CellSummary, spec: ModelSpec) -> str:
     """`` (an earlier net: 215,194 parameters)`` for a cell stored with another net than
     ``spec`` (its stored parameter count differs), else ``""``."""
-    stored = info.get("param_count")
-    if isinstance(stored, int) and stored != spec.param_count:
+    stored = cell.param_count
+    if stored is not None and stored != spec.param_count:
         return f" (an earlier net: {stored:,} parameters)"
     return ""
 
@@ -150,12 +106,12 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
         "targets",
     ]
     rows: list[Sequence[str]] = []
-    summaries = {key: summary(c.info) for key, c in cells.items()}
-    earlier = {key: _earlier_net(c.info, spec) for key, c in cells.items()}
+    summaries = {key: stats.race(c) for key, c in cells.items()}
+    earlier = {key: _earlier_net(c, spec) for key, c in cells.items()}
     cpu = {f: s for (f, d), s in summaries.items() if d == "cpu" and not earlier[(f, d)]}
     fastest = min(
-        (f for f, s in cpu.items() if s["median_seconds"] is not None),
-        key=lambda f: cpu[f]["median_seconds"],
+        (f for f, s in cpu.items() if s.median_seconds is not None),
+        key=lambda f: cpu[f].median_seconds,
         default=None,
     )
     for (framework, device), s in summaries.items():
@@ -164,18 +120,19 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
             seconds_target = CPU_SECONDS_NUMPY if framework == "numpy" else None
             if framework == fastest:
                 seconds_target = CPU_SECONDS_FASTEST
-        median = s["median_seconds"]
-        when = _when(s["epochs"], digits)
+        median = s.median_seconds
+        when = _when(list(s.epochs), digits)
         note = earlier[(framework, device)]
+        rate = cells[(framework, device)].samples_per_second
         rows.append(
             [
                 framework + note,
                 device,
                 "not reached" if median is None else f"{median:.2f} s{when}",
-                f"{_pct(s['mean'])} ± {_pct(s['sd'], 2) if s['sd'] is not None else '–'}, "
-                f"min {_pct(s['min'])}",
-                f"{s['reached']} of {s['rounds']}",
-                "–" if s["samples_per_second"] is None else f"{s['samples_per_second']:,.0f}",
+                f"{_pct(s.mean)} ± {_pct(s.sd, 2) if s.sd is not None else '–'}, "
+                f"min {_pct(s.low)}",
+                f"{s.reached} of {s.rounds}",
+                "–" if rate is None else f"{rate:,.0f}",
                 "not judged (another net)" if note else verdict(s, seconds_target),
             ]
         )
@@ -186,7 +143,9 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines.append(ANCHOR)
-    peaks = [s["peak_gflops"] for s in cpu.values() if s["peak_gflops"]]
+    peaks = [
+        cells[(f, "cpu")].peak_gflops for f in cpu if cells[(f, "cpu")].peak_gflops
+    ]
     bound = (
         f" At this machine's measured float32 GEMM peak ({max(peaks):.0f} GFLOP/s) one "
         f"epoch cannot take less than {flops_epoch / max(peaks) / 1e9:.1f} s."
@@ -196,8 +155,8 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
     lines += [
         "",
         f"What bounds it: one epoch of `{MODEL}` costs {flops_epoch / 1e12:.2f} TFLOP of "
-        f"training ({spec.flops_training / 1e6:.2f} MFLOP per image).{bound} CPU targets "
-        f"(issue): mean ≥ {_pct(MEAN_TARGET, 1)} and every seed ≥ {_pct(EVERY_SEED_TARGET, 1)} "
+        f"training ({spec.flops_training / 1e6:.2f} MFLOP per image).{bound} CPU targets: "
+        f"mean ≥ {_pct(MEAN_TARGET, 1)} and every seed ≥ {_pct(EVERY_SEED_TARGET, 1)} "
         "in every "
         f"framework over ≥ {MIN_SEEDS} seeds; median time to 99 % ≤ "
         f"{CPU_SECONDS_FASTEST:g} s for the fastest framework, ≤ {CPU_SECONDS_NUMPY:g} s for "

@@ -1,4 +1,4 @@
-"""The README's plots, drawn with matplotlib (Agg) into PNG bytes.
+"""The pages' plots, drawn with matplotlib (Agg) into PNG bytes.
 
 The same cells always give the same bytes: fixed size and DPI, no timestamp or
 software tag in the PNG metadata (``metadata={"Software": None}``), sorted inputs.
@@ -14,8 +14,8 @@ import io
 import math
 from collections.abc import Sequence
 
-from bench.history import Cell
-from bench.tables import LABELS, diverged, seconds
+from bench.reporting.format import label, seconds
+from bench.reporting.summary import CellSummary as Cell
 from mnist_nets.backends.registry import FRAMEWORKS
 
 COLORS = {f.name: f.color for f in FRAMEWORKS}
@@ -52,9 +52,9 @@ def _png(fig) -> bytes:
 
 def _order(cell: Cell) -> tuple:
     """numpy, PyTorch, TensorFlow; CPU before GPU."""
-    framework, device = cell.info["framework"], cell.info["device"]
+    framework, device = cell.framework, cell.device
     rank = list(COLORS).index(framework) if framework in COLORS else len(COLORS)
-    return (device != "cpu", device, rank, framework, cell.info.get("model", ""))
+    return (device != "cpu", device, rank, framework, cell.model)
 
 
 def _pad_flat(ax, floor: float | None = None, ceiling: float | None = None) -> None:
@@ -73,8 +73,7 @@ def _pad_flat(ax, floor: float | None = None, ceiling: float | None = None) -> N
 
 
 def _label(cell: Cell) -> str:
-    framework, device = cell.info["framework"], cell.info["device"]
-    return f"{LABELS.get(framework, framework)} ({device})"
+    return f"{label(cell.framework)} ({cell.device})"
 
 
 def curves(model: str, cells: Sequence[Cell]) -> bytes:
@@ -84,38 +83,37 @@ def curves(model: str, cells: Sequence[Cell]) -> bytes:
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     for cell in sorted(cells, key=_order):
-        epochs = cell.info.get("per_epoch") or []
+        epochs = cell.per_epoch
         if not epochs:
             continue
-        x = [e["epoch"] for e in epochs]
-        color = COLORS.get(cell.info["framework"], "gray")
-        runs = [r for r in cell.info.get("per_epoch_rounds") or [] if len(r) == len(epochs)]
+        x = [e.epoch for e in epochs]
+        color = COLORS.get(cell.framework, "gray")
+        runs = [r for r in cell.per_epoch_rounds if len(r) == len(epochs)]
+        loss = [e.loss for e in epochs]
+        acc = [100 * e.test_accuracy if e.test_accuracy is not None else math.nan for e in epochs]
         if len(runs) > 1:  # mean over the seeds, band from the lowest to the highest
-            loss_rounds = [[r[k]["loss"] for r in runs] for k in range(len(x))]
+            loss_rounds = [[r[k].loss for r in runs] for k in range(len(x))]
             acc_rounds = [
-                [100 * (r[k]["test_accuracy"] or math.nan) for r in runs] for k in range(len(x))
+                [100 * (r[k].test_accuracy or math.nan) for r in runs] for k in range(len(x))
             ]
-            epochs = [
-                {"loss": sum(lr) / len(lr), "test_accuracy": sum(ar) / len(ar) / 100}
-                for lr, ar in zip(loss_rounds, acc_rounds, strict=True)
-            ]
+            loss = [sum(v) / len(v) for v in loss_rounds]
+            acc = [sum(v) / len(v) for v in acc_rounds]
             for ax, values in ((ax_loss, loss_rounds), (ax_acc, acc_rounds)):
                 ax.fill_between(
                     x, [min(v) for v in values], [max(v) for v in values], color=color, alpha=0.15
                 )
         style = {
             "color": color,
-            "linestyle": DEVICE_STYLE.get(cell.info["device"], "-"),
-            "marker": MARKERS.get(cell.info["framework"], "o"),
+            "linestyle": DEVICE_STYLE.get(cell.device, "-"),
+            "marker": MARKERS.get(cell.framework, "o"),
             "markersize": 4,
             "label": _label(cell),
         }
-        ax_loss.plot(x, [e["loss"] for e in epochs], **style)
-        acc = [e["test_accuracy"] for e in epochs]
-        ax_acc.plot(x, [100 * a if a is not None else math.nan for a in acc], **style)
+        ax_loss.plot(x, loss, **style)
+        ax_acc.plot(x, acc, **style)
     ax_loss.set(title=f"{model}: training loss", xlabel="epoch", ylabel="mean loss per image")
     ax_acc.set(title=f"{model}: test accuracy", xlabel="epoch", ylabel="accuracy (%)")
-    epochs_seen = sorted({e["epoch"] for c in cells for e in c.info.get("per_epoch") or []})
+    epochs_seen = sorted({e.epoch for c in cells for e in c.per_epoch})
     for ax, floor, ceiling in ((ax_loss, 0.0, None), (ax_acc, None, 100.0)):
         if 0 < len(epochs_seen) <= 12:
             ax.set_xticks(epochs_seen)
@@ -131,21 +129,19 @@ def curves(model: str, cells: Sequence[Cell]) -> bytes:
 def training_time(models: Sequence[str], cells: Sequence[Cell]) -> bytes:
     """Training time per cell: one group of bars per architecture, log scale."""
     plt = _pyplot()
-    series = list(
-        dict.fromkeys((c.info["framework"], c.info["device"]) for c in sorted(cells, key=_order))
-    )
-    by_key = {(c.info["model"], c.info["framework"], c.info["device"]): c for c in cells}
+    series = list(dict.fromkeys((c.framework, c.device) for c in sorted(cells, key=_order)))
+    by_key = {(c.model, c.framework, c.device): c for c in cells}
     fig, ax = plt.subplots(figsize=(9, 0.9 + 0.55 * len(models) * max(1, len(series)) / 3))
     height = 0.8 / max(1, len(series))
     for j, (framework, device) in enumerate(series):
         ys, widths, low, high = [], [], [], []
         for i, model in enumerate(models):
             cell = by_key.get((model, framework, device))
-            if cell is None or diverged(cell.info) or not cell.info.get("train_seconds"):
+            if cell is None or cell.failed or not cell.train_seconds:
                 continue
             ys.append(i + (j - (len(series) - 1) / 2) * height)
-            median = cell.info["train_seconds"]
-            rounds = cell.info.get("train_seconds_rounds") or [median]
+            median = cell.train_seconds
+            rounds = cell.train_seconds_rounds or (median,)
             widths.append(median)
             low.append(median - min(rounds))
             high.append(max(rounds) - median)
@@ -157,7 +153,7 @@ def training_time(models: Sequence[str], cells: Sequence[Cell]) -> bytes:
             height=height,
             color=COLORS.get(framework, "gray"),
             hatch="//" if device != "cpu" else None,
-            label=f"{LABELS.get(framework, framework)} ({device})",
+            label=f"{label(framework)} ({device})",
         )
         ax.bar_label(bars, labels=[seconds(w) for w in widths], padding=2, fontsize=7)
     ax.set_yticks(range(len(models)), list(models))
@@ -176,16 +172,15 @@ def throughput_vs_peak(cells: Sequence[Cell]) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     seen: set[tuple[str, str]] = set()
     for cell in sorted(cells, key=_order):
-        info = cell.info
-        fraction, rate = info.get("fraction_of_peak"), info.get("samples_per_second")
-        if diverged(info) or not fraction or not rate:
+        fraction, rate = cell.fraction_of_peak, cell.samples_per_second
+        if cell.failed or not fraction or not rate:
             continue
-        fd = (info["framework"], info["device"])
+        fd = (cell.framework, cell.device)
         color = COLORS.get(fd[0], "gray")
-        rounds = info.get("train_seconds_rounds") or []
-        if len(rounds) > 1 and info.get("train_seconds"):
+        rounds = cell.train_seconds_rounds
+        if len(rounds) > 1 and cell.train_seconds:
             # a faster round: more images per second and a higher % of peak, alike
-            scale = [info["train_seconds"] / max(rounds), info["train_seconds"] / min(rounds)]
+            scale = [cell.train_seconds / max(rounds), cell.train_seconds / min(rounds)]
             ax.errorbar(
                 100 * fraction,
                 rate,
@@ -202,11 +197,11 @@ def throughput_vs_peak(cells: Sequence[Cell]) -> bytes:
             marker=MARKERS.get(fd[0], "o"),
             facecolors=color if fd[1] == "cpu" else "none",
             edgecolors=color,
-            label=None if fd in seen else f"{LABELS.get(fd[0], fd[0])} ({fd[1]})",
+            label=None if fd in seen else f"{label(fd[0])} ({fd[1]})",
         )
         seen.add(fd)
         ax.annotate(
-            info["model"],
+            cell.model,
             (100 * fraction, rate),
             fontsize=7,
             xytext=(3, 3),
@@ -221,6 +216,70 @@ def throughput_vs_peak(cells: Sequence[Cell]) -> bytes:
     )
     if seen:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def accuracy_vs_time(cells: Sequence[Cell]) -> bytes:
+    """Test accuracy (mean over the seeds) against training time (median, min-max of the
+    rounds), every cell: one colour and marker per framework, hollow on a GPU.  The y axis
+    is the test error on a log scale, labelled as accuracy, so that 98 % and 99 % stand
+    apart as far as 20 % and 60 %; each network is named once, beside its fastest cell."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    seen: set[tuple[str, str]] = set()
+    fastest: dict[str, Cell] = {}
+    done = [c for c in sorted(cells, key=_order) if not c.failed and c.train_seconds]
+    for cell in done:
+        fd = (cell.framework, cell.device)
+        color = COLORS.get(fd[0], "gray")
+        rounds = cell.train_seconds_rounds or (cell.train_seconds,)
+        error = 100 * (1 - cell.test_accuracy)
+        ax.errorbar(
+            cell.train_seconds,
+            error,
+            xerr=[[cell.train_seconds - min(rounds)], [max(rounds) - cell.train_seconds]],
+            color=color,
+            elinewidth=0.8,
+            capsize=2,
+            linestyle="none",
+        )
+        ax.scatter(
+            cell.train_seconds,
+            error,
+            marker=MARKERS.get(fd[0], "o"),
+            facecolors=color if fd[1] == "cpu" else "none",
+            edgecolors=color,
+            label=None if fd in seen else _label(cell),
+            zorder=3,
+        )
+        seen.add(fd)
+        if cell.model not in fastest or cell.train_seconds < fastest[cell.model].train_seconds:
+            fastest[cell.model] = cell
+    for model, cell in fastest.items():
+        ax.annotate(
+            model, (cell.train_seconds, 100 * (1 - cell.test_accuracy)), fontsize=8,
+            xytext=(0, 6), textcoords="offset points", ha="center", va="bottom",
+        )  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.invert_yaxis()  # better is up
+    bottom, top = ax.get_ylim()  # inverted: the larger error at the bottom
+    ax.set_ylim(max(bottom, top) * 1.3, min(bottom, top) / 1.6)  # room for the names above
+    errors = [e for e in (0.5, 1, 2, 5, 10, 20, 50, 80)]
+    ax.yaxis.set_major_locator(FixedLocator(errors))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda e, _pos: f"{100 - e:g} %"))
+    ax.set(
+        title="Test accuracy against training time, every cell",
+        xlabel="training time, median of the rounds with their min-max (s, log scale)",
+        ylabel="test accuracy, mean of the seeds (error on a log scale)",
+    )
+    ax.margins(x=0.12)
+    if seen:
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return _png(fig)
 
