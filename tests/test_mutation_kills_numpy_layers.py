@@ -9,9 +9,12 @@ anything the second batch fails to overwrite shows.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from mnist_nets import dropout
 from mnist_nets.backends import get_backend
 from mnist_nets.backends import numpy_layers as nl
 from mnist_nets.params import init_params
@@ -118,10 +121,11 @@ def test_dense_layer_without_input_gradient_returns_none():
 
 def test_dropout_inference_and_rate_zero_pass_through():
     x = np.arange(6.0).reshape(2, 3)
-    layer = nl.DropoutLayer("d", (3,), (3,), np.float64, True, 0.5, np.random.default_rng(0))
+    clock = SimpleNamespace(seed=0, dropout_step=1)
+    layer = nl.DropoutLayer("d", (3,), (3,), np.float64, True, 0.5, 0, clock)
     assert layer.forward(x, training=False) is x and layer.keep is None
     assert layer.backward(x) is x
-    zero = nl.DropoutLayer("d", (3,), (3,), np.float64, True, 0.0, np.random.default_rng(0))
+    zero = nl.DropoutLayer("d", (3,), (3,), np.float64, True, 0.0, 0, clock)
     assert zero.forward(x, training=True) is x and zero.keep is None
     y = layer.forward(np.ones((50, 3)), training=True)
     kept = layer.keep.copy()
@@ -162,10 +166,13 @@ def test_sgd_with_and_without_scratch():
     assert v.tolist() == [1.25, 2.25, 3.25]
 
 
-def test_dropout_draws_in_the_model_dtype():
-    """The mask comes from rng.random in the model's dtype (float32 draws differ from float64)."""
-    layer = nl.DropoutLayer("d", (64,), (64,), np.float32, True, 0.5, np.random.default_rng(3))
+def test_dropout_draws_the_shared_mask():
+    """The mask is mnist_nets.dropout's for the clock's seed and step, the layer's index in
+    the spec and the rows the layer sees (from ``first_row``)."""
+    clock = SimpleNamespace(seed=3, dropout_step=7)
+    layer = nl.DropoutLayer("d", (64,), (64,), np.float32, True, 0.5, 4, clock)
+    layer.first_row = 5
     layer.forward(np.ones((8, 64), np.float32), training=True)
-    expected = np.random.default_rng(3).random((8, 64), dtype=np.float32) >= 0.5
+    expected = dropout.keep_mask(3, 7, 4, (8, 64), 0.5, first_row=5)
     np.testing.assert_array_equal(layer.keep, expected)
     assert layer.keep.dtype == np.bool_ and layer.name == "d"

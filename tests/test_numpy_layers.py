@@ -10,6 +10,7 @@ tie-breaking and the registered architectures.
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import numpy_reference
@@ -208,12 +209,12 @@ def test_relu_and_flatten_gradients(shape, seed, loss):
 )
 def test_dropout_forward_and_gradient(shape, rate, seed):
     """Training mode: the same mask, scaled by 1 / (1 - rate), in both directions."""
-    layer = nl.DropoutLayer("dropout1", shape, shape, np.float64, True, rate, None)
+    clock = SimpleNamespace(seed=seed, dropout_step=1)  # the same mask at every call
+    layer = nl.DropoutLayer("dropout1", shape, shape, np.float64, True, rate, 0, clock)
     rng = np.random.default_rng(seed)
     x, g = rng.normal(size=(4, *shape)), rng.normal(size=(4, *shape))
 
     def forward(x):
-        layer.rng = np.random.default_rng(seed)  # the same mask at every call
         return layer.forward(x, training=True).copy()
 
     y = forward(x)
@@ -227,11 +228,15 @@ def test_dropout_forward_and_gradient(shape, rate, seed):
 
 
 def test_dropout_drops_at_the_rate():
-    layer = nl.DropoutLayer("d", (1000,), (1000,), np.float32, True, 0.3, np.random.default_rng(0))
+    clock = SimpleNamespace(seed=0, dropout_step=1)
+    layer = nl.DropoutLayer("d", (1000,), (1000,), np.float32, True, 0.3, 0, clock)
     y = layer.forward(np.ones((100, 1000), np.float32), training=True)
     assert y.dtype == np.float32
     assert np.mean(y == 0) == pytest.approx(0.3, abs=0.005)
     assert np.unique(y).tolist() == pytest.approx([0.0, 1 / 0.7])
+    dropped = y == 0
+    clock.dropout_step = 2  # the next step draws another mask
+    assert not np.array_equal(layer.forward(np.ones((100, 1000), np.float32), True) == 0, dropped)
 
 
 def test_maxpool_ties_go_to_the_first_element():

@@ -25,9 +25,10 @@ no conversion.
   grad; param -= lr * v``, or Adam with bias correction (its moments and step count
   live in the model; the step count and each batch's learning rate are traced
   arguments, so a schedule compiles nothing new).
-* Dropout is inverted dropout; the mask of a step is drawn from
-  ``fold_in(fold_in(PRNGKey(seed), step), layer index)``, ``step`` a counter of the
-  model's: the seed fixes the masks, and every step draws new ones.
+* Dropout is inverted dropout with :mod:`mnist_nets.dropout`'s masks, the same in every
+  backend: a hash of the seed, ``step`` (a counter of the model's), the layer index and
+  the element, in uint32 ops inside the compiled step.
+* ReLU is ``jax.nn.relu``: its derivative at 0 is 0, as in the other backends.
 * Training: one ``jax.jit`` compiled SGD step (``jax.value_and_grad`` inside) per
   network and batch size, shared by all models of that network.  It gathers its batch
   from the staged arrays by the epoch's order, padded to whole batches of the staged
@@ -71,6 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from mnist_nets import dropout
 from mnist_nets.backends.base import (
     Backend,
     DeviceError,
@@ -159,12 +161,32 @@ def _max_pool_lax(layer: MaxPool2D, info, p, x, key, k):
     return lax.reduce_window(x, -jnp.inf, lax.max, window, stride, "VALID")
 
 
+# mnist_nets.dropout's word arithmetic in uint32 arrays (which wrap modulo 2**32)
+JAX_OPS = dropout.Ops(
+    xor=jnp.bitwise_xor,
+    add=jnp.add,
+    mul=lambda a, c: a * jnp.uint32(c),
+    shr=lambda a, s: jnp.right_shift(a, jnp.uint32(s)),
+    const=jnp.uint32,
+)
+
+
 def _dropout(layer: Dropout, info, p, x, key, k):
+    """Inverted dropout with the shared masks of :mod:`mnist_nets.dropout`; ``key`` is
+    ``(seed words, step)`` (uint32, traced), ``k`` the layer's index."""
     if key is None or layer.rate <= 0:
         return x
-    keep = 1.0 - layer.rate
-    mask = jax.random.bernoulli(jax.random.fold_in(key, k), keep, x.shape)
-    return jnp.where(mask, x * (1.0 / keep), 0.0).astype(x.dtype)
+    seed, step = key
+    k1, k2 = dropout.keys(seed[0], seed[1], step, k, JAX_OPS)
+    index = jnp.arange(x.size, dtype=jnp.uint32).reshape(x.shape)
+    keep = dropout.bits(index, k1, k2, JAX_OPS) >= jnp.uint32(dropout.threshold(layer.rate))
+    return jnp.where(keep, x * dropout.scale(layer.rate), 0.0).astype(x.dtype)
+
+
+def _relu(layer, info, p, x, key, k):
+    """``jax.nn.relu``, whose derivative at exactly 0 is 0 as in every backend
+    (``jnp.maximum(x, 0.0)``'s is 0.5, and real images put many units exactly there)."""
+    return jax.nn.relu(x)
 
 
 # Each layer type's computation: (layer, its LayerInfo, params, x, dropout key, index) -> y.
@@ -172,7 +194,7 @@ LAYERS: dict[type, Any] = {
     Conv2D: _conv,
     Dense: _dense,
     MaxPool2D: _max_pool,
-    ReLU: lambda layer, info, p, x, key, k: jnp.maximum(x, 0.0),
+    ReLU: _relu,
     Flatten: lambda layer, info, p, x, key, k: x.reshape(x.shape[0], -1),  # NHWC: H, W, C
     Dropout: _dropout,
 }
@@ -240,13 +262,13 @@ class _Compiled:
         def batch_grads(params, x_all, y_all, order, start, n, key, t):
             """Loss, gradients and correct count of the batch ``order[start : start + bs]``,
             of which only samples before ``n`` are real (``order`` is padded to whole
-            batches).  Dropout draws from ``fold_in(key, t)``, ``t`` the model's step
-            counter."""
+            batches).  Dropout masks are those of the seed words ``key`` and step ``t``, the
+            model's step counter."""
             idx = lax.dynamic_slice(order, (start,), (bs,))
             valid = (start + jnp.arange(bs)) < n
             x, y = x_all[idx], y_all[idx]
             weight = valid.astype(jnp.float32) / jnp.sum(valid)
-            key = jax.random.fold_in(key, t) if spec.has_dropout else None
+            key = (key, t) if spec.has_dropout else None
 
             def loss_fn(p):
                 logits = logits_of(spec, p, x, key)
@@ -304,23 +326,23 @@ def compiled_for(spec: ModelSpec) -> _Compiled:
 
 @dataclass
 class JaxModel:
-    """A spec's parameters and velocities (dicts of device arrays), its device and the
-    dropout key and step counter."""
+    """A spec's parameters and velocities (dicts of device arrays), its device, the
+    dropout seed (as two uint32 words, ``key``) and step counter."""
 
     spec: ModelSpec
     device: Any  # a jax Device
     params: dict
     velocity: dict
-    key: Any  # PRNGKey(seed)
+    key: Any  # the seed's two 32-bit words (mnist_nets.dropout.seed_words), uint32
     seed: int
     step: int = 0
     warm_batch_size: int | None = None  # the batch size stage() compiles for (see train)
     adam: tuple | None = None  # Adam's (m, v, step count), made at its first step
 
     def next_key(self):
-        """The dropout key of the next step (the counter advanced)."""
+        """The dropout key ``(seed words, step)`` of the next step (the counter advanced)."""
         self.step += 1
-        return jax.random.fold_in(self.key, np.uint32(self.step))
+        return self.key, np.uint32(self.step)
 
 
 class Staged(NamedTuple):
@@ -404,7 +426,7 @@ class JaxBackend(Backend):
             for name, value in checked.items()
         }
         velocity = {name: jnp.zeros_like(v) for name, v in on_device.items()}
-        key = jax.device_put(jax.random.PRNGKey(seed % 2**32), dev)
+        key = jax.device_put(np.array(dropout.seed_words(seed), np.uint32), dev)
         return JaxModel(spec, dev, on_device, velocity, key, seed)
 
     def _x(self, model: JaxModel, x) -> Any:

@@ -56,7 +56,7 @@ class NumpyModel:
         self.adam_v = np.zeros(total, self.dtype)
         self.adam_t = 0
         self.scratch = np.empty(total, self.dtype)
-        self.rng = np.random.default_rng(seed)  # dropout masks
+        self.dropout_step = 0  # training forward passes so far (mnist_nets.dropout)
         self.batch_rows: int | None = None  # rows of the last training batch (see forward)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -88,17 +88,16 @@ class NumpyModel:
     def twin(self) -> nl.Twin:
         """A second set of the training layers (*speed: two cores*, see
         :func:`numpy_layers.step_in_halves`): the same parameters, its own buffers, its own
-        gradient vector and its own dropout generator (seeded from the model's seed)."""
+        gradient vector (its dropout layers read the model's seed and step)."""
         if self._twin is None:
             flat_grad = np.zeros_like(self.flat_grad)
-            rng = np.random.default_rng([self.seed, 1])
-            layers = self._layers(True, flat_grad, rng)
+            layers = self._layers(True, flat_grad)
             self._twin = nl.Twin(layers, flat_grad, np.empty_like(flat_grad))
         return self._twin
 
-    def _layers(self, rewrite: bool, flat_grad=None, rng=None) -> list[nl.Layer]:
-        """The layers, writing their gradients into ``flat_grad`` (default the model's) and
-        drawing dropout masks from ``rng`` (default the model's), in the spec's order but
+    def _layers(self, rewrite: bool, flat_grad=None) -> list[nl.Layer]:
+        """The layers, writing their gradients into ``flat_grad`` (default the model's), in
+        the spec's order but
         (``rewrite``) for two exact rewrites that save time:
 
         * ReLU then MaxPool2D runs as MaxPool2D then ReLU: ``max(relu(a), relu(b)) =
@@ -118,7 +117,7 @@ class NumpyModel:
                 infos[i + 1] = dataclasses.replace(
                     relu, input_shape=pool.output_shape, output_shape=pool.output_shape
                 )
-        self._into = (self.flat_grad if flat_grad is None else flat_grad, rng or self.rng)
+        self._into = (self.flat_grad if flat_grad is None else flat_grad,)
         layers: list[nl.Layer] = []
         params_before = False
         for i, info in enumerate(infos):
@@ -166,12 +165,15 @@ class NumpyModel:
         return nl.MaxPool2DLayer(*args, layer, phased=phased)
 
     def _dropout(self, info, args, prev, nxt, rewrite) -> nl.Layer:
-        return nl.DropoutLayer(*args, info.layer.rate, self._into[1])
+        return nl.DropoutLayer(*args, info.layer.rate, info.index, self)
 
-    def forward(self, x: np.ndarray, training: bool, layers=None) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool, layers=None, first_row: int = 0) -> np.ndarray:
         """Logits (in a reused buffer) for NHWC ``x`` already in the model's dtype, through
-        ``layers`` (default the model's training layers)."""
+        ``layers`` (default the model's training layers); ``x`` holds the training batch's
+        rows from ``first_row`` on (dropout masks go by the row in the batch)."""
         for layer in self.layers if layers is None else layers:
+            if layer.__class__ is nl.DropoutLayer:
+                layer.first_row = first_row
             x = layer.forward(x, training)
         return x
 
@@ -291,6 +293,8 @@ class NumpyBackend(Backend):
         # shapes training gave them, instead of a second, larger set beside those that the
         # backward pass holds
         x = self._inputs(model, x)
+        if training:  # a training pass draws the next step's dropout masks
+            model.dropout_step += 1
         chunk = min(nl.INFERENCE_CHUNK, model.batch_rows or nl.INFERENCE_CHUNK)
         if training or len(x) <= chunk:
             return model.forward(x, training).copy()
@@ -373,6 +377,7 @@ class NumpyBackend(Backend):
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 scale = lrs[b] if folded else 1.0
+                model.dropout_step += 1  # this batch's dropout masks (mnist_nets.dropout)
                 if whole_set:  # in any order: only the rounding of the sums differs
                     losses[b], correct[b] = nl.blocked_step(
                         model, x, y, nl.FULL_BATCH_BLOCK, _aside().submit, scale

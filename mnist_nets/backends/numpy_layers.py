@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mnist_nets import specs
+from mnist_nets import dropout, specs
 
 
 class Buffers:
@@ -329,23 +329,30 @@ class FlattenLayer(Layer):
 
 
 class DropoutLayer(Layer):
-    """Inverted dropout: in training ``y = x * m / (1 - rate)`` with ``m ~ Bernoulli(1 - rate)``
-    drawn from the model's generator; at inference ``y = x``."""
+    """Inverted dropout: in training ``y = x * m / (1 - rate)`` with the mask ``m`` of
+    :func:`mnist_nets.dropout.keep_mask` for the model's seed and step (``clock.seed``,
+    ``clock.dropout_step``), this layer's index in the spec and the batch rows this layer
+    sees (from ``first_row``, set by whoever runs part of a batch through it); at
+    inference ``y = x``."""
 
-    def __init__(self, name, in_shape, out_shape, dtype, input_grad, rate, rng):
+    def __init__(self, name, in_shape, out_shape, dtype, input_grad, rate, index, clock):
         super().__init__(name, in_shape, out_shape, dtype, input_grad)
-        self.rate, self.rng = rate, rng
+        self.rate, self.index, self.clock = rate, index, clock
+        # 1 / (1 - rate) in the model's dtype: in float32, dropout.scale(rate) exactly
+        self.scale = self.buf.dtype.type(1 / (1 - rate))
+        self.first_row = 0  # the batch row of this layer's first input row
         self.keep = None  # the mask m of the last training forward pass
 
     def forward(self, x, training):
         if not training or self.rate == 0:
             self.keep = None
             return x
-        u = self.rng.random(x.shape, dtype=self.buf.dtype)
-        # m = 1 where u >= rate, which has probability 1 - rate
-        self.keep = np.greater_equal(u, self.rate, out=self.buf.get("keep", x.shape, np.bool_))
+        clock = self.clock
+        self.keep = dropout.keep_mask(
+            clock.seed, clock.dropout_step, self.index, x.shape, self.rate, self.first_row
+        )
         y = np.multiply(x, self.keep, out=self.buf.get("y", x.shape))
-        y *= self.buf.dtype.type(1 / (1 - self.rate))
+        y *= self.scale
         return y
 
     def backward(self, g):
@@ -353,7 +360,7 @@ class DropoutLayer(Layer):
         if self.keep is None:
             return g
         dx = np.multiply(g, self.keep, out=self.buf.get("dx", g.shape))
-        dx *= self.buf.dtype.type(1 / (1 - self.rate))
+        dx *= self.scale
         return dx
 
 
@@ -507,11 +514,12 @@ def blocked_step(
 
 
 def _blocked_rows(
-    model, block: int, scale: float, side, x, y, n: int, errors=None
+    model, block: int, scale: float, side, x, y, n: int, errors=None, first_row: int = 0
 ) -> tuple[float, int]:
-    """Rows ``x`` of a batch of ``n``, block by block through ``side.layers`` (None: the
-    model's): their share of the batch's loss, their correct count, and their share of its
-    gradient in ``side.flat_grad`` (``side.scratch``, free, sums the blocks)."""
+    """Rows ``x`` of a batch of ``n`` (its rows from ``first_row``, for dropout), block by
+    block through ``side.layers`` (None: the model's): their share of the batch's loss,
+    their correct count, and their share of its gradient in ``side.flat_grad``
+    (``side.scratch``, free, sums the blocks)."""
     flat_grad, acc = side.flat_grad, side.scratch
     rows = len(x)
     block = _near_equal_size(rows, block)
@@ -520,7 +528,7 @@ def _blocked_rows(
     with np.errstate(**(errors or np.geterr())):
         for start in range(0, rows, block):
             xb, yb = x[start : start + block], y[start : start + block]
-            logits = model.forward(xb, True, side.layers)
+            logits = model.forward(xb, True, side.layers, first_row + start)
             correct += int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
             loss, g = loss_fn(logits, yb)
             total_loss += loss * len(xb)
@@ -571,7 +579,8 @@ def step_in_halves(
     future).  As in :func:`blocked_step`, each half's output gradient is scaled by its share
     of the rows, so the batch's gradient is the sum of the two halves': only the order of
     the sums differs from one pass (the plain version), and with it the rounding.  The rows
-    of the second half draw their dropout masks from the twin's own generator.  ``scale``
+    of the second half take their dropout masks by their row in the whole batch, so the
+    masks are those of one pass.  ``scale``
     multiplies the gradient, as in :func:`blocked_step`.
     """
     return _in_two_halves(model, x, y, run_aside, functools.partial(_half_step, model, scale))
@@ -579,28 +588,32 @@ def step_in_halves(
 
 def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
     """The frame shared by :func:`step_in_halves` and :func:`blocked_step`: the first
-    ``ceil(N / 2)`` rows by ``half_step(side, x, y, N, errors)`` on this thread with the
-    model's own layers and gradient, the others by ``run_aside`` on the twin's; then the
+    ``ceil(N / 2)`` rows by ``half_step(side, x, y, N, errors, first_row=0)`` on this
+    thread with the model's own layers and gradient, the others (``first_row`` the first
+    of them) by ``run_aside`` on the twin's; then the
     twin's gradient is added to the model's.  ``(loss, correct)`` of the whole batch."""
     n = len(x)
     half = -(-n // 2)
     here, twin = _own_side(model), model.twin
     errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
-    aside = run_aside(half_step, twin, x[half:], y[half:], n, errors)
+    aside = run_aside(half_step, twin, x[half:], y[half:], n, errors, half)
     try:
-        loss, correct = half_step(here, x[:half], y[:half], n, errors)
+        loss, correct = half_step(here, x[:half], y[:half], n, errors, 0)
     finally:
         other_loss, other_correct = aside.result()  # never leave the other half running
     model.flat_grad += twin.flat_grad
     return loss + other_loss, correct + other_correct
 
 
-def _half_step(model, scale: float, side, x, y, n: int, errors: dict) -> tuple[float, int]:
-    """Forward and backward for rows ``x`` of a batch of ``n`` through ``side.layers``
+def _half_step(
+    model, scale: float, side, x, y, n: int, errors: dict, first_row: int = 0
+) -> tuple[float, int]:
+    """Forward and backward for rows ``x`` of a batch of ``n`` (its rows from
+    ``first_row``, for dropout) through ``side.layers``
     (None: the model's): their share of the batch's loss, their correct count, their share
     of its gradient (in the gradient vector those layers write into)."""
     with np.errstate(**errors):
-        logits = model.forward(x, True, side.layers)
+        logits = model.forward(x, True, side.layers, first_row)
         correct = int(np.count_nonzero(np.argmax(logits, axis=1) == y))
         loss, g = LOSSES[model.spec.loss](logits, y)
         g *= g.dtype.type(scale * len(x) / n)

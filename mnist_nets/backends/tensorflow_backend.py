@@ -35,8 +35,9 @@ metrics, callbacks) in it.
   set-up for their batch shape.
 * XLA (``jit_compile=True``) is off: on that CPU it took ~10 s of compiling and was no
   faster afterwards, and it has no deterministic max-pooling gradient.
-* A seed makes a run repeatable: dropout masks are stateless random draws keyed by
-  ``build``'s seed and a per-model step counter, and TensorFlow's op determinism is
+* A seed makes a run repeatable: dropout masks are :mod:`mnist_nets.dropout`'s, the same
+  in every backend (a hash of ``build``'s seed, a per-model step counter, the layer and
+  the element, in uint32 ops inside the graph), and TensorFlow's op determinism is
   turned on (no measurable cost on CPU).
 * :meth:`~TensorflowBackend.forward`, :meth:`~TensorflowBackend.activations` and
   :meth:`~TensorflowBackend.loss_and_grads` run eagerly (no tracing for a model only
@@ -56,6 +57,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
 
+from mnist_nets import dropout
 from mnist_nets.backends.base import (
     Backend,
     DeviceError,
@@ -95,14 +97,31 @@ class Staged(NamedTuple):
 # code runs eagerly and inside the compiled functions.
 
 
+def _u32(c: int):
+    return tf.constant(c, tf.uint32)
+
+
+# mnist_nets.dropout's word arithmetic in uint32 tensors (which wrap modulo 2**32)
+TF_OPS = dropout.Ops(
+    xor=tf.bitwise.bitwise_xor,
+    add=tf.add,
+    mul=lambda a, c: a * _u32(c),
+    shr=lambda a, s: tf.bitwise.right_shift(a, _u32(s)),
+    const=_u32,
+)
+
+
 def _dropout(layer: Dropout, x, key, k: int):
-    """Inverted dropout from the stateless seed ``key`` (folded with the layer index)."""
+    """Inverted dropout with the shared masks of :mod:`mnist_nets.dropout` for ``key =
+    (seed, step)`` (int64) and layer index ``k``, computed in the graph."""
     if key is None or layer.rate <= 0:
         return x
-    kept = tf.random.stateless_uniform(
-        tf.shape(x), seed=tf.random.experimental.stateless_fold_in(key, k)
-    )
-    return x * tf.cast(kept >= layer.rate, x.dtype) * (1.0 / (1.0 - layer.rate))
+    seed_lo = tf.cast(tf.bitwise.bitwise_and(key[0], dropout.MASK32), tf.uint32)
+    seed_hi = tf.cast(tf.bitwise.right_shift(key[0], tf.constant(32, tf.int64)), tf.uint32)
+    k1, k2 = dropout.keys(seed_lo, seed_hi, tf.cast(key[1], tf.uint32), k, TF_OPS)
+    index = tf.reshape(tf.cast(tf.range(tf.size(x)), tf.uint32), tf.shape(x))
+    keep = dropout.bits(index, k1, k2, TF_OPS) >= _u32(dropout.threshold(layer.rate))
+    return tf.where(keep, x * dropout.scale(layer.rate), tf.zeros_like(x))
 
 
 # Each layer type's computation: (layer, its LayerInfo, params, x, dropout key, index) -> y.

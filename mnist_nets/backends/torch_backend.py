@@ -28,11 +28,13 @@ triggers).  The velocities start at zero in :meth:`TorchBackend.build` and live 
 learning rate.  Per-batch losses and correct counts go into preallocated device tensors
 and reach the host only every ``sync_every`` batches, so no step waits for the device.
 
-Determinism: dropout draws from a ``torch.Generator`` of the model's own, seeded by
-``build``'s seed, so the same seed, parameters and data order give the same run and
-the global RNG is never touched.  On CPU, torch's kernels for these layers are
-deterministic for a fixed thread count, and :func:`torch.use_deterministic_algorithms`
-is left off (it would only make torch fill every new tensor with NaN first).  On CUDA,
+Determinism: dropout masks are those of :mod:`mnist_nets.dropout`, the same in every
+backend: a hash of ``build``'s seed, the model's step count, the layer and the element,
+evaluated here in int64 tensor operations on the device; so the same seed, parameters and
+data order give the same run, and the global RNG is never touched.  On CPU, torch's
+kernels for these layers are deterministic for a fixed thread count, and
+:func:`torch.use_deterministic_algorithms` is left off (it would only make torch fill
+every new tensor with NaN first).  On CUDA,
 building a model turns it on (``CUBLAS_WORKSPACE_CONFIG`` is set when this module is
 imported, before cuBLAS starts), and turns off cuDNN autotuning and TF32, so the numbers
 are full float32 like the other backends' (see :attr:`TorchBackend.tf32`).
@@ -44,6 +46,7 @@ Threads: torch's default intra-op thread count is left alone and recorded by
 from __future__ import annotations
 
 import math
+import operator
 import os
 import platform
 from collections.abc import Callable
@@ -58,6 +61,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mnist_nets import dropout
 from mnist_nets.backends.base import (
     Backend,
     OnSync,
@@ -126,20 +130,61 @@ class FlattenHWC(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
-class SeededDropout(nn.Module):
-    """Inverted dropout drawing its masks from ``generator``: in training, keep each
-    element with probability ``1 - rate`` and scale it by ``1 / (1 - rate)``."""
+@dataclass
+class DropoutClock:
+    """The model's seed and its count of training forward passes (:mod:`mnist_nets.dropout`)."""
 
-    def __init__(self, rate: float, generator: torch.Generator):
+    seed: int
+    step: int = 0
+
+
+def _mul32(a, c: int):
+    """``a * c`` modulo 2**32 for words held in int64 (tensors or Python ints): ``c`` in
+    16-bit halves, so that no product passes 2**48 and nothing overflows int64."""
+    return (a * (c & 0xFFFF) + (((a * (c >> 16)) & 0xFFFF) << 16)) & dropout.MASK32
+
+
+# mnist_nets.dropout's word arithmetic on int64 tensors and Python ints alike
+TORCH_OPS = dropout.Ops(
+    xor=operator.xor,
+    add=lambda a, b: (a + b) & dropout.MASK32,
+    mul=_mul32,
+    shr=operator.rshift,
+    const=int,
+)
+
+
+class SeededDropout(nn.Module):
+    """Inverted dropout with the shared masks of :mod:`mnist_nets.dropout`: in training,
+    keep each element where the mask of (the model's seed and step, this layer's index
+    ``index`` in the spec, the element's canonical NHWC or (N, F) index) says so, and
+    scale it by ``1 / (1 - rate)``.  The mask is computed on the input's device."""
+
+    def __init__(self, rate: float, index: int, clock: DropoutClock):
         super().__init__()
-        self.keep = 1.0 - rate
-        self.generator = generator
+        self.rate, self.index, self.clock = rate, index, clock
+        self.scale = float(dropout.scale(rate))
+        self.threshold = dropout.threshold(rate)
+        self._indices: dict[tuple, torch.Tensor] = {}
+
+    def _canonical_index(self, x: torch.Tensor) -> torch.Tensor:
+        """Each element's flat index in the canonical layout (NHWC for an NCHW image)."""
+        key = (tuple(x.shape), x.device)
+        if key not in self._indices:
+            index = torch.arange(x.numel(), dtype=torch.int64, device=x.device)
+            if x.dim() == 4:
+                n, c, h, w = x.shape
+                index = index.view(n, h, w, c).permute(0, 3, 1, 2)
+            self._indices = {key: index.reshape(x.shape)}  # one shape at a time
+        return self._indices[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        mask = torch.empty_like(x).bernoulli_(self.keep, generator=self.generator)
-        return x * mask.div_(self.keep)
+        lo, hi = dropout.seed_words(self.clock.seed)
+        k1, k2 = dropout.keys(lo, hi, self.clock.step, self.index, TORCH_OPS)
+        keep = dropout.bits(self._canonical_index(x), k1, k2, TORCH_OPS) >= self.threshold
+        return torch.where(keep, x * self.scale, 0.0)
 
 
 # canonical <-> torch layout of each parameter kind ("conv", "dense" or "bias")
@@ -166,14 +211,14 @@ def _to_canonical(kind: str, t: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class TorchModel:
-    """A built spec: the module, its parameters by canonical name, velocities, dropout RNG."""
+    """A built spec: the module, its parameters by canonical name, velocities, dropout clock."""
 
     spec: ModelSpec
     net: nn.Sequential
     device: torch.device
     params: dict[str, tuple[nn.Parameter, str]]  # name -> (tensor, "conv" | "dense" | "bias")
     velocity: list[torch.Tensor]  # SGD momentum buffers, in the order of ``params``
-    generator: torch.Generator
+    clock: DropoutClock  # the dropout masks' seed and step
     memory_format: torch.memory_format
     classes: torch.Tensor = field(repr=False)  # arange(10) on the device, for one-hot targets
     adam_m: list[torch.Tensor] = field(default_factory=list, repr=False)  # Adam's moments,
@@ -193,16 +238,16 @@ class TorchModel:
 
 
 # The module of each layer type, from (layer, its weight and bias tensors or None, the
-# dropout generator, whether it directly follows a layer with parameters).
+# dropout clock, whether it directly follows a layer with parameters, its index in the spec).
 LAYERS: dict[type, Callable[..., nn.Module]] = {
-    Conv2D: lambda layer, wb, gen, after: Conv(*wb, layer.stride, layer.padding),
-    Dense: lambda layer, wb, gen, after: Linear(*wb),
-    MaxPool2D: lambda layer, wb, gen, after: nn.MaxPool2d(layer.size, layer.stride),  # floor
+    Conv2D: lambda layer, wb, clock, after, k: Conv(*wb, layer.stride, layer.padding),
+    Dense: lambda layer, wb, clock, after, k: Linear(*wb),
+    MaxPool2D: lambda layer, wb, clock, after, k: nn.MaxPool2d(layer.size, layer.stride),  # floor
     # in place only on a fresh conv/dense output, never on the caller's input
-    ReLU: lambda layer, wb, gen, after: nn.ReLU(inplace=after),
-    Flatten: lambda layer, wb, gen, after: FlattenHWC(),
-    Dropout: lambda layer, wb, gen, after: (
-        SeededDropout(layer.rate, gen) if layer.rate > 0 else nn.Identity()
+    ReLU: lambda layer, wb, clock, after, k: nn.ReLU(inplace=after),
+    Flatten: lambda layer, wb, clock, after, k: FlattenHWC(),
+    Dropout: lambda layer, wb, clock, after, k: (
+        SeededDropout(layer.rate, k, clock) if layer.rate > 0 else nn.Identity()
     ),
 }
 # the torch layout kind of each layer type's weight (the bias is "bias")
@@ -214,7 +259,7 @@ def _build_net(
     params: dict[str, np.ndarray],
     device: torch.device,
     memory_format: torch.memory_format,
-    generator: torch.Generator,
+    clock: DropoutClock,
 ) -> tuple[nn.Sequential, dict[str, tuple[nn.Parameter, str]]]:
     """The module for ``spec`` holding the canonical ``params``, and its parameters by name."""
 
@@ -233,7 +278,7 @@ def _build_net(
         layer, w, b = info.layer, f"{info.name}.weight", f"{info.name}.bias"
         kind = _WEIGHT_KIND.get(type(layer))
         wb = (tensor(w, kind), tensor(b, "bias")) if kind else None
-        module = LAYERS[type(layer)](layer, wb, generator, previous_has_params)
+        module = LAYERS[type(layer)](layer, wb, clock, previous_has_params, info.index)
         if kind:
             by_name[w], by_name[b] = (module.weight, kind), (module.bias, "bias")
         previous_has_params = kind is not None
@@ -324,12 +369,11 @@ class TorchBackend(Backend):
             if has_conv and dev.type in self.channels_last_devices
             else torch.contiguous_format
         )
-        generator = torch.Generator(device=dev)
-        generator.manual_seed(int(seed))
-        net, by_name = _build_net(spec, checked, dev, memory_format, generator)
+        clock = DropoutClock(int(seed))
+        net, by_name = _build_net(spec, checked, dev, memory_format, clock)
         velocity = [torch.zeros_like(t) for t, _ in by_name.values()]
         classes = torch.arange(NUM_CLASSES, device=dev)
-        return TorchModel(spec, net, dev, by_name, velocity, generator, memory_format, classes)
+        return TorchModel(spec, net, dev, by_name, velocity, clock, memory_format, classes)
 
     def _input(self, model: TorchModel, x: np.ndarray) -> torch.Tensor:
         """float32 NHWC numpy -> NCHW tensor on the model's device, checked against the spec.
@@ -348,6 +392,8 @@ class TorchBackend(Backend):
 
     def forward(self, model: TorchModel, x: np.ndarray, training: bool = False) -> np.ndarray:
         model.net.train(training)
+        if training:  # a training pass draws the next step's dropout masks
+            model.clock.step += 1
         with torch.inference_mode():
             logits = model.net(self._input(model, x))
         return logits.cpu().numpy()
@@ -423,6 +469,7 @@ class TorchBackend(Backend):
         first = 0
         for b in range(n_batches):
             idx = order_t[b * batch_size : (b + 1) * batch_size]
+            model.clock.step += 1  # this batch's dropout masks (mnist_nets.dropout)
             yb = y.index_select(0, idx)
             logits = net(x.index_select(0, idx))
             loss = loss_fn(logits, yb)
