@@ -42,9 +42,11 @@ def _device_order(device: str) -> tuple[bool, str]:
 
 
 def _device(cell: InferenceSummary) -> str:
+    """The Device column: "CPU", or the GPU as the run's machine names it (one name for
+    every engine's rows: the engines' own device names differ)."""
     if cell.device == "cpu":
         return "CPU"
-    return cell.device_name or cell.run.machine.gpu or cell.device
+    return cell.run.machine.gpu or cell.device_name or cell.device
 
 
 def _mark(cell: InferenceSummary | None) -> str:
