@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     n = len(changed) + len(stale) + len(pages_changed)
     say(
-        f"{len(selection.training)} training and {len(selection.micro)} micro cells; "
+        f"{len(selection.training)} training, {len(selection.micro)} micro and "
+        f"{len(selection.inference)} inference cells; "
         + (f"{n} file(s) updated" if n else "everything already up to date")
     )
     return 0

@@ -102,6 +102,43 @@ def micro_cell(case, pass_, framework, rate, device="cpu", profile="standard"):
     }
 
 
+def inference_cell(model, engine, mode, p50, p99, rate=None, device="cpu",
+                   profile="standard", **overrides):  # fmt: skip
+    """One inference benchmark (bench/test_inference.py) as pytest-benchmark stores it."""
+    batch = 1 if mode == "latency" else 1000
+    info = {
+        "schema": 1,
+        "kind": "inference",
+        "profile": profile,
+        "model": model,
+        "engine": engine,
+        "device": device,
+        "device_name": "Test CPU" if device == "cpu" else f"CUDA GPU ({engine})",
+        "mode": mode,
+        "batch": batch,
+        "calls": 1000 if mode == "latency" else 20,
+        "warmup_calls": 50 if mode == "latency" else 1,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "mean_ms": (p50 + p99) / 2,
+        "min_ms": p50 / 2,
+        "images_per_second": rate if rate is not None else batch / (p50 / 1e3),
+        "load_seconds": 0.2,
+        "first_call_seconds": 0.05,
+        "engine_settings": {"mode": f"{engine} inference", "threads": 2},
+        "versions": {engine: "1.0"},
+        "cpu_window": {"other_cores": 0.0},
+        "co_runner": False,
+    }
+    info.update(overrides)
+    return {
+        "group": f"inference-{profile}-{model}-{mode}",
+        "name": f"test_inference[{model}-{engine}-{device}-{mode}]",
+        "extra_info": info,
+        "stats": {"median": p50 / 1e3},
+    }
+
+
 def write_run(
     results: Path,
     number: int,

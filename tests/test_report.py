@@ -1039,10 +1039,10 @@ def test_reading_a_history_error_is_a_value_error():
 
 
 def test_cells_of_a_kind_the_report_does_not_show_are_left_out(ws, capsys):
-    """Benchmarks of another kind of ours (an inference cell, say) beside the training cells,
-    or alone in a run: no error, no note of a foreign run, no figure."""
-    other = {"name": "test_infer[dnn-numpy-cpu]", "stats": {"median": 0.1},
-             "extra_info": {"kind": "inference", "model": "dnn", "latency": "fast"}}  # fmt: skip
+    """Benchmarks of another kind of ours (one a later suite adds, say) beside the training
+    cells, or alone in a run: no error, no note of a foreign run, no figure."""
+    other = {"name": "test_profile[dnn-numpy-cpu]", "stats": {"median": 0.1},
+             "extra_info": {"kind": "profiling", "model": "dnn", "latency": "fast"}}  # fmt: skip
     write_run(ws.results, 1, [training_cell("dnn", "numpy"), other])
     write_run(ws.results, 2, [other], when="2026-01-02T10:00:00")
     assert run_report(ws, "--no-plots") == 0

@@ -9,14 +9,29 @@ from collections.abc import Iterable, Sequence
 
 from bench.reporting.summary import CellSummary, Recipe
 from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
+from mnist_nets.engines import ENGINES
 
 LABELS = {f.name: f.label for f in REGISTERED}
+ENGINE_LABELS = {e.name: e.label for e in ENGINES}
 NOT_RUN = "not run"
 CO_RUNNER_MARK = "⚠"
 
 
 def label(framework: str) -> str:
     return LABELS.get(framework, framework)
+
+
+def engine_label(engine: str) -> str:
+    return ENGINE_LABELS.get(engine, engine)
+
+
+def milliseconds(ms: float | None) -> str:
+    """Three significant digits ("0.0123 ms", "4.56 ms", "123 ms"), whole ones from 1,000."""
+    if ms is None:
+        return "–"
+    if ms >= 999.5:  # where three significant digits would turn into an exponent
+        return f"{ms:,.0f} ms"
+    return f"{ms:.3g} ms"
 
 
 def seconds(s: float | None) -> str:

@@ -59,7 +59,9 @@ def run_line(run: RunSummary) -> str:
         for device, g, method in info.gemm_peaks
     )
     what = sorted(
-        {c.profile for c in run.training} | {f"{m.profile} micro" for m in run.micro}
+        {c.profile for c in run.training}
+        | {f"{m.profile} micro" for m in run.micro}
+        | {f"{i.profile} inference" for i in run.inference}
     )
     if run.data_load:
         dataset, seconds = run.data_load

@@ -25,6 +25,7 @@ from bench.reporting import (
     diagrams,
     fashion,
     headline,
+    inference,
     machines,
     micro,
     networks,
@@ -108,7 +109,7 @@ def network_blocks() -> tuple[str, ...]:
 
 # page (README.md, or a docs/ page by its file name) -> its generated blocks
 PAGES: dict[str, Callable[[], tuple[str, ...]]] = {
-    "README.md": lambda: ("headline", "headline-plot"),
+    "README.md": lambda: ("headline", "headline-plot", "inference-line"),
     "benchmarks.md": lambda: (
         *network_blocks(),
         "single-neuron-finding",
@@ -124,6 +125,7 @@ PAGES: dict[str, Callable[[], tuple[str, ...]]] = {
     "fashion-mnist.md": lambda: FASHION_BLOCKS,
     "machines.md": lambda: ("machines", "machines-side-by-side"),
     "methodology.md": lambda: ("reference-machine",),
+    "inference.md": lambda: ("inference-figures", "inference-goal"),
 }
 
 
@@ -191,6 +193,11 @@ def build(
     blocks["machines-side-by-side"] = machines.side_by_side(selection, models, profile)
     blocks["reference-machine"] = machines.reference(selection)
     blocks["headline"] = headline.headline(selection, models, profile)
+    blocks["inference-figures"] = inference.tables(selection, models, profile)
+    blocks["inference-goal"] = inference.goal(selection, models, profile)
+    blocks["inference-line"] = inference.readme_line(
+        selection, models, profile, link(layout.page("inference.md"), layout.page("README.md"))
+    )
 
     timed = [c for _, c in sorted(main.items()) if not c.failed and c.train_seconds]
     readme = layout.page("README.md")

@@ -8,6 +8,11 @@ machine**, named in :data:`REFERENCE_FILE` (inside the results folder) and chang
 latest run of any machine that has it, the reference machine's first; so a GPU run from
 another machine adds its GPU rows and leaves the reference CPU rows as they were.  Every
 machine's own latest cells stand side by side in docs/machines.md.
+
+Inference cells are shown a run at a time, not a cell at a time: for each profile and
+device, every inference cell of the latest run that has any (the reference machine's for
+the CPU; for another device, the reference machine's latest such run, else any machine's),
+so that one table's figures were measured side by side.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from bench.reporting.summary import (
     CellSummary,
     ForeignRun,
     HistoryError,
+    InferenceSummary,
     Machine,
     MicroSummary,
     RunInfo,
@@ -104,10 +110,11 @@ class Selection:
     micro: dict[tuple[str, ...], MicroSummary]
     reference: str | None = None  # the reference machine's key
     all_runs: tuple[RunSummary, ...] = field(default=(), repr=False)
+    inference: dict[tuple[str, ...], InferenceSummary] = field(default_factory=dict)
 
     def runs(self) -> list[RunInfo]:
         seen: dict[str, RunInfo] = {}
-        for cell in [*self.training.values(), *self.micro.values()]:
+        for cell in [*self.training.values(), *self.micro.values(), *self.inference.values()]:
             seen.setdefault(cell.run.run_id, cell.run)
         return sorted(seen.values(), key=RunInfo.sort_key)
 
@@ -116,6 +123,8 @@ class Selection:
         return [r for r in self.all_runs if r.run_id in ids]
 
     def has_gpu(self) -> bool:
+        """Whether a training or micro cell ran on a GPU (the training tables' GPU rows;
+        the inference tables show only the rows they have)."""
         return any(key[-1] != "cpu" for key in [*self.training, *self.micro])
 
 
@@ -129,6 +138,17 @@ def latest_cells(runs: Iterable[RunSummary]) -> tuple[dict, dict]:
         for m in r.micro:
             micro[m.key] = m
     return training, micro
+
+
+def latest_inference(runs: Iterable[RunSummary]) -> dict[tuple[str, ...], InferenceSummary]:
+    """For each (profile, device): every inference cell of the latest run that has any."""
+    chosen: dict[tuple[str, str], list[InferenceSummary]] = {}
+    for r in sorted(runs, key=lambda r: r.info.sort_key()):  # a later run replaces a group
+        groups: dict[tuple[str, str], list[InferenceSummary]] = {}
+        for cell in r.inference:
+            groups.setdefault((cell.profile, cell.device), []).append(cell)
+        chosen.update(groups)
+    return {cell.key: cell for cells in chosen.values() for cell in cells}
 
 
 def select(
@@ -146,7 +166,9 @@ def select(
                 + (", ".join(r.run_id for r in runs) or "none")
             )
         training, micro = latest_cells(chosen)
-        return Selection(training, micro, chosen[0].machine.key, tuple(runs))
+        return Selection(
+            training, micro, chosen[0].machine.key, tuple(runs), latest_inference(chosen)
+        )
     if not runs:
         return Selection({}, {}, None, ())
     groups = machines(runs)
@@ -163,4 +185,9 @@ def select(
     for key, m in away_micro.items():
         if key[-1] != "cpu" and key not in micro:
             micro[key] = m
-    return Selection(training, micro, reference, tuple(runs))
+    inference = latest_inference(home)
+    home_groups = {(c.profile, c.device) for c in inference.values()}
+    for key, cell in latest_inference(others).items():
+        if cell.device != "cpu" and (cell.profile, cell.device) not in home_groups:
+            inference[key] = cell
+    return Selection(training, micro, reference, tuple(runs), inference)

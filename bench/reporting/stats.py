@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.reporting.summary import CellSummary, GemmMeasurement, RunSummary
+from bench.reporting.summary import CellSummary, GemmMeasurement, InferenceSummary, RunSummary
 
 ONE_ROUND = "undecided (1 round)"
 
@@ -171,3 +171,54 @@ def steadiness(run: RunSummary) -> Steadiness:
         cell_rounds=sum(rounds_of(c) for c in run.training) if windows else None,
         busy_rounds=sum(len(c.co_runner_rounds) for c in run.training),
     )
+
+
+# --------------------------------------------------------------------------- inference
+
+#: the engine whose batch-1 latency the inference goal is about
+GOAL_ENGINE = "numpy"
+
+
+def lowest_latency(cells: Iterable[InferenceSummary]) -> InferenceSummary | None:
+    """The batch-1 ("latency") cell with the lowest median call time; on an exact tie the
+    first in ``cells``' order."""
+    return min((c for c in cells if c.mode == "latency"), key=lambda c: c.p50_ms, default=None)
+
+
+@dataclass(frozen=True)
+class LatencyGoal:
+    """The inference goal on one network and device: does :data:`GOAL_ENGINE` have the
+    lowest batch-1 p50 of every engine measured there?"""
+
+    model: str
+    device: str
+    lowest: InferenceSummary  # the lowest batch-1 p50
+    goal: InferenceSummary | None  # the goal engine's cell (None: not measured)
+    engines: int  # how many engines have a batch-1 cell here
+
+    @property
+    def held(self) -> bool:
+        return self.goal is not None and self.goal.p50_ms <= self.lowest.p50_ms
+
+    @property
+    def ratio(self) -> float | None:
+        """The goal engine's p50 over the lowest (1.0 where it is the lowest)."""
+        if self.goal is None or not self.lowest.p50_ms:
+            return None
+        return self.goal.p50_ms / self.lowest.p50_ms
+
+
+def latency_goal(
+    cells: Iterable[InferenceSummary], models: Iterable[str], device: str = "cpu"
+) -> list[LatencyGoal]:
+    """One :class:`LatencyGoal` per network of ``models`` with batch-1 cells on ``device``."""
+    cells = [c for c in cells if c.mode == "latency" and c.device == device]
+    out = []
+    for model in models:
+        mine = [c for c in cells if c.model == model]
+        lowest = lowest_latency(mine)
+        if lowest is None:
+            continue
+        goal = next((c for c in mine if c.engine == GOAL_ENGINE), None)
+        out.append(LatencyGoal(model, device, lowest, goal, len(mine)))
+    return out

@@ -1,14 +1,16 @@
 """Reading a stored history once into frozen dataclasses: the only reader of ``extra_info``.
 
-A history is one pytest-benchmark JSON file (``pytest bench --benchmark-autosave``).  Each
-of our benchmarks carries its figures in ``extra_info`` (``kind`` "training" or "micro":
-bench/cell.py, bench/test_micro.py).  :func:`read_history` checks every figure the report
-uses and raises :class:`HistoryError` naming the file, the benchmark and the field:
-truncated JSON, a missing field, a field of the wrong type, a figure that is NaN,
-infinite or negative.  A file none of whose benchmarks carries our ``kind`` (another
-suite's run in the same folder) comes back as :class:`ForeignRun`, to be skipped with a
-note; benchmarks of kinds the report does not show (other than "training" and "micro")
-are left out.
+A history is one pytest-benchmark JSON file (``pytest bench --benchmark-autosave``). Each
+of our benchmarks carries its figures in ``extra_info`` (``kind`` "training", "micro" or
+"inference": bench/cell.py, bench/test_micro.py, bench/test_inference.py).
+:func:`read_history` checks every figure the report uses and raises :class:`HistoryError`
+naming the file, the benchmark and the field: truncated JSON, a missing field, a field of
+the wrong type, a figure that is NaN, infinite or negative. A file none of whose
+benchmarks carries our ``kind`` (another suite's run in the same folder) comes back as
+:class:`ForeignRun`, to be skipped with a note; benchmarks of kinds the report does not
+show (other than those three) are left out. An inference cell reads into an
+:class:`InferenceSummary` (one model x engine x device x mode; its p99 cannot be below
+its p50, a latency cell's batch is 1).
 
 Rounds: a run stores each round of a training cell as its own benchmark entry (``round``
 and ``seed``); :func:`_fold` turns them into one :class:`CellSummary`: the median training
@@ -32,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-OURS = ("training", "micro")
+OURS = ("training", "micro", "inference")
+INFERENCE_MODES = ("latency", "throughput")  # batch 1; a large batch
 
 
 class HistoryError(ValueError):
@@ -195,11 +198,43 @@ class MicroSummary:
 
 
 @dataclass(frozen=True)
+class InferenceSummary:
+    """One inference cell: a model x engine x device, at batch 1 (``mode`` "latency") or at
+    a large batch ("throughput"); times of one call in milliseconds."""
+
+    run: RunInfo = field(compare=False, repr=False)
+    profile: str
+    model: str
+    engine: str
+    device: str
+    mode: str
+    batch: int
+    calls: int
+    p50_ms: float
+    p99_ms: float
+    images_per_second: float | None
+    mean_ms: float | None = None
+    min_ms: float | None = None
+    warmup_calls: int | None = None
+    load_seconds: float | None = None
+    first_call_seconds: float | None = None
+    device_name: str | None = None
+    engine_settings: tuple[tuple[str, str], ...] = ()  # (setting, value as text)
+    versions: tuple[tuple[str, str], ...] = ()
+    co_runner: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.profile, self.model, self.engine, self.device, self.mode)
+
+
+@dataclass(frozen=True)
 class RunSummary:
     info: RunInfo
     training: tuple[CellSummary, ...]
     micro: tuple[MicroSummary, ...]
     data_load: tuple[str, float] | None = None  # (dataset, seconds): the run's first load
+    inference: tuple[InferenceSummary, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -210,7 +245,11 @@ class RunSummary:
         return self.info.machine
 
     def profiles(self) -> set[str]:
-        return {c.profile for c in self.training} | {m.profile for m in self.micro}
+        return (
+            {c.profile for c in self.training}
+            | {m.profile for m in self.micro}
+            | {i.profile for i in self.inference}
+        )
 
 
 @dataclass(frozen=True)
@@ -344,11 +383,14 @@ def read_history(path: Path, root: Path | None = None) -> RunSummary | ForeignRu
         return ForeignRun(path, len(benchmarks))
     info = _run_info(path, root, data)
     rounds: dict[tuple, list[tuple[str, _Fields]]] = {}
-    micro = []
+    micro, inference = [], []
     for name, extra in ours:
         fields = _Fields(extra, f"{path}: benchmark {name!r}")
         if extra["kind"] == "micro":
             micro.append(_micro(fields, info))
+            continue
+        if extra["kind"] == "inference":
+            inference.append(_inference(fields, info))
             continue
         key = tuple(fields.text(k) for k in ("profile", "model", "framework", "device"))
         rounds.setdefault(key, []).append((name, fields))
@@ -356,7 +398,9 @@ def read_history(path: Path, root: Path | None = None) -> RunSummary | ForeignRu
     loads = [
         (c.dataset, c.data_load_seconds) for c in training if c.data_load_seconds is not None
     ]
-    return RunSummary(info, training, tuple(micro), loads[0] if loads else None)
+    return RunSummary(
+        info, training, tuple(micro), loads[0] if loads else None, tuple(inference)
+    )
 
 
 def _run_info(path: Path, root: Path | None, data: dict[str, Any]) -> RunInfo:
@@ -427,6 +471,63 @@ def _micro(fields: _Fields, run: RunInfo) -> MicroSummary:
         device=fields.text("device"),
         batch_size=fields.integer("batch_size"),
         samples_per_second=fields.number("samples_per_second"),
+    )
+
+
+def _settings(f: _Fields, name: str) -> tuple[tuple[str, str], ...]:
+    """An object of settings or versions as (key, text) pairs: each value a string, a
+    number, a boolean or a list of strings (joined by ", ")."""
+    out = []
+    for key, value in f.obj(name).items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            text = ", ".join(value)
+        elif isinstance(value, (str, int, float, bool)):
+            text = str(value)
+        else:
+            raise f.fail(f"{name}.{key}", _wanted(value, "a string, a number or a list of strings"))
+        out.append((str(key), text))
+    return tuple(out)
+
+
+def _inference(f: _Fields, run: RunInfo) -> InferenceSummary:
+    mode = f.text("mode")
+    if mode not in INFERENCE_MODES:
+        raise f.fail("mode", f"is {mode!r}, not one of {', '.join(INFERENCE_MODES)}")
+    batch = f.integer("batch", required=True)
+    if batch < 1 or (mode == "latency" and batch != 1):
+        raise f.fail("batch", f"is {batch}, not a batch of a {mode} cell")
+    calls = f.integer("calls", required=True)
+    if calls < 1:
+        raise f.fail("calls", "is 0: no call was timed")
+    p50 = f.number("p50_ms", required=True)
+    p99 = f.number("p99_ms", required=True)
+    if p99 < p50:
+        raise f.fail("p99_ms", f"is {p99}, below p50_ms {p50}")
+    co_runner = f.data.get("co_runner")
+    if co_runner is not None and not isinstance(co_runner, bool):
+        raise f.fail("co_runner", _wanted(co_runner, "a boolean"))
+    return InferenceSummary(
+        run=run,
+        profile=f.text("profile"),
+        model=f.text("model"),
+        engine=f.text("engine"),
+        device=f.text("device"),
+        mode=mode,
+        batch=batch,
+        calls=calls,
+        p50_ms=p50,
+        p99_ms=p99,
+        # batch / median: absent only where the median call took no measurable time
+        images_per_second=f.number("images_per_second", required=mode == "throughput"),
+        mean_ms=f.number("mean_ms"),
+        min_ms=f.number("min_ms"),
+        warmup_calls=f.integer("warmup_calls"),
+        load_seconds=f.number("load_seconds"),
+        first_call_seconds=f.number("first_call_seconds"),
+        device_name=f.text("device_name", required=False),
+        engine_settings=_settings(f, "engine_settings"),
+        versions=_settings(f, "versions"),
+        co_runner=bool(co_runner),
     )
 
 
