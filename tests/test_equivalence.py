@@ -102,10 +102,10 @@ def two_sgd_steps(backend, model, x, y):
             staged,
             order,
             lr=LR,
-            momentum=MOMENTUM,
             batch_size=len(y),
             sync_every=1,
             on_sync=lambda *args: None,
+            update=UpdateRule("sgd", MOMENTUM),
         )
     return backend.export_params(model)
 
@@ -122,7 +122,6 @@ def adam_steps(backend, model, x, y, rule):
         backend.stage(model, np.tile(x, (ADAM_STEPS, 1, 1, 1)), np.tile(y, ADAM_STEPS)),
         np.arange(ADAM_STEPS * len(y)),
         lr=ADAM_LRS,
-        momentum=0.0,
         update=rule,
         batch_size=len(y),
         sync_every=3,
@@ -258,7 +257,12 @@ def test_checkpoints_move_between_backends(source, small_mnist, tmp_path):
     backend = get_backend(source)
     model = backend.build(spec, init_params(spec, seed=2))
     r = spec.recipe
-    backend.train(model, (train, None), 1, r.lr, r.batch_size, seed=2, momentum=r.momentum)
+    backend.train(
+        model,
+        (train, None),
+        Recipe(lr=r.lr, epochs=1, batch_size=r.batch_size, momentum=r.momentum),
+        2,
+    )
     path = save_params(tmp_path / f"{source}.npz", spec, backend.export_params(model))
     loaded_spec, params = load_params(path)
     labels = {}
@@ -282,10 +286,10 @@ def first_epoch_losses(name, spec, train, seed):
         backend.stage(model, train.x, train.y),
         epoch_order(seed, 0, len(train.y)),
         lr=spec.recipe.lr,
-        momentum=spec.recipe.momentum,
         batch_size=spec.recipe.batch_size,
         sync_every=50,
         on_sync=lambda first, batch_losses, correct: losses.extend(batch_losses),
+        update=UpdateRule("sgd", spec.recipe.momentum),
     )
     return np.asarray(losses)
 

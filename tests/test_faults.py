@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import enospc, one_line, run
 from PIL import Image, ImageDraw
 
 from mnist_nets import data
@@ -35,26 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXIT_USAGE, EXIT_SYSTEM = 2, 3
 TRAIN = ("train", "--model", "perceptron", "--limit", "200", "--epochs", "1", "-q")
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    """``main(args)`` in this process: (exit code, stdout, stderr of this call alone);
-    argparse's own exits (``--help``, its errors) come back as their exit codes."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("mnist-nets"), lines[0]
-    return lines[0]
 
 
 def run_cli(*args, env=None, **kwargs) -> subprocess.CompletedProcess:
@@ -75,10 +56,6 @@ def no_partial_files(directory: Path) -> bool:
 def old_weights(path: Path, seed: int = 7) -> bytes:
     save_params(path, get_spec("perceptron"), init_params(get_spec("perceptron"), seed))
     return path.read_bytes()
-
-
-def enospc(*_args, **_kwargs):
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 # --------------------------------------------------------------------------- train --out

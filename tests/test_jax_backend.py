@@ -28,6 +28,7 @@ from mnist_nets.specs import (  # noqa: E402
     ModelSpec,
     Recipe,
     ReLU,
+    UpdateRule,
 )
 
 SPEC = ModelSpec(
@@ -79,10 +80,15 @@ def test_no_compilation_inside_an_epoch(backend):
         seen = []
         with Compiles() as compiles:
             backend.train_epoch(
-                model, staged, np.random.default_rng(epoch).permutation(1000), lr=lr,
-                momentum=0.9, batch_size=64, sync_every=5,
+                model,
+                staged,
+                np.random.default_rng(epoch).permutation(1000),
+                lr=lr,
+                batch_size=64,
+                sync_every=5,
                 on_sync=lambda first, losses, correct, seen=seen: seen.append(len(losses)),
-            )  # fmt: skip
+                update=UpdateRule("sgd", 0.9),
+            )
         epochs.append(compiles.count)
         assert sum(seen) == 16
     assert epochs == [0, 0]
@@ -171,7 +177,11 @@ def test_fit_compiles_nothing_inside_timed_epochs(backend):
 
         watch = Watch()
         history = backend.train(
-            model, (train, test), 2, 0.05, 96, seed=0, momentum=0.9, progress=watch
+            model,
+            (train, test),
+            Recipe(lr=0.05, epochs=2, batch_size=96, momentum=0.9),
+            0,
+            progress=watch,
         )
         assert compiles.count > 0  # the step for batches of 96 was compiled, in stage
     assert watch.during == [0, 0]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from test_faults import one_line, run
+from helpers import one_line, run
 
 from mnist_nets import machine
 
