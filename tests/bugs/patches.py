@@ -176,9 +176,9 @@ BUGS: tuple[Bug, ...] = (
         "numpy_last_batch_dropped",
         NB,
         "        n_batches = math.ceil(n / batch_size)\n        lrs = batch_lrs(lr, n_batches)\n"
-        "        rule = update_rule(",
+        "        rule = update\n",
         "        n_batches = n // batch_size\n        lrs = batch_lrs(lr, n_batches)\n"
-        "        rule = update_rule(",
+        "        rule = update\n",
         "off-by-one",
         "numpy's epoch drops the last, smaller batch",
         ("tests/test_numpy_backend.py",),
@@ -583,11 +583,40 @@ BUGS: tuple[Bug, ...] = (
     Bug(
         "cli_batch_size_not_capped",
         "mnist_nets/cli/train.py",
-        "    batch_size = min(batch_size, len(data[0]))\n",
+        "    recipe = dataclasses.replace(recipe, batch_size=min(recipe.batch_size, "
+        "len(data[0])))\n",
         "",
         "dropped keyword",
         "a batch larger than the training set is passed on uncapped",
         ("tests/test_cli_inprocess.py", "tests/test_cli.py"),
+    ),
+    Bug(
+        "cli_lr_override_dropped",
+        "mnist_nets/cli/train.py",
+        "        lr=args.lr or r.lr,\n",
+        "",
+        "dropped keyword",
+        "--lr is not put into the run's recipe: the spec's own rate is used",
+        ("tests/test_cli_inprocess.py", "tests/test_cli.py"),
+    ),
+    # ------------------------------------------------------------------ backend base class
+    Bug(
+        "base_train_drops_progress",
+        "mnist_nets/backends/base.py",
+        "return fit(self, model, train, test, recipe, seed=seed, progress=progress, **kwargs)",
+        "return fit(self, model, train, test, recipe, seed=seed, **kwargs)",
+        "dropped keyword",
+        "Backend.train does not pass the progress reporter on to the training loop",
+        ("tests/test_backend_contract.py", "tests/test_cli_inprocess.py"),
+    ),
+    Bug(
+        "base_order_bound",
+        "mnist_nets/backends/base.py",
+        "(order.min() < 0 or order.max() >= n_staged)",
+        "(order.min() < 0 or order.max() > n_staged)",
+        "boundary comparison",
+        "train_epoch accepts an order that indexes one past the staged samples",
+        ("tests/test_backend_contract.py",),
     ),
     # ------------------------------------------------------------------ progress, machine
     Bug(
