@@ -342,6 +342,29 @@ def test_predict_is_argmax_of_forward(backend):
     np.testing.assert_array_equal(labels, np.argmax(backend.forward(model, x), axis=1))
 
 
+def test_predict_after_training_runs_in_eval_mode(backend):
+    """After a training epoch (dropout on), ``predict`` is the argmax of the eval-mode
+    logits, the same on every call: a backend that leaves its network in training mode
+    would predict through random dropout masks."""
+    model = backend.build(DROPOUT_NET, random_params(DROPOUT_NET, seed=5), seed=1)
+    x, y = random_batch(DROPOUT_NET, 40, seed=5)
+    backend.train_epoch(
+        model,
+        backend.stage(model, x, y),
+        np.arange(40),
+        lr=0.01,
+        update=UpdateRule("sgd"),
+        batch_size=20,
+        sync_every=50,
+        on_sync=lambda *a: None,
+    )
+    staged = backend.stage(model, x)
+    first = backend.predict(model, staged)
+    second = backend.predict(model, staged)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, np.argmax(backend.forward(model, x), axis=1))
+
+
 # --------------------------------------------------------------------------- dropout and seeds
 
 

@@ -434,3 +434,20 @@ def test_a_failing_epoch_leaves_the_velocity_in_its_own_units():
     g1 = BACKEND.loss_and_grads(probe, data.x[8:16], data.y[8:16])[1]
     want = 0.9 * g0 + np.concatenate([g1[k].ravel() for k in names])
     np.testing.assert_allclose(model.velocity, want, rtol=1e-9, atol=1e-12)
+
+
+def test_the_second_half_draws_its_dropout_masks_from_its_own_generator():
+    """*Speed: two cores* runs a batch's halves side by side: the second half's dropout
+    layers draw from a generator of their own, seeded by ``[seed, 1]``, never from the
+    model's (two threads drawing from one generator would make a run depend on timing)."""
+    from mnist_nets.backends import numpy_layers as nl
+
+    spec = get_spec("alexnet")
+    model = BACKEND.build(spec, init_params(spec, 0), seed=3)
+    own = [layer for layer in model.layers if isinstance(layer, nl.DropoutLayer)]
+    aside = [layer for layer in model.twin.layers if isinstance(layer, nl.DropoutLayer)]
+    assert len(aside) == len(own) >= 1
+    assert all(layer.rng is not model.rng for layer in aside)
+    assert all(layer.rng is aside[0].rng for layer in aside)  # one generator for the half
+    expected = np.random.default_rng([3, 1]).random(5)
+    np.testing.assert_array_equal(aside[0].rng.random(5), expected)
