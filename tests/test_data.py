@@ -114,6 +114,9 @@ def test_wrong_length(tmp_path):
     path.write_bytes(path.read_bytes() + b"\x00\x00")
     with pytest.raises(DataError, match="wrong length: 2 bytes beyond the 5"):
         read_idx(path)
+    path.write_bytes(path.read_bytes()[:-1])  # one byte too many is as wrong as two
+    with pytest.raises(DataError, match="wrong length: 1 bytes beyond the 5"):
+        read_idx(path)
 
 
 def test_unknown_element_type(tmp_path):

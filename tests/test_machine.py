@@ -148,3 +148,15 @@ def test_what_the_process_runs_with_is_stored_with_each_benchmark_run():
         "system default (mallopt refused)",
         "system default",  # $MNIST_NETS_ALLOCATOR=system in the test's environment
     )
+
+
+def test_cpu_count_is_the_cores_this_process_may_run_on(monkeypatch):
+    """Under ``taskset`` or a container's CPU set, the process's affinity mask is what
+    counts, not the machine's core count; where there is no mask, the machine's count."""
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no sched_getaffinity on this platform")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert machine.cpu_count() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert machine.cpu_count() == 64

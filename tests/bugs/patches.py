@@ -265,7 +265,7 @@ BUGS: tuple[Bug, ...] = (
         "        return jax.random.fold_in(self.key, np.uint32(self.step))",
         "rng reuse",
         "JAX's forward passes in training mode reuse one dropout key",
-        ("tests/test_jax_backend.py",),
+        ("tests/test_jax_backend.py", "tests/test_backend_contract.py"),
     ),
     Bug(
         "tf_dropout_key_not_advanced",
@@ -274,7 +274,7 @@ BUGS: tuple[Bug, ...] = (
         'return tf.stack([state["seed"], state["dropout_step"]])',
         "rng reuse",
         "TensorFlow's dropout uses the same stateless seed at every step",
-        ("tests/test_tensorflow_backend.py",),
+        ("tests/test_tensorflow_backend.py", "tests/test_backend_contract.py"),
     ),
     # ------------------------------------------------------------------ training loop
     Bug(
@@ -589,7 +589,7 @@ BUGS: tuple[Bug, ...] = (
         "",
         "dropped keyword",
         "a batch larger than the training set is passed on uncapped",
-        ("tests/test_cli_inprocess.py", "tests/test_cli.py"),
+        ("tests/test_faults.py",),
     ),
     Bug(
         "cli_lr_override_dropped",
@@ -627,7 +627,7 @@ BUGS: tuple[Bug, ...] = (
         'text += f", {record.samples / max(record.seconds * 1000, 1e-9):,.0f} samples/s"',
         "unit slip",
         "the progress bar's samples/s computed per millisecond",
-        ("tests/test_cli_inprocess.py",),
+        ("tests/test_cli.py",),
     ),
     Bug(
         "cpu_count_all_cores",
