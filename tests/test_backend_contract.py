@@ -342,6 +342,37 @@ def test_predict_is_argmax_of_forward(backend):
     np.testing.assert_array_equal(labels, np.argmax(backend.forward(model, x), axis=1))
 
 
+def test_specs_that_differ_only_in_their_loss_train_by_their_own(backend):
+    """Whatever a backend compiles and keeps for a network is keyed by everything that
+    shapes a step: the same layers with cross-entropy and then with MSE each take the step
+    of their own loss (numpy's, computed by hand, as the reference)."""
+    reference = get_backend("numpy")
+    layers = [Flatten(), Dense(10)]
+    for loss in ("cross_entropy", "mse"):
+        spec = make_spec(f"only_{loss}", layers, (3, 4, 2), loss=loss)
+        params = random_params(spec, seed=4)
+        x, y = random_batch(spec, 8, seed=4)
+        stepped, losses = [], []
+        for b in (backend, reference):
+            model = b.build(spec, params)
+            b.train_epoch(
+                model,
+                b.stage(model, x, y),
+                np.arange(8),
+                lr=0.5,
+                update=UpdateRule("sgd"),
+                batch_size=8,
+                sync_every=50,
+                on_sync=lambda first, batch_losses, correct, seen=losses: seen.append(
+                    batch_losses[0]
+                ),
+            )
+            stepped.append(b.export_params(model))
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5), loss
+        for name in params:
+            np.testing.assert_allclose(stepped[0][name], stepped[1][name], rtol=1e-4, atol=1e-6)
+
+
 def test_predict_after_training_runs_in_eval_mode(backend):
     """After a training epoch (dropout on), ``predict`` is the argmax of the eval-mode
     logits, the same on every call: a backend that leaves its network in training mode

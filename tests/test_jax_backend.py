@@ -4,6 +4,7 @@ test_backend_contract.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -150,6 +151,21 @@ def test_versions(backend):
     versions = backend.versions()
     assert versions["jax"] == jax.__version__ and versions["jaxlib"] == jaxlib.__version__
     assert versions["matmul_precision"] == "highest"
+
+
+def test_the_same_network_with_another_optimizer_compiles_its_step_at_stage(backend):
+    """What stage compiled is keyed by the optimizer too: a spec with the same layers as one
+    already staged (SGD), but an Adam recipe, gets its Adam step compiled when it is
+    staged, not left for its first epoch."""
+    train = load_split("train", limit=576)  # a size no other test stages
+    jax.clear_caches()  # so that what earlier tests compiled counts for nothing
+    sgd = backend.build(SPEC, init_params(SPEC, 0), seed=1)
+    backend.stage(sgd, train.x, train.y)
+    adam_spec = dataclasses.replace(SPEC, recipe=dataclasses.replace(SPEC.recipe, optimizer="adam"))
+    model = backend.build(adam_spec, init_params(adam_spec, 0), seed=1)
+    with Compiles() as compiles:
+        backend.stage(model, train.x, train.y)
+    assert compiles.count >= 1
 
 
 def test_fit_compiles_nothing_inside_timed_epochs(backend):
