@@ -393,7 +393,8 @@ def run_all(chosen, results, commit, source, args, lock) -> int:
     def one(bug: Bug, phase: str) -> None:
         while True:
             while args.pause_file is not None and args.pause_file.exists():
-                time.sleep(30)
+                if _stopping.wait(30):
+                    return
             if _stopping.is_set():
                 return
             try:
