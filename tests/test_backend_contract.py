@@ -267,6 +267,30 @@ def test_two_momentum_steps_follow_the_formula(backend, spec):
         assert_update(p1[name], p2[name], -(lr / 2) * (m * g0[name] + g1[name]), what=name)
 
 
+def test_two_adam_steps_follow_the_formula(backend):
+    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m / (1 - b1^t) /
+    (sqrt(v / (1 - b2^t)) + eps), with betas far apart so that swapping them shows."""
+    params = random_params(DENSE, seed=8)
+    x, y = random_batch(DENSE, 6, seed=9)
+    lr, (b1, b2), eps = 0.01, (0.5, 0.99), 1e-7
+    rule = UpdateRule("adam", 0.0, (b1, b2), eps)
+    model = backend.build(DENSE, params)
+    staged = backend.stage(model, x, y)
+    m = {k: np.zeros_like(v, np.float64) for k, v in params.items()}
+    v = {k: np.zeros_like(val, np.float64) for k, val in params.items()}
+    before = params
+    for t in (1, 2):
+        _, g = backend.loss_and_grads(model, x, y)
+        run_epoch(backend, model, staged, np.arange(6), lr=lr, batch_size=6, update=rule)
+        after = backend.export_params(model)
+        for name in params:
+            m[name] = b1 * m[name] + (1 - b1) * g[name]
+            v[name] = b2 * v[name] + (1 - b2) * np.square(g[name].astype(np.float64))
+            step = lr * m[name] / (1 - b1**t) / (np.sqrt(v[name] / (1 - b2**t)) + eps)
+            assert_update(before[name], after[name], -step, what=f"step {t} {name}")
+        before = after
+
+
 def test_batches_follow_the_order_and_sync_every(backend):
     """With lr 0 nothing moves, so each batch's loss is that of its own samples; the last
     batch is smaller, and ``on_sync`` hears of every batch once, in chunks."""

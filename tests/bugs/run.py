@@ -202,13 +202,15 @@ def check_isolation(tmp: Path) -> None:
         raise SystemExit(f"the copy imports mnist_nets from {where!r}, not from the copy")
 
 
-def audit_one(bug: Bug, source: Path, timeout, pause_file, phase: str) -> dict:
-    """Run the tests against ``bug``: its subject's files (``phase="subject"``) or the
-    whole of ``tests/`` (``phase="full"``)."""
+def audit_one(bug: Bug, source: Path, timeout, pause_file, phase: str, select=None) -> dict:
+    """Run the tests against ``bug``: its subject's files (``phase="subject"``, or the
+    tests named by ``select``) or the whole of ``tests/`` (``phase="full"``)."""
     tmp = make_copy(bug, source)
     try:
         check_isolation(tmp)
-        if phase == "subject":
+        if phase == "subject" and select:
+            args = list(select)
+        elif phase == "subject":
             args = [t for t in bug.tests if (tmp / "repo" / t).is_file()]
         else:
             args = ["tests"]
@@ -321,6 +323,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--min-caught", type=float, default=0.95)
     ap.add_argument(
+        "--select",
+        action="append",
+        metavar="NODEID",
+        help="run these tests (pytest node ids; repeatable) instead of the subject's files, "
+        "and no whole-suite pass: a quick check that a new test kills a bug",
+    )
+    ap.add_argument(
         "--subject-only",
         action="store_true",
         help="run only each bug's subject files (a pass is then no verdict)",
@@ -398,7 +407,7 @@ def run_all(chosen, results, commit, source, args, lock) -> int:
             if _stopping.is_set():
                 return
             try:
-                result = audit_one(bug, source, args.timeout, args.pause_file, phase)
+                result = audit_one(bug, source, args.timeout, args.pause_file, phase, args.select)
                 break
             except Paused:
                 print(f"{bug.name}: stopped for {args.pause_file}; redone later", flush=True)
@@ -418,7 +427,9 @@ def run_all(chosen, results, commit, source, args, lock) -> int:
 
     has_subject = [b for b in chosen if any((source / "repo" / t).is_file() for t in b.tests)]
     passes = [("subject", has_subject)]
-    if not args.subject_only:
+    if args.select:  # the named tests instead of the subject's files, and no full pass
+        passes = [("subject", chosen)]
+    elif not args.subject_only:
         passes.append(("full", chosen))
     for phase, bugs in passes:
         if phase == "subject" and args.resume:  # passed them already: on to the full run
