@@ -275,9 +275,13 @@ def markdown(results: dict) -> str:
         "Written by `python tests/bugs/run.py` (`make bugs`); the bugs are in",
         "`tests/bugs/patches.py`.  Each bug is planted alone in a temporary copy and the tests",
         "run against it (`pytest -x`, the subject's files first, then `tests/`;",
-        "network tests deselected, hypothesis's `ci` profile).",
+        "network tests deselected, hypothesis's `ci` profile).  A bug caught by its subject's",
+        "files fails the whole suite too, so the whole suite runs only for those that pass",
+        "them; a bug rechecked with `--select` ran only the named test (a new one written",
+        "against it).",
         "",
-        f"- Bugs: {len(BUGS)}; run: {len(ran)}; caught: {len(caught)} ({share}); "
+        f"- Bugs: {len(BUGS)}; run: {len(ran)}; caught: {len(caught)} of {len(BUGS)} "
+        f"({len(caught) / len(BUGS):.1%} of all; {share} of those run); "
         f"not caught: {len(ran) - len(caught)} (survived, or a run that timed out or failed "
         "to start: those are rerun by `--resume`).",
         f"- Commits: {', '.join(commits) or '-'}; dates (UTC): "
