@@ -49,6 +49,7 @@ from patches import BUGS, Bug  # noqa: E402
 
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
+_OWN = (":!tests/bugs/results.json", ":!tests/bugs/RESULTS.md")
 # -p no:playwright: pytest-playwright, where installed, claims --device (conftest.py's option)
 PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:playwright", "-m", "not network"]
 
@@ -241,7 +242,8 @@ def git_commit() -> str:
         ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        # the audit's own results files do not make the code a changed one
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *_OWN],
         cwd=ROOT,
         capture_output=True,
         text=True,
