@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: test bench report lint venv clean-venv mutation docs-render
+.PHONY: test bench report lint venv clean-venv mutation docs-render bugs
 
 venv: $(STAMP)
 
@@ -62,6 +62,15 @@ mutation: $(STAMP)
 # anchors); RENDER_ARGS for docs/render.py's options (e.g. RENDER_ARGS="docs/cli.md").
 docs-render: $(STAMP)
 	$(BIN)/python docs/render.py $(RENDER_ARGS)
+
+# `make bugs` (not part of `make test` or CI): the realistic-bug audit.  Each hand-written bug
+# of tests/bugs/patches.py is planted alone in a temporary copy of the repository (HOME and
+# the data cache copied into it) and the tests run against it, niced, the subject's files
+# first; results in tests/bugs/RESULTS.md.  BUGS names some bugs (default all; `--list`
+# lists them), BUGS_JOBS bugs run side by side (default 2), BUGS_ARGS e.g. --resume.
+BUGS_JOBS ?= 2
+bugs: $(STAMP)
+	$(BIN)/python tests/bugs/run.py --jobs $(BUGS_JOBS) $(BUGS_ARGS) $(BUGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -130,7 +130,6 @@ class TrainingCell:
             staged,
             np.arange(n_warm),
             lr=r.lr,
-            momentum=r.momentum,
             update=r.update_rule,
             batch_size=r.batch_size,
             sync_every=50,
@@ -164,16 +163,7 @@ class TrainingCell:
         t0 = time.perf_counter()
         try:
             history = self.backend.train(
-                model,
-                (self.train, self.test),
-                r.epochs,
-                r.lr,
-                r.batch_size,
-                self.seed,
-                momentum=r.momentum,
-                lr_decay=r.lr_decay,
-                recipe=r,
-                progress=self.progress,
+                model, (self.train, self.test), r, self.seed, progress=self.progress
             )
         except Diverged as exc:
             diverged = str(exc)

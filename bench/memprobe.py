@@ -63,7 +63,7 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
     from mnist_nets.data import load_split
     from mnist_nets.machine import allocator, release_free_memory, tune_allocator
     from mnist_nets.params import init_params
-    from mnist_nets.specs import get_spec
+    from mnist_nets.specs import UpdateRule, get_spec
 
     tune_allocator()  # the malloc settings the benchmark session trains with
     spec = get_spec(model_name)
@@ -86,7 +86,7 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
         staged,
         np.random.default_rng(seed).permutation(n),
         lr=recipe.lr,
-        momentum=recipe.momentum,
+        update=UpdateRule("sgd", recipe.momentum),
         batch_size=recipe.batch_size,
         sync_every=50,
         on_sync=lambda first, losses, correct: None,

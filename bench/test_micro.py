@@ -34,6 +34,7 @@ import pytest
 from bench import memory
 from bench.micro_specs import micro_spec
 from mnist_nets.params import init_params
+from mnist_nets.specs import UpdateRule
 
 TRAIN_STEPS = 2
 FULL_BATCH_ROUNDS = 16  # the full_batch pass: one batch of this many micro-batches' images
@@ -86,7 +87,7 @@ def test_micro(benchmark, case, pass_, framework, device, backend_on, profile, b
                 staged,
                 order,
                 lr=spec.recipe.lr,
-                momentum=0.0,
+                update=UpdateRule("sgd"),
                 batch_size=batch,
                 sync_every=steps,
                 on_sync=lambda first, losses, correct: None,

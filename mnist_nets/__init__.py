@@ -12,10 +12,9 @@ only when its backend is asked for (:func:`mnist_nets.backends.get_backend`).
     spec = get_spec("cnn")
     backend = get_backend("numpy")
     model = backend.build(spec, init_params(spec, seed=0))
-    r = spec.recipe
     history = backend.train(model, (load_split("train"), load_split("test")),
-                            r.epochs, r.lr, r.batch_size, seed=0, momentum=r.momentum,
-                            lr_decay=r.lr_decay)
+                            spec.recipe, seed=0)
+    # other hyper-parameters: dataclasses.replace(spec.recipe, epochs=1, lr=0.01)
 """
 
 __version__ = "0.1.0"

@@ -19,7 +19,6 @@ that time-to-accuracy (:meth:`History.seconds_to_accuracy`) is read finer than a
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -167,43 +166,32 @@ def fit(
     model: Any,
     train: Split,
     test: Split | None,
+    recipe: Recipe,
     *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
     seed: int,
-    momentum: float = 0.0,
-    lr_decay: float = 1.0,
-    recipe: Recipe | None = None,
     progress: Progress | None = None,
     sync_every: int = 50,
     on_epoch_end: Any = None,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs; returns the :class:`History`.
+    """Train ``model`` by ``recipe``; returns the :class:`History`.
 
-    ``recipe``, if given, names the update rule (optimizer, betas, eps, momentum), the
-    schedule, the shuffling and the evaluations per epoch; ``epochs``, ``lr`` (the
-    schedule's peak) and ``batch_size`` given here override its own.  Without it, SGD
-    with ``momentum`` and the per-epoch ``lr_decay``.
+    The recipe is the one way hyper-parameters reach the loop: its epochs, batch size,
+    peak learning rate and schedule, update rule (optimizer, momentum, betas, eps),
+    shuffling and evaluations per epoch.  A caller that wants other values makes another
+    recipe (``dataclasses.replace(spec.recipe, epochs=1)``), which checks them.
     ``on_epoch_end(record, model)``, if given, is called after each complete epoch
     (the CLI saves weights there).  Raises :class:`Diverged` as soon as a non-finite
     loss is seen (at most ``sync_every`` batches after it happened, naming its batch).
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not isinstance(recipe, Recipe):
+        raise TypeError(
+            f"recipe must be a mnist_nets.specs.Recipe, got {type(recipe).__name__}; "
+            "override its fields with dataclasses.replace(recipe, ...)"
+        )
     n = len(train.y)
     if n == 0:
         raise ValueError("the training set is empty")
-    if recipe is None:
-        recipe = Recipe(
-            lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, lr_decay=lr_decay
-        )
-    else:
-        recipe = dataclasses.replace(recipe, lr=lr, epochs=epochs, batch_size=batch_size)
+    epochs, batch_size = recipe.epochs, recipe.batch_size
     rule = recipe.update_rule
     n_batches = math.ceil(n / batch_size)
     lrs = learning_rates(recipe, n_batches)
@@ -230,7 +218,6 @@ def fit(
                 staged_train,
                 order[done * batch_size : end * batch_size],
                 lr=epoch_lrs[done:end],
-                momentum=rule.momentum,
                 update=rule,
                 batch_size=batch_size,
                 sync_every=sync_every,

@@ -1,11 +1,251 @@
-"""Helpers shared by the test modules (no test module imports another): made-up benchmark
-histories as pytest-benchmark stores them, and a temporary set of pages for the report."""
+"""What several test files share (imported as ``helpers``, as ``spec_strategies`` is; no
+test module imports another): runners, stand-ins and fakes for the command line and the
+backends, made-up benchmark histories as pytest-benchmark stores them, and a temporary set of
+pages for the report."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
+
+import numpy as np
+import numpy_reference
+import pytest
+
+from mnist_nets.backends import get_backend
+from mnist_nets.backends.base import Backend, batch_lrs
+from mnist_nets.cli import main
+from mnist_nets.data import Split
+from mnist_nets.params import init_params
+from mnist_nets.specs import ModelSpec, Recipe
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    """``main(args)`` in this process: (exit code, stdout, stderr of this call alone);
+    argparse's own exits (``--help``, its errors) come back as their exit codes."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def no_partial_files(directory: Path) -> bool:
+    """No half-written file (a ``.part`` temporary) is left in ``directory``."""
+    return not any(p.name.endswith(".part") for p in directory.iterdir())
+
+
+def one_line(err: str) -> str:
+    """The one line of a CLI error on stderr (no traceback, the program's name first)."""
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("mnist-nets"), lines[0]
+    return lines[0]
+
+
+def enospc(*_args, **_kwargs):
+    """A stand-in for a write that finds the disk full."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class FullStdout:
+    """A stdout on a full disk: writing (or only flushing) fails."""
+
+    def __init__(self, fail_write: bool, error: type[OSError] = OSError):
+        self.fail_write, self.error, self.written = fail_write, error, []
+
+    def write(self, text):
+        if self.fail_write:
+            raise self.error(errno.ENOSPC, "No space left on device")
+        self.written.append(text)
+        return len(text)
+
+    def flush(self):
+        raise self.error(errno.ENOSPC, "No space left on device")
+
+    def fileno(self):
+        raise OSError("no file descriptor")
+
+
+# Bad command lines and the words of their one-line error (exit 2), run by test_cli.py in a
+# subprocess and by test_cli_inprocess.py in this process; {tmp} is the test's tmp_path.
+BAD_ARGS = [
+    (["train", "--model", "lenet5"], "invalid choice: 'lenet5' (choose from 'perceptron'"),
+    (["train", "--model", "cnn", "--framework", "caffe"], "'caffe' (choose from 'numpy', 'torch'"),
+    (["train", "--model", "cnn", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["train", "--model", "perceptron", "--device", "cuda", "--limit", "10"], "not available"),
+    (["train", "--model", "cnn", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
+    (["train", "--model", "cnn", "--epochs", "-2"], "--epochs: must be a positive integer"),
+    (["train", "--model", "cnn", "--epochs", "two"], "--epochs: expected a positive integer"),
+    (["train", "--model", "cnn", "--lr", "0"], "--lr: must be a positive finite number"),
+    (["train", "--model", "cnn", "--lr", "-0.1"], "--lr: must be a positive finite number"),
+    (["train", "--model", "cnn", "--lr", "inf"], "--lr: must be a positive finite number"),
+    (["train", "--model", "cnn", "--batch-size", "0"], "--batch-size: must be a positive integer"),
+    (["train", "--model", "cnn", "--limit", "-5"], "--limit: must be a positive integer"),
+    (["train", "--model", "cnn", "--seed", "-1"], "--seed: must be in [0, 2**31)"),
+    (["train", "--model", "perceptron", "--out", "{tmp}"], "is a directory"),
+    (["train", "--epochs", "1"], "required: --model"),
+    (["evaluate", "{tmp}/missing.npz"], "no such weights file"),
+    (["evaluate", "{tmp}/garbage.npz"], "not a readable .npz weights file"),
+    (["evaluate", "{tmp}/foreign.npz"], "not a mnist_nets weights file"),
+    (["evaluate", "{tmp}/foreign.npz", "--framework", "caffe"], "invalid choice: 'caffe'"),
+    (["predict", "{tmp}/missing.npz", "{tmp}/digit.png"], "no such weights file"),
+    (["specs", "lenet5"], "unknown model 'lenet5'; choose one of: perceptron"),
+    (["compare", "--model", "cnn", "--frameworks", "numpy,caffe"], "unknown framework(s) 'caffe'"),
+    (["data", "fetch", "--data-dir", "{tmp}"], "checksum mismatch"),
+    ([], "required: COMMAND"),
+]
+
+
+# --------------------------------------------------------------------------- training
+
+
+class Scripted(Backend):
+    """A stand-in backend for the training loop: reports the losses it is given; records the
+    orders, learning rates, momentum and batch sizes it is asked for (``calls``) and the
+    update rules (``updates``)."""
+
+    name = "scripted"
+
+    def __init__(self, losses_per_epoch, predict_seconds=0.0):
+        self.losses_per_epoch = losses_per_epoch  # per call of train_epoch
+        self.predict_seconds = predict_seconds
+        self.calls = []
+        self.updates = []
+
+    def build(self, spec, params, device="cpu", seed=0):
+        return None
+
+    def forward(self, model, x, training=False):
+        time.sleep(self.predict_seconds)
+        logits = np.zeros((len(x), 10), np.float32)
+        logits[:, 3] = 1.0  # always predicts 3
+        return logits
+
+    def activations(self, model, x):
+        raise NotImplementedError
+
+    def loss_and_grads(self, model, x, y):
+        raise NotImplementedError
+
+    def export_params(self, model):
+        return {}
+
+    def _train_epoch(self, model, staged, order, *, lr, update, batch_size, sync_every, on_sync):
+        lrs = batch_lrs(lr, -(-len(order) // batch_size)).tolist()
+        self.calls.append((order.copy(), lrs, update.momentum, batch_size))
+        self.updates.append(update)
+        losses = np.asarray(self.losses_per_epoch[len(self.calls) - 1], dtype=np.float64)
+        for first in range(0, len(losses), sync_every):
+            chunk = losses[first : first + sync_every]
+            on_sync(first, chunk, np.full(len(chunk), 2.0))
+
+
+def split(n):
+    y = np.arange(n, dtype=np.uint8) % 10
+    return Split(np.zeros((n, 28, 28, 1), np.float32), y)
+
+
+# --------------------------------------------------------------------------- equivalence
+
+RTOL_DEEP = 1e-4  # deep networks' gradients against numpy (tests/test_equivalence.py's docstring)
+
+
+def assert_close(what: str, got, ref, rtol: float, scale: float | None = None) -> None:
+    """``max|got - ref| <= rtol * scale``; ``scale`` defaults to ``max|ref|``."""
+    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    if scale is None:
+        scale = float(np.abs(ref).max()) if ref.size else 0.0
+    err = float(np.abs(got - ref).max()) if ref.size else 0.0
+    assert err <= rtol * scale + 1e-30, (
+        f"{what}: max |error| {err:.3g} exceeds {rtol:g} x {scale:.3g} (the largest "
+        "|reference| value compared against, see the module docstring)"
+    )
+
+
+def network_scale(values: dict) -> float:
+    """The largest ``|value|`` over all of a network's gradients (or updates)."""
+    return max(float(np.abs(value).max()) for value in values.values())
+
+
+# --------------------------------------------------------------------------- the numpy backend
+
+NUMPY = get_backend("numpy")
+SMALL_RECIPE = Recipe(lr=0.1, epochs=1)
+FD_EPS = 1e-6  # central differences' step in float64
+
+
+def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, per_param=8):
+    """Compare ``loss_and_grads`` with central differences on up to ``per_param`` entries
+    of every parameter (all of them when it has fewer)."""
+    rng = np.random.default_rng(seed)
+    params = init_params(spec, seed)
+    for name in params:  # non-zero biases, so that bias gradients and ties are exercised
+        params[name] = params[name] + rng.normal(0, 0.1, params[name].shape).astype(np.float32)
+    model = NUMPY.build(spec, params, dtype=np.float64)
+    loss, grads = NUMPY.loss_and_grads(model, x, y)
+    assert list(grads) == list(spec.param_shapes)
+    assert loss == pytest.approx(
+        numpy_reference.loss_of(NUMPY.forward(model, x), y, spec.loss), rel=1e-12
+    )
+    for name, p in model.params.items():  # views of the model's parameters: edit in place
+        assert grads[name].shape == p.shape and grads[name].dtype == np.float64
+        flat = p.reshape(-1)
+        picks = np.arange(flat.size)
+        if flat.size > per_param:
+            picks = rng.choice(flat.size, per_param, replace=False)
+        numeric = []
+        for i in picks:
+            saved = flat[i]
+            flat[i] = saved + FD_EPS
+            up = numpy_reference.loss_of(NUMPY.forward(model, x), y, spec.loss)
+            flat[i] = saved - FD_EPS
+            down = numpy_reference.loss_of(NUMPY.forward(model, x), y, spec.loss)
+            flat[i] = saved
+            numeric.append((up - down) / (2 * FD_EPS))
+        analytic = grads[name].reshape(-1)[picks]
+        scale = np.abs(grads[name]).max()
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=1e-5, atol=1e-7 * (1 + scale), err_msg=f"{spec.name}: {name}"
+        )
+
+
+def inputs(shape, n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, *shape)).astype(np.float32), rng.integers(0, 10, n)
+
+
+def small_spec(name, shape, layers, loss="cross_entropy"):
+    return ModelSpec(name, tuple(layers), SMALL_RECIPE, loss=loss, input_shape=shape)
+
+
+def poisoned(real_get):
+    """``Buffers.get`` whose new arrays hold NaN (True for masks) where numpy's np.empty
+    would hold whatever memory it got: a layer that reads a part of a buffer it never
+    wrote then gives NaN instead of the zeros that fresh memory often happens to hold."""
+
+    def get(self, name, shape, dtype=None, init=None):
+        def poison(a):
+            a.fill(True if a.dtype == np.bool_ else np.nan)
+            if init is not None:
+                init(a)
+
+        return real_get(self, name, shape, dtype, poison)
+
+    return get
+
+
+# --------------------------------------------------------------------------- histories and pages
 
 FOLDER = "Linux-CPython-3.11-64bit"
 

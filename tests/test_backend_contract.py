@@ -31,7 +31,9 @@ from mnist_nets.specs import (
     Dropout,
     Flatten,
     MaxPool2D,
+    Recipe,
     ReLU,
+    UpdateRule,
     get_spec,
     list_specs,
 )
@@ -113,17 +115,17 @@ def assert_update(before, after, expected, what):
     assert_close(after - before, expected, rtol=1e-5, what=what, atol=rounding)
 
 
-def run_epoch(backend, model, staged, order, *, lr, momentum, batch_size, sync_every=50):
+def run_epoch(backend, model, staged, order, *, lr, update, batch_size, sync_every=50):
     calls = []
     backend.train_epoch(
         model,
         staged,
         np.asarray(order),
         lr=lr,
-        momentum=momentum,
         batch_size=batch_size,
         sync_every=sync_every,
         on_sync=lambda first, losses, correct: calls.append((first, losses, correct)),
+        update=update,
     )
     return calls
 
@@ -224,9 +226,14 @@ def test_full_batch_step_is_params_minus_lr_grads(backend):
     model = backend.build(spec, params)
     loss, grads = backend.loss_and_grads(model, x, y)
     calls = run_epoch(
-        backend, model, backend.stage(model, x, y), np.arange(8), lr=0.1, momentum=0.0,
+        backend,
+        model,
+        backend.stage(model, x, y),
+        np.arange(8),
+        lr=0.1,
         batch_size=8,
-    )  # fmt: skip
+        update=UpdateRule("sgd"),
+    )
     assert len(calls) == 1 and calls[0][0] == 0
     assert calls[0][1].dtype == np.float64
     assert calls[0][1] == pytest.approx([loss], rel=1e-6)
@@ -246,14 +253,42 @@ def test_two_momentum_steps_follow_the_formula(backend, spec):
     model = backend.build(spec, params)
     staged = backend.stage(model, x, y)
     _, g0 = backend.loss_and_grads(model, x, y)
-    run_epoch(backend, model, staged, np.arange(6), lr=lr, momentum=m, batch_size=6)
+    run_epoch(
+        backend, model, staged, np.arange(6), lr=lr, batch_size=6, update=UpdateRule("sgd", m)
+    )
     p1 = backend.export_params(model)
     _, g1 = backend.loss_and_grads(model, x, y)
-    run_epoch(backend, model, staged, np.arange(6), lr=lr / 2, momentum=m, batch_size=6)
+    run_epoch(
+        backend, model, staged, np.arange(6), lr=lr / 2, batch_size=6, update=UpdateRule("sgd", m)
+    )
     p2 = backend.export_params(model)
     for name, p in params.items():
         assert_update(p, p1[name], -lr * g0[name], what=f"step 1 {name}")
         assert_update(p1[name], p2[name], -(lr / 2) * (m * g0[name] + g1[name]), what=name)
+
+
+def test_two_adam_steps_follow_the_formula(backend):
+    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m / (1 - b1^t) /
+    (sqrt(v / (1 - b2^t)) + eps), with betas far apart so that swapping them shows."""
+    params = random_params(DENSE, seed=8)
+    x, y = random_batch(DENSE, 6, seed=9)
+    lr, (b1, b2), eps = 0.01, (0.5, 0.99), 1e-7
+    rule = UpdateRule("adam", 0.0, (b1, b2), eps)
+    model = backend.build(DENSE, params)
+    staged = backend.stage(model, x, y)
+    m = {k: np.zeros_like(v, np.float64) for k, v in params.items()}
+    v = {k: np.zeros_like(val, np.float64) for k, val in params.items()}
+    before = params
+    for t in (1, 2):
+        _, g = backend.loss_and_grads(model, x, y)
+        run_epoch(backend, model, staged, np.arange(6), lr=lr, batch_size=6, update=rule)
+        after = backend.export_params(model)
+        for name in params:
+            m[name] = b1 * m[name] + (1 - b1) * g[name]
+            v[name] = b2 * v[name] + (1 - b2) * np.square(g[name].astype(np.float64))
+            step = lr * m[name] / (1 - b1**t) / (np.sqrt(v[name] / (1 - b2**t)) + eps)
+            assert_update(before[name], after[name], -step, what=f"step {t} {name}")
+        before = after
 
 
 def test_batches_follow_the_order_and_sync_every(backend):
@@ -265,9 +300,15 @@ def test_batches_follow_the_order_and_sync_every(backend):
     model = backend.build(spec, params)
     order = np.random.default_rng(0).permutation(10)
     calls = run_epoch(
-        backend, model, backend.stage(model, x, y), order, lr=0.0, momentum=0.9,
-        batch_size=3, sync_every=3,
-    )  # fmt: skip
+        backend,
+        model,
+        backend.stage(model, x, y),
+        order,
+        lr=0.0,
+        batch_size=3,
+        sync_every=3,
+        update=UpdateRule("sgd", 0.9),
+    )
     assert [(first, len(losses)) for first, losses, _ in calls] == [(0, 3), (3, 1)]
     losses = np.concatenate([c[1] for c in calls])
     correct = np.concatenate([c[2] for c in calls])
@@ -283,9 +324,15 @@ def test_sync_reports_every_batch_in_chunks(backend):
     model = backend.build(DENSE, random_params(DENSE, seed=0))
     x, y = random_batch(DENSE, 50, seed=10)
     calls = run_epoch(
-        backend, model, backend.stage(model, x, y), np.random.default_rng(0).permutation(50),
-        lr=0.01, momentum=0.5, batch_size=5, sync_every=3,
-    )  # fmt: skip
+        backend,
+        model,
+        backend.stage(model, x, y),
+        np.random.default_rng(0).permutation(50),
+        lr=0.01,
+        batch_size=5,
+        sync_every=3,
+        update=UpdateRule("sgd", 0.5),
+    )
     assert [(first, len(losses)) for first, losses, _ in calls] == [(0, 3), (3, 3), (6, 3), (9, 1)]
     counts = np.concatenate([c for _, _, c in calls])
     assert np.all((counts >= 0) & (counts <= 5))
@@ -300,9 +347,15 @@ def test_an_error_in_on_sync_propagates(backend):
 
     with pytest.raises(KeyboardInterrupt):
         backend.train_epoch(
-            model, backend.stage(model, x, y), np.arange(20), lr=0.01, momentum=0.0,
-            batch_size=5, sync_every=2, on_sync=stop,
-        )  # fmt: skip
+            model,
+            backend.stage(model, x, y),
+            np.arange(20),
+            lr=0.01,
+            batch_size=5,
+            sync_every=2,
+            on_sync=stop,
+            update=UpdateRule("sgd"),
+        )
 
 
 def test_predict_is_argmax_of_forward(backend):
@@ -311,6 +364,60 @@ def test_predict_is_argmax_of_forward(backend):
     labels = backend.predict(model, backend.stage(model, x), batch_size=10)
     assert labels.shape == (23,)
     np.testing.assert_array_equal(labels, np.argmax(backend.forward(model, x), axis=1))
+
+
+def test_specs_that_differ_only_in_their_loss_train_by_their_own(backend):
+    """Whatever a backend compiles and keeps for a network is keyed by everything that
+    shapes a step: the same layers with cross-entropy and then with MSE each take the step
+    of their own loss (numpy's, computed by hand, as the reference)."""
+    reference = get_backend("numpy")
+    layers = [Flatten(), Dense(10)]
+    for loss in ("cross_entropy", "mse"):
+        spec = make_spec(f"only_{loss}", layers, (3, 4, 2), loss=loss)
+        params = random_params(spec, seed=4)
+        x, y = random_batch(spec, 8, seed=4)
+        stepped, losses = [], []
+        for b in (backend, reference):
+            model = b.build(spec, params)
+            b.train_epoch(
+                model,
+                b.stage(model, x, y),
+                np.arange(8),
+                lr=0.5,
+                update=UpdateRule("sgd"),
+                batch_size=8,
+                sync_every=50,
+                on_sync=lambda first, batch_losses, correct, seen=losses: seen.append(
+                    batch_losses[0]
+                ),
+            )
+            stepped.append(b.export_params(model))
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5), loss
+        for name in params:
+            np.testing.assert_allclose(stepped[0][name], stepped[1][name], rtol=1e-4, atol=1e-6)
+
+
+def test_predict_after_training_runs_in_eval_mode(backend):
+    """After a training epoch (dropout on), ``predict`` is the argmax of the eval-mode
+    logits, the same on every call: a backend that leaves its network in training mode
+    would predict through random dropout masks."""
+    model = backend.build(DROPOUT_NET, random_params(DROPOUT_NET, seed=5), seed=1)
+    x, y = random_batch(DROPOUT_NET, 40, seed=5)
+    backend.train_epoch(
+        model,
+        backend.stage(model, x, y),
+        np.arange(40),
+        lr=0.01,
+        update=UpdateRule("sgd"),
+        batch_size=20,
+        sync_every=50,
+        on_sync=lambda *a: None,
+    )
+    staged = backend.stage(model, x)
+    first = backend.predict(model, staged)
+    second = backend.predict(model, staged)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, np.argmax(backend.forward(model, x), axis=1))
 
 
 # --------------------------------------------------------------------------- dropout and seeds
@@ -348,7 +455,7 @@ def train_once(backend, train, seed, build_seed=None):
         DROPOUT_NET, init_params(DROPOUT_NET, 0), seed=seed if build_seed is None else build_seed
     )
     history = backend.train(
-        model, (train, None), epochs=2, lr=0.05, batch_size=40, seed=seed, momentum=0.9
+        model, (train, None), Recipe(lr=0.05, epochs=2, batch_size=40, momentum=0.9), seed
     )
     return backend.export_params(model), history
 
@@ -370,7 +477,7 @@ def test_diverging_learning_rate_raises(backend, small_train):
     spec = make_spec("mse_perceptron", [Flatten(), Dense(10)], loss="mse")
     model = backend.build(spec, init_params(spec, 0))
     with pytest.raises(Diverged, match="training diverged"):
-        backend.train(model, (small_train, None), epochs=3, lr=1e4, batch_size=20, seed=0)
+        backend.train(model, (small_train, None), Recipe(lr=1e4, epochs=3, batch_size=20), 0)
 
 
 # --------------------------------------------------------------------------- bad inputs, devices
@@ -385,6 +492,53 @@ def test_bad_inputs_are_clear_errors(backend):
         backend.loss_and_grads(model, x, np.array([0, 10]))
     with pytest.raises(ValueError, match="expected 2 integers"):
         backend.stage(model, x, np.array([1, 2, 3]))
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"staged": "no labels"}, ValueError, "train_epoch needs data staged with labels"),
+        ({"order": [0, 6]}, ValueError, "order must be a 1-D array of indices into the 6 samples"),
+        ({"order": [-1, 0]}, ValueError, "order must be a 1-D array of indices into the 6"),
+        ({"order": [[0, 1]]}, ValueError, "order must be a 1-D array of indices"),
+        ({"order": list(range(6)) * 2}, ValueError, r"order \(at most 6 indices\)"),
+        ({"batch_size": 0}, ValueError, "batch_size and sync_every must be positive: 6, 0, 50"),
+        ({"batch_size": True}, ValueError, "batch_size and sync_every must be positive"),
+        ({"batch_size": 2.0}, ValueError, "batch_size and sync_every must be positive"),
+        ({"sync_every": 0}, ValueError, "batch_size and sync_every must be positive: 6, 3, 0"),
+        ({"update": 0.9}, TypeError, r"update must be a mnist_nets.specs.UpdateRule"),
+    ],
+)
+def test_train_epoch_arguments_are_checked_once_for_every_backend(backend, change, error, message):
+    """The base class checks train_epoch's arguments before any backend runs a batch: the
+    parameters are left untouched and ``on_sync`` is never called."""
+    params = random_params(DENSE, seed=0)
+    model = backend.build(DENSE, params)
+    x, y = random_batch(DENSE, 6, seed=1)
+    args = {
+        "staged": backend.stage(model, x, y),
+        "order": list(range(6)),
+        "batch_size": 3,
+        "sync_every": 50,
+        "update": UpdateRule("sgd", 0.9),
+    } | change
+    if args["staged"] == "no labels":
+        args["staged"] = backend.stage(model, x)
+    calls = []
+    with pytest.raises(error, match=message):
+        backend.train_epoch(
+            model,
+            args["staged"],
+            np.asarray(args["order"]),
+            lr=0.1,
+            update=args["update"],
+            batch_size=args["batch_size"],
+            sync_every=args["sync_every"],
+            on_sync=lambda *a: calls.append(a),
+        )
+    assert calls == []
+    after = backend.export_params(model)
+    assert all(np.array_equal(after[name], params[name]) for name in params)
 
 
 def test_missing_device_is_a_clear_error(backend):

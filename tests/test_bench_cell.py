@@ -272,7 +272,7 @@ def test_cell_warm_up_and_setup_calls(monkeypatch):
             return super().stage(model, x, y)
 
         def train_epoch(self, model, staged, order, **kw):
-            calls.append(("train_epoch", order.tolist(), kw["lr"], kw["momentum"],
+            calls.append(("train_epoch", order.tolist(), kw["lr"], kw["update"].momentum,
                           kw["batch_size"], kw["sync_every"], kw.get("update")))
             return super().train_epoch(model, staged, order, **kw)
 
@@ -340,9 +340,9 @@ def test_cell_run_passes_the_recipe_and_progress_and_times_the_round(monkeypatch
     seen = {}
     original = NumpyBackend.train
 
-    def train(self, model, data, epochs, lr, batch_size, seed, **kwargs):
-        seen.update(kwargs, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-        return original(self, model, data, epochs, lr, batch_size, seed, **kwargs)
+    def train(self, model, data, recipe, seed, **kwargs):
+        seen.update(kwargs, recipe=recipe, seed=seed)
+        return original(self, model, data, recipe, seed, **kwargs)
 
     monkeypatch.setattr(NumpyBackend, "train", train)
     cell = _tiny_cell(epochs=1, rounds=0, seed=4)
@@ -351,11 +351,11 @@ def test_cell_run_passes_the_recipe_and_progress_and_times_the_round(monkeypatch
         "epoch_end": lambda self, *a: None}))
     args, kwargs = cell.setup()
     result = cell.run(*args, **kwargs)
-    recipe = seen.pop("recipe")  # the whole recipe too (update rule and schedule)
+    recipe = seen.pop("recipe")  # the whole recipe: the one way hyper-parameters go
     assert (recipe.epochs, recipe.lr, recipe.batch_size, recipe.momentum, recipe.lr_decay) == (
         1, 0.1, 16, 0.5, 0.5)
-    assert seen == {"momentum": 0.5, "lr_decay": 0.5, "progress": progress, "epochs": 1,
-                    "lr": 0.1, "batch_size": 16, "seed": 4}
+    assert recipe == cell.recipe
+    assert seen == {"progress": progress, "seed": 4}
     assert 0 < result.build_seconds < 60 and 0 < result.wall_seconds < 60
     assert result.wall_seconds >= result.history.train_seconds
     assert result.diverged is None

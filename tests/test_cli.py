@@ -6,6 +6,7 @@ TensorFlow appear only where crossing frameworks is the point (skipped when miss
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import BAD_ARGS
 from PIL import Image
 
 from mnist_nets.backends import registry
@@ -325,32 +327,6 @@ def test_predict_handles_a_dark_digit_on_a_light_background(trained, test_images
 # --------------------------------------------------------------------------- bad input
 
 
-BAD_ARGS = [
-    (["train", "--model", "lenet5"], "invalid choice: 'lenet5' (choose from 'perceptron'"),
-    (["train", "--model", "cnn", "--framework", "caffe"], "'caffe' (choose from 'numpy', 'torch'"),
-    (["train", "--model", "cnn", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["train", "--model", "perceptron", "--device", "cuda", "--limit", "10"], "not available"),
-    (["train", "--model", "cnn", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
-    (["train", "--model", "cnn", "--epochs", "-2"], "--epochs: must be a positive integer"),
-    (["train", "--model", "cnn", "--epochs", "two"], "--epochs: expected a positive integer"),
-    (["train", "--model", "cnn", "--lr", "0"], "--lr: must be a positive finite number"),
-    (["train", "--model", "cnn", "--lr", "-0.1"], "--lr: must be a positive finite number"),
-    (["train", "--model", "cnn", "--lr", "inf"], "--lr: must be a positive finite number"),
-    (["train", "--model", "cnn", "--batch-size", "0"], "--batch-size: must be a positive integer"),
-    (["train", "--model", "cnn", "--limit", "-5"], "--limit: must be a positive integer"),
-    (["train", "--model", "cnn", "--seed", "-1"], "--seed: must be in [0, 2**31)"),
-    (["train", "--model", "perceptron", "--out", "{tmp}"], "is a directory"),
-    (["train", "--epochs", "1"], "required: --model"),
-    (["evaluate", "{tmp}/missing.npz"], "no such weights file"),
-    (["evaluate", "{tmp}/garbage.npz"], "not a readable .npz weights file"),
-    (["evaluate", "{tmp}/foreign.npz"], "not a mnist_nets weights file"),
-    (["evaluate", "{tmp}/foreign.npz", "--framework", "caffe"], "invalid choice: 'caffe'"),
-    (["predict", "{tmp}/missing.npz", "{tmp}/digit.png"], "no such weights file"),
-    (["specs", "lenet5"], "unknown model 'lenet5'; choose one of: perceptron"),
-    (["compare", "--model", "cnn", "--frameworks", "numpy,caffe"], "unknown framework(s) 'caffe'"),
-    (["data", "fetch", "--data-dir", "{tmp}"], "checksum mismatch"),
-    ([], "required: COMMAND"),
-]
 
 
 @pytest.mark.parametrize("args, message", BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])
@@ -419,8 +395,8 @@ def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
 
     with pytest.raises(TrainingFailed, match=r"epoch 2.*holds the weights of epoch 1"):
         train_one(
-            spec, backend, "cpu", data, epochs=3, lr=0.1, batch_size=50, seed=0,
-            params=init_params(spec, 0), out=str(out), quiet=True,
+            spec, backend, "cpu", data, recipe=dataclasses.replace(spec.recipe, epochs=3, lr=0.1,
+            batch_size=50), seed=0, params=init_params(spec, 0), out=str(out), quiet=True,
         )  # fmt: skip
     _, params = load_params(out)  # whole and finite (load_params refuses NaN)
     assert all(np.isfinite(v).all() for v in params.values())

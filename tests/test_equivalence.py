@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import RTOL_DEEP, assert_close, network_scale
 from hypothesis import given, settings
 from spec_strategies import cases, random_params
 
@@ -63,7 +64,6 @@ from mnist_nets.specs import Recipe, UpdateRule, get_spec, list_specs
 from mnist_nets.training import learning_rates
 
 RTOL = 2e-5
-RTOL_DEEP = 1e-4
 FRAMEWORKS = installed()  # every registered backend whose framework is installed
 OTHERS = [name for name in FRAMEWORKS if name != REFERENCE]
 LR, MOMENTUM = 0.05, 0.9
@@ -72,24 +72,6 @@ ADAM_LRS = learning_rates(
     Recipe(lr=0.01, epochs=1, schedule="one_cycle", warmup=0.5, div_factor=5, final_div_factor=2),
     ADAM_STEPS,
 ).ravel()  # 0.002, 0.01 (the peak), 0.0055, 0.001
-
-
-def assert_close(what: str, got, ref, rtol: float, scale: float | None = None) -> None:
-    """``max|got - ref| <= rtol * scale``; ``scale`` defaults to ``max|ref|``."""
-    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
-    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
-    if scale is None:
-        scale = float(np.abs(ref).max()) if ref.size else 0.0
-    err = float(np.abs(got - ref).max()) if ref.size else 0.0
-    assert err <= rtol * scale + 1e-30, (
-        f"{what}: max |error| {err:.3g} exceeds {rtol:g} x {scale:.3g} (the largest "
-        "|reference| value compared against, see the module docstring)"
-    )
-
-
-def network_scale(values: dict) -> float:
-    """The largest ``|value|`` over all of a network's gradients (or updates)."""
-    return max(float(np.abs(value).max()) for value in values.values())
 
 
 def two_sgd_steps(backend, model, x, y):
@@ -102,10 +84,10 @@ def two_sgd_steps(backend, model, x, y):
             staged,
             order,
             lr=LR,
-            momentum=MOMENTUM,
             batch_size=len(y),
             sync_every=1,
             on_sync=lambda *args: None,
+            update=UpdateRule("sgd", MOMENTUM),
         )
     return backend.export_params(model)
 
@@ -122,7 +104,6 @@ def adam_steps(backend, model, x, y, rule):
         backend.stage(model, np.tile(x, (ADAM_STEPS, 1, 1, 1)), np.tile(y, ADAM_STEPS)),
         np.arange(ADAM_STEPS * len(y)),
         lr=ADAM_LRS,
-        momentum=0.0,
         update=rule,
         batch_size=len(y),
         sync_every=3,
@@ -258,7 +239,12 @@ def test_checkpoints_move_between_backends(source, small_mnist, tmp_path):
     backend = get_backend(source)
     model = backend.build(spec, init_params(spec, seed=2))
     r = spec.recipe
-    backend.train(model, (train, None), 1, r.lr, r.batch_size, seed=2, momentum=r.momentum)
+    backend.train(
+        model,
+        (train, None),
+        Recipe(lr=r.lr, epochs=1, batch_size=r.batch_size, momentum=r.momentum),
+        2,
+    )
     path = save_params(tmp_path / f"{source}.npz", spec, backend.export_params(model))
     loaded_spec, params = load_params(path)
     labels = {}
@@ -282,10 +268,10 @@ def first_epoch_losses(name, spec, train, seed):
         backend.stage(model, train.x, train.y),
         epoch_order(seed, 0, len(train.y)),
         lr=spec.recipe.lr,
-        momentum=spec.recipe.momentum,
         batch_size=spec.recipe.batch_size,
         sync_every=50,
         on_sync=lambda first, batch_losses, correct: losses.extend(batch_losses),
+        update=UpdateRule("sgd", spec.recipe.momentum),
     )
     return np.asarray(losses)
 

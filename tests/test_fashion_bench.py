@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import block, page, round_cells, table_cells, workspace, write_run
 
 from bench import report
 from bench.cell import TrainingCell, confusion_matrix
@@ -16,7 +17,6 @@ from bench.reporting.selection import load_runs, select
 from mnist_nets.backends import get_backend
 from mnist_nets.data import Split
 from mnist_nets.specs import get_spec
-from tests.helpers import block, page, round_cells, table_cells, workspace, write_run
 
 
 def test_the_fashion_profile_trains_fashion_mnist_with_its_floors():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import enospc, no_partial_files, one_line, run
 from PIL import Image, ImageDraw
 
 from mnist_nets import data
@@ -37,26 +38,6 @@ TRAIN = ("train", "--model", "perceptron", "--limit", "200", "--epochs", "1", "-
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    """``main(args)`` in this process: (exit code, stdout, stderr of this call alone);
-    argparse's own exits (``--help``, its errors) come back as their exit codes."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("mnist-nets"), lines[0]
-    return lines[0]
-
-
 def run_cli(*args, env=None, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mnist_nets", *map(str, args)],
@@ -68,17 +49,9 @@ def run_cli(*args, env=None, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-def no_partial_files(directory: Path) -> bool:
-    return not any(p.name.endswith(".part") for p in directory.iterdir())
-
-
 def old_weights(path: Path, seed: int = 7) -> bytes:
     save_params(path, get_spec("perceptron"), init_params(get_spec("perceptron"), seed))
     return path.read_bytes()
-
-
-def enospc(*_args, **_kwargs):
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 # --------------------------------------------------------------------------- train --out
@@ -526,7 +499,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
 
 @pytest.fixture
 def report_workspace(tmp_path):
-    from tests.helpers import training_cell, workspace, write_run
+    from helpers import training_cell, workspace, write_run
 
     ws = workspace(tmp_path)
     write_run(ws.results, 1, [training_cell("perceptron", "numpy")], when="2026-01-01T10:00:00")

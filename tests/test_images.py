@@ -73,6 +73,19 @@ def test_files_png_jpeg_rgba_and_16_bit(digits, tmp_path):
     assert load_image(tmp_path / "deep.png").max() == pytest.approx(x.max(), abs=1e-3)
 
 
+def test_a_16_bit_image_in_the_8_bit_range_reads_on_the_8_bit_scale(tmp_path):
+    """A 16-bit grayscale file whose brightest pixel is at most 255 holds 8-bit values (as
+    tools write an 8-bit image into a 16-bit container): it is read on the 8-bit scale, up
+    to the boundary itself; one level brighter and it is a 16-bit image."""
+    ramp = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    Image.fromarray(ramp).save(tmp_path / "wide.png")
+    x = load_image(tmp_path / "wide.png")
+    assert x.max() == 1.0 and x.dtype == np.float32
+    np.testing.assert_allclose(x.ravel(), np.arange(256) / 255.0, rtol=1e-6)
+    Image.fromarray(ramp + 1).save(tmp_path / "deep.png")
+    assert load_image(tmp_path / "deep.png").max() == pytest.approx(256 / 65535)
+
+
 def test_bad_images_are_clear_errors(tmp_path):
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ImageError, match=r"text.png: not an image"):

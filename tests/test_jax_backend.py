@@ -4,6 +4,7 @@ test_backend_contract.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from mnist_nets.specs import (  # noqa: E402
     ModelSpec,
     Recipe,
     ReLU,
+    UpdateRule,
 )
 
 SPEC = ModelSpec(
@@ -79,10 +81,15 @@ def test_no_compilation_inside_an_epoch(backend):
         seen = []
         with Compiles() as compiles:
             backend.train_epoch(
-                model, staged, np.random.default_rng(epoch).permutation(1000), lr=lr,
-                momentum=0.9, batch_size=64, sync_every=5,
+                model,
+                staged,
+                np.random.default_rng(epoch).permutation(1000),
+                lr=lr,
+                batch_size=64,
+                sync_every=5,
                 on_sync=lambda first, losses, correct, seen=seen: seen.append(len(losses)),
-            )  # fmt: skip
+                update=UpdateRule("sgd", 0.9),
+            )
         epochs.append(compiles.count)
         assert sum(seen) == 16
     assert epochs == [0, 0]
@@ -146,6 +153,21 @@ def test_versions(backend):
     assert versions["matmul_precision"] == "highest"
 
 
+def test_the_same_network_with_another_optimizer_compiles_its_step_at_stage(backend):
+    """What stage compiled is keyed by the optimizer too: a spec with the same layers as one
+    already staged (SGD), but an Adam recipe, gets its Adam step compiled when it is
+    staged, not left for its first epoch."""
+    train = load_split("train", limit=576)  # a size no other test stages
+    jax.clear_caches()  # so that what earlier tests compiled counts for nothing
+    sgd = backend.build(SPEC, init_params(SPEC, 0), seed=1)
+    backend.stage(sgd, train.x, train.y)
+    adam_spec = dataclasses.replace(SPEC, recipe=dataclasses.replace(SPEC.recipe, optimizer="adam"))
+    model = backend.build(adam_spec, init_params(adam_spec, 0), seed=1)
+    with Compiles() as compiles:
+        backend.stage(model, train.x, train.y)
+    assert compiles.count >= 1
+
+
 def test_fit_compiles_nothing_inside_timed_epochs(backend):
     """Through the shared loop, with a batch size other than the recipe's: ``train``
     tells ``stage`` which step to compile, so neither timed epoch compiles (counted from
@@ -171,7 +193,11 @@ def test_fit_compiles_nothing_inside_timed_epochs(backend):
 
         watch = Watch()
         history = backend.train(
-            model, (train, test), 2, 0.05, 96, seed=0, momentum=0.9, progress=watch
+            model,
+            (train, test),
+            Recipe(lr=0.05, epochs=2, batch_size=96, momentum=0.9),
+            0,
+            progress=watch,
         )
         assert compiles.count > 0  # the step for batches of 96 was compiled, in stage
     assert watch.during == [0, 0]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from test_faults import one_line, run
+from helpers import one_line, run
 
 from mnist_nets import machine
 
@@ -120,6 +120,19 @@ def test_the_memory_probe_hands_free_memory_back_before_its_baseline(monkeypatch
     assert calls == ["release", "reset"]
 
 
+def test_the_memory_probe_reports_bytes_from_the_kernel_s_kib(monkeypatch):
+    """/proc/self/status gives VmRSS and VmHWM in KiB (1,024 bytes): the probe reports
+    bytes, the peak's increase over the baseline and the baseline itself."""
+    import bench.memprobe as memprobe
+
+    readings = {"VmRSS": 10_000, "VmHWM": 12_500}
+    monkeypatch.setattr(memprobe, "_status_kib", lambda field: readings[field])
+    monkeypatch.setattr(memprobe, "reset_high_water_mark", lambda: True)
+    result = memprobe.probe("perceptron", "numpy", "cpu", seed=0, steps=1)
+    assert result["training_memory_bytes"] == 2_500 * 1024
+    assert result["rss_before_bytes"] == 10_000 * 1024
+
+
 def test_a_bad_setting_is_refused_naming_the_variable_and_the_choices(monkeypatch):
     monkeypatch.setenv("MNIST_NETS_ALLOCATOR", "jemalloc")
     with pytest.raises(ValueError) as info:
@@ -148,3 +161,15 @@ def test_what_the_process_runs_with_is_stored_with_each_benchmark_run():
         "system default (mallopt refused)",
         "system default",  # $MNIST_NETS_ALLOCATOR=system in the test's environment
     )
+
+
+def test_cpu_count_is_the_cores_this_process_may_run_on(monkeypatch):
+    """Under ``taskset`` or a container's CPU set, the process's affinity mask is what
+    counts, not the machine's core count; where there is no mask, the machine's count."""
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no sched_getaffinity on this platform")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert machine.cpu_count() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert machine.cpu_count() == 64

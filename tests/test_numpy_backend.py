@@ -22,6 +22,7 @@ from mnist_nets.specs import (
     ModelSpec,
     Recipe,
     ReLU,
+    UpdateRule,
     get_spec,
 )
 from mnist_nets.training import Diverged
@@ -54,16 +55,8 @@ def train_2000():
 def train(spec, data, *, seed, build_seed=0, epochs=2, lr=None, **kwargs):
     r = spec.recipe
     model = BACKEND.build(spec, init_params(spec, seed), seed=build_seed)
-    history = BACKEND.train(
-        model,
-        (data, None),
-        epochs,
-        lr or r.lr,
-        r.batch_size,
-        seed,
-        momentum=r.momentum,
-        **kwargs,
-    )
+    recipe = Recipe(lr=lr or r.lr, epochs=epochs, batch_size=r.batch_size, momentum=r.momentum)
+    history = BACKEND.train(model, (data, None), recipe, seed, **kwargs)
     return model, history
 
 
@@ -130,7 +123,7 @@ def test_on_sync_reports_every_batch_and_propagates_errors():
     def on_sync(first, losses, correct):
         calls.append((first, list(losses), list(correct)))
 
-    kwargs = dict(lr=0.1, momentum=0.9, batch_size=10)
+    kwargs = dict(lr=0.1, update=UpdateRule("sgd", 0.9), batch_size=10)
     BACKEND.train_epoch(model, staged, np.arange(100), **kwargs, sync_every=3, on_sync=on_sync)
     assert [(first, len(losses)) for first, losses, _ in calls] == [(0, 3), (3, 3), (6, 3), (9, 1)]
     correct = [c for _, _, cs in calls for c in cs]
@@ -187,10 +180,10 @@ def test_loss_falls_within_one_epoch(train_2000):
         BACKEND.stage(model, train_2000.x, train_2000.y),
         epoch_order(0, 0, 2000),
         lr=spec.recipe.lr,
-        momentum=spec.recipe.momentum,
         batch_size=spec.recipe.batch_size,
         sync_every=1,
         on_sync=lambda first, batch_losses, correct: losses.extend(batch_losses),
+        update=UpdateRule("sgd", spec.recipe.momentum),
     )
     assert len(losses) == 32
     assert np.mean(losses[:5]) > 2.0  # chance level: log(10) = 2.3
@@ -222,10 +215,10 @@ def test_divergence_names_epoch_and_batch():
         BACKEND.stage(model, data.x, data.y),
         epoch_order(1, 0, 512),
         lr=1e3,
-        momentum=0.9,
         batch_size=32,
         sync_every=1,
         on_sync=lambda first, batch_losses, correct: losses.extend(batch_losses),
+        update=UpdateRule("sgd", 0.9),
     )
     bad = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
     assert 1 < bad < 16  # diverges, but not at once: the batch number is worth checking
@@ -246,18 +239,25 @@ def test_a_diverging_epoch_reports_non_finite_losses_without_warnings(model_name
         BACKEND.stage(model, data.x, data.y),
         np.arange(64),
         lr=1e30,
-        momentum=0.0,
         batch_size=8,
         sync_every=1,
         on_sync=lambda first, losses, correct: reported.extend(losses),
+        update=UpdateRule("sgd"),
     )
     assert len(reported) == 8 and not np.all(np.isfinite(reported))
     model = BACKEND.build(spec, init_params(spec, 0))
     whole = []  # one batch of the whole set: blocks in two halves, the second on a thread
     for _ in range(3):
-        BACKEND.train_epoch(model, BACKEND.stage(model, data.x, data.y), np.arange(64),
-                            lr=1e30, momentum=0.0, batch_size=64, sync_every=1,
-                            on_sync=lambda first, batch, correct: whole.extend(batch))  # fmt: skip
+        BACKEND.train_epoch(
+            model,
+            BACKEND.stage(model, data.x, data.y),
+            np.arange(64),
+            lr=1e30,
+            batch_size=64,
+            sync_every=1,
+            on_sync=lambda first, batch, correct: whole.extend(batch),
+            update=UpdateRule("sgd"),
+        )
     assert not np.all(np.isfinite(whole))
 
 
@@ -287,6 +287,7 @@ def test_every_layer_computes_in_the_model_s_dtype(model_name, dtype):
 def test_a_conv_followed_by_a_tiling_pool_runs_fused():
     """*Speed: conv and pool fused*: cnn's and speedrun's convolutions write their output
     in pooling-phase order for the max-pool of size 2 (stride 2) after them."""
+
     def fused(name):
         model = BACKEND.build(get_spec(name), init_params(get_spec(name), 0))
         convs = [layer for layer in model.layers if hasattr(layer, "transposed")]
@@ -311,9 +312,16 @@ def test_halves_take_every_batch_of_two_rows_or_more(monkeypatch):
     model = BACKEND.build(spec, init_params(spec, 0))
     data = load_split("train", limit=5)
     losses = []
-    BACKEND.train_epoch(model, BACKEND.stage(model, data.x, data.y), np.arange(5), lr=0.01,
-                        momentum=0.0, batch_size=2, sync_every=1,
-                        on_sync=lambda first, batch, correct: losses.extend(batch))  # fmt: skip
+    BACKEND.train_epoch(
+        model,
+        BACKEND.stage(model, data.x, data.y),
+        np.arange(5),
+        lr=0.01,
+        batch_size=2,
+        sync_every=1,
+        on_sync=lambda first, batch, correct: losses.extend(batch),
+        update=UpdateRule("sgd"),
+    )
     assert halved == [2, 2] and len(losses) == 3 and np.all(np.isfinite(losses))
 
 
@@ -343,7 +351,7 @@ def test_train_epoch_with_adam_is_the_textbook_algorithm_over_calls():
     for lrs in ([1e-3, 2e-3, 3e-3], [4e-3, 5e-3]):  # two calls: batches of 8, 8, 4; 8, 8
         order = np.arange(8 * len(lrs) - (4 if len(lrs) == 3 else 0))
         synced = []
-        BACKEND.train_epoch(model, staged, order, lr=np.array(lrs), momentum=0.0, update=rule,
+        BACKEND.train_epoch(model, staged, order, lr=np.array(lrs), update=rule,
                             batch_size=8, sync_every=2,
                             on_sync=lambda first, losses, correct, synced=synced: synced.append(
                                 (first, len(losses), len(correct))))  # fmt: skip
@@ -379,8 +387,16 @@ def test_train_epoch_with_sgd_is_the_textbook_update_over_calls(momentum, calls)
     v = np.zeros_like(p)
     for lrs in calls:
         order = np.arange(8 * len(lrs))
-        BACKEND.train_epoch(model, staged, order, lr=np.array(lrs), momentum=momentum,
-                            batch_size=8, sync_every=1, on_sync=lambda *a: None)  # fmt: skip
+        BACKEND.train_epoch(
+            model,
+            staged,
+            order,
+            lr=np.array(lrs),
+            batch_size=8,
+            sync_every=1,
+            on_sync=lambda *a: None,
+            update=UpdateRule("sgd", momentum),
+        )
         for b, lr in enumerate(lrs):
             probe.flat[...] = p
             _, grads = BACKEND.loss_and_grads(probe, data.x[order[b * 8 : (b + 1) * 8]],
@@ -402,11 +418,46 @@ def test_a_failing_epoch_leaves_the_velocity_in_its_own_units():
             raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError, match="stop"):
-        BACKEND.train_epoch(model, staged, np.arange(32), lr=np.array([0.5, 0.1, 0.2, 0.3]),
-                            momentum=0.9, batch_size=8, sync_every=1, on_sync=stop)  # fmt: skip
+        BACKEND.train_epoch(
+            model,
+            staged,
+            np.arange(32),
+            lr=np.array([0.5, 0.1, 0.2, 0.3]),
+            batch_size=8,
+            sync_every=1,
+            on_sync=stop,
+            update=UpdateRule("sgd", 0.9),
+        )
     g0 = BACKEND.loss_and_grads(probe, data.x[:8], data.y[:8])[1]
     g0 = np.concatenate([g0[k].ravel() for k in names])
     probe.flat[...] -= 0.5 * g0
     g1 = BACKEND.loss_and_grads(probe, data.x[8:16], data.y[8:16])[1]
     want = 0.9 * g0 + np.concatenate([g1[k].ravel() for k in names])
     np.testing.assert_allclose(model.velocity, want, rtol=1e-9, atol=1e-12)
+
+
+def test_the_second_half_draws_its_dropout_masks_from_the_shared_source():
+    """*Speed: two cores* runs a batch's halves side by side: the second half's dropout
+    layers draw no random numbers of their own (two threads drawing from one generator would
+    make a run depend on timing); like the first half's, they read the model's seed and step
+    and the layer's index in the spec, and their rows from ``first_row``, so that a batch run
+    in halves gets the very masks of :func:`mnist_nets.dropout.keep_mask` for the whole batch."""
+    from mnist_nets import dropout
+    from mnist_nets.backends import numpy_layers as nl
+
+    spec = get_spec("alexnet")
+    model = BACKEND.build(spec, init_params(spec, 0), seed=3)
+    own = [layer for layer in model.layers if isinstance(layer, nl.DropoutLayer)]
+    aside = [layer for layer in model.twin.layers if isinstance(layer, nl.DropoutLayer)]
+    assert len(aside) == len(own) >= 1
+    assert [layer.index for layer in aside] == [layer.index for layer in own]
+    model.dropout_step = 5
+    for first, half in ((0, own[0]), (3, aside[0])):
+        half.first_row = first
+        x = np.ones((3, *half.in_shape), np.float32)
+        half.forward(x, training=True)
+        np.testing.assert_array_equal(
+            half.keep, dropout.keep_mask(3, 5, half.index, x.shape, half.rate, first_row=first)
+        )
+    whole = dropout.keep_mask(3, 5, own[0].index, (6, *own[0].in_shape), own[0].rate)
+    np.testing.assert_array_equal(np.concatenate([own[0].keep, aside[0].keep]), whole)

@@ -15,63 +15,30 @@ from types import SimpleNamespace
 import numpy as np
 import numpy_reference
 import pytest
+from helpers import check_gradients, inputs, poisoned, small_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_nets import specs
+from mnist_nets import dropout, specs
 from mnist_nets.backends import get_backend, numpy_backend
 from mnist_nets.backends import numpy_layers as nl
 from mnist_nets.data import load_split
 from mnist_nets.params import init_params
-from mnist_nets.specs import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec, Recipe, ReLU
+from mnist_nets.specs import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ModelSpec,
+    Recipe,
+    ReLU,
+    UpdateRule,
+)
 
 BACKEND = get_backend("numpy")
 RECIPE = Recipe(lr=0.1, epochs=1)
 EPS = 1e-6
-
-
-def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, per_param=8):
-    """Compare ``loss_and_grads`` with central differences on up to ``per_param`` entries
-    of every parameter (all of them when it has fewer)."""
-    rng = np.random.default_rng(seed)
-    params = init_params(spec, seed)
-    for name in params:  # non-zero biases, so that bias gradients and ties are exercised
-        params[name] = params[name] + rng.normal(0, 0.1, params[name].shape).astype(np.float32)
-    model = BACKEND.build(spec, params, dtype=np.float64)
-    loss, grads = BACKEND.loss_and_grads(model, x, y)
-    assert list(grads) == list(spec.param_shapes)
-    assert loss == pytest.approx(
-        numpy_reference.loss_of(BACKEND.forward(model, x), y, spec.loss), rel=1e-12
-    )
-    for name, p in model.params.items():  # views of the model's parameters: edit in place
-        assert grads[name].shape == p.shape and grads[name].dtype == np.float64
-        flat = p.reshape(-1)
-        picks = np.arange(flat.size)
-        if flat.size > per_param:
-            picks = rng.choice(flat.size, per_param, replace=False)
-        numeric = []
-        for i in picks:
-            saved = flat[i]
-            flat[i] = saved + EPS
-            up = numpy_reference.loss_of(BACKEND.forward(model, x), y, spec.loss)
-            flat[i] = saved - EPS
-            down = numpy_reference.loss_of(BACKEND.forward(model, x), y, spec.loss)
-            flat[i] = saved
-            numeric.append((up - down) / (2 * EPS))
-        analytic = grads[name].reshape(-1)[picks]
-        scale = np.abs(grads[name]).max()
-        np.testing.assert_allclose(
-            analytic, numeric, rtol=1e-5, atol=1e-7 * (1 + scale), err_msg=f"{spec.name}: {name}"
-        )
-
-
-def inputs(shape, n, seed):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, *shape)).astype(np.float32), rng.integers(0, 10, n)
-
-
-def small_spec(name, shape, layers, loss="cross_entropy"):
-    return ModelSpec(name, tuple(layers), RECIPE, loss=loss, input_shape=shape)
 
 
 @st.composite
@@ -449,7 +416,7 @@ def test_full_batch_in_blocks_gives_the_gradient_of_one_piece(n, monkeypatch):
         (x, y),
         order,
         lr=0.1,
-        momentum=0.0,
+        update=UpdateRule("sgd"),
         batch_size=n,
         sync_every=1,
         on_sync=lambda first, losses, corrects: reported.append((losses[0], corrects[0])),
@@ -498,10 +465,10 @@ def test_a_batch_in_two_halves_gives_the_gradient_of_one_piece(monkeypatch):
             (xx, yy),
             np.arange(154),
             lr=0.1,
-            momentum=0.0,
             batch_size=77,
             sync_every=1,
             on_sync=lambda *a: None,
+            update=UpdateRule("sgd"),
         )
         trained.append(model.flat.copy())
     assert calls == [77, 77, 77, 77]  # the one-piece run (threshold inf) made no call
@@ -556,10 +523,10 @@ def test_inference_after_training_runs_in_chunks_of_the_training_batch():
         BACKEND.stage(model, x, y),
         np.arange(48),
         lr=0.01,
-        momentum=0.0,
         batch_size=16,
         sync_every=9,
         on_sync=lambda *a: None,
+        update=UpdateRule("sgd"),
     )
     shapes = {name: a.shape for name, a in model.layers[0].buf._arrays.items()}
     test_x, _ = inputs((8, 8, 1), 4 * 16, 10)
@@ -657,34 +624,30 @@ def test_blas_has_one_thread_while_two_halves_run(monkeypatch):
     monkeypatch.setattr(nl, "HALVES_MIN_FLOPS", 64 * spec.flops_training)
     model = BACKEND.build(spec, init_params(spec, 0))
     BACKEND.train_epoch(
-        model, (x, y), np.arange(len(x)), lr=0.01, momentum=0.0, batch_size=64,
-        sync_every=1, on_sync=lambda *a: None,
-    )  # fmt: skip
+        model,
+        (x, y),
+        np.arange(len(x)),
+        lr=0.01,
+        batch_size=64,
+        sync_every=1,
+        on_sync=lambda *a: None,
+        update=UpdateRule("sgd"),
+    )
     assert seen == [{1}, {1}]
     # and for a batch that is the whole set (blocked_step, its halves side by side)
     seen.clear()
     monkeypatch.setattr(nl, "blocked_step", recording(nl.blocked_step))
     BACKEND.train_epoch(
-        model, (x, y), np.arange(len(x)), lr=0.01, momentum=0.0, batch_size=len(x),
-        sync_every=1, on_sync=lambda *a: None,
-    )  # fmt: skip
+        model,
+        (x, y),
+        np.arange(len(x)),
+        lr=0.01,
+        batch_size=len(x),
+        sync_every=1,
+        on_sync=lambda *a: None,
+        update=UpdateRule("sgd"),
+    )
     assert seen == [{1}]
-
-
-def _poisoned(real_get):
-    """``Buffers.get`` whose new arrays hold NaN (True for masks) where numpy's np.empty
-    would hold whatever memory it got: a layer that reads a part of a buffer it never
-    wrote then gives NaN instead of the zeros that fresh memory often happens to hold."""
-
-    def get(self, name, shape, dtype=None, init=None):
-        def poison(a):
-            a.fill(True if a.dtype == np.bool_ else np.nan)
-            if init is not None:
-                init(a)
-
-        return real_get(self, name, shape, dtype, poison)
-
-    return get
 
 
 @pytest.mark.parametrize(
@@ -698,8 +661,15 @@ def _poisoned(real_get):
         ((7, 7, 1), [Conv2D(3, 3, padding=1), MaxPool2D(2), Flatten(), Dropout(0.3), Dense(10)]),
         ((7, 7, 1), [Conv2D(2, 3, stride=2, padding=1), ReLU(), Flatten(), Dense(10)]),
     ],
-    ids=["pool-remainder", "pool-rows", "pool-columns", "pool-overlap", "pool-fused",
-         "padded-dropout", "strided-padded"],
+    ids=[
+        "pool-remainder",
+        "pool-rows",
+        "pool-columns",
+        "pool-overlap",
+        "pool-fused",
+        "padded-dropout",
+        "strided-padded",
+    ],
 )
 @pytest.mark.parametrize("plain", [False, True], ids=["rewritten", "plain"])
 def test_buffers_are_never_read_before_they_are_written(shape, layers, plain, monkeypatch):
@@ -710,7 +680,7 @@ def test_buffers_are_never_read_before_they_are_written(shape, layers, plain, mo
     x, y = inputs(shape, 9, 3)
     x = x.astype(np.float64)
     grads = []
-    for get in (nl.Buffers.get, _poisoned(nl.Buffers.get)):
+    for get in (nl.Buffers.get, poisoned(nl.Buffers.get)):
         monkeypatch.setattr(nl.Buffers, "get", get)
         model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
         trained = model.plain_layers if plain else None
@@ -723,3 +693,167 @@ def test_buffers_are_never_read_before_they_are_written(shape, layers, plain, mo
         grads.append(steps)
     assert np.all(np.isfinite(grads[1]))
     np.testing.assert_array_equal(grads[1], grads[0])
+
+
+# --------------------------------------------------------------------------- sharper checks
+# Written against mutants that survived `make mutation` (see tests/MUTATION.md).
+# Most are about the buffers a layer reuses from one batch to the next: a fresh model's
+# buffers come from ``np.empty`` and are usually zero, which hides a forgotten ``fill(0)``.
+# Here every reused buffer is poisoned (NaN, or True for masks) between two batches, so
+# anything the second batch fails to overwrite shows.
+
+
+INIT_ONLY = {"xp", "pt", "p"}  # buffers whose set-once parts (zero border, ones) must persist
+
+
+def _poison(model) -> None:
+    for layer in [*model.layers, *(model._plain_layers or [])]:
+        for name, a in layer.buf._arrays.items():
+            if name in INIT_ONLY:
+                continue
+            a.fill(True if a.dtype == np.bool_ else np.nan)
+
+
+def _spec(shape, *layers):
+    return ModelSpec("t", (*layers, Flatten(), Dense(10)), RECIPE, input_shape=shape)
+
+
+SPECS = {
+    # pools that do not tile their input (an edge dropped), overlapping pools, stride > size
+    "untiled pool": _spec((5, 7, 2), Conv2D(3, 1), MaxPool2D(2)),
+    "tiled pool": _spec((4, 6, 2), Conv2D(3, 1), ReLU(), MaxPool2D(2)),
+    "overlapping pool": _spec((6, 6, 1), Conv2D(2, 3, padding=1), MaxPool2D(3, stride=1)),
+    "sparse pool": _spec((7, 7, 2), Conv2D(2, 2), MaxPool2D(1, stride=2)),
+    "fused odd edge": _spec((7, 7, 1), Conv2D(2, 2, padding=1), ReLU(), MaxPool2D(2)),
+    "padded stride": _spec((6, 5, 3), Conv2D(4, 3, stride=2, padding=2), ReLU(),
+                           Conv2D(2, 2, padding=1)),
+    "dropout": _spec((4, 4, 1), Conv2D(2, 3), Dropout(0.5)),
+}
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_reused_buffers_give_the_same_numbers_as_fresh_ones(name):
+    spec = SPECS[name]
+    rng = np.random.default_rng(1)
+    x1 = rng.normal(size=(3, *spec.input_shape))
+    x2 = rng.normal(size=(4, *spec.input_shape))
+    y1, y2 = rng.integers(0, 10, 3), rng.integers(0, 10, 4)
+    params = init_params(spec, 2)
+    params = {k: v + rng.normal(0, 0.1, v.shape) for k, v in params.items()}
+
+    fresh = BACKEND.build(spec, params, dtype=np.float64, seed=5)
+    loss_fresh, grads_fresh = BACKEND.loss_and_grads(fresh, x2, y2)
+    out_fresh = BACKEND.forward(fresh, x2)
+    acts_fresh = BACKEND.activations(fresh, x2)
+
+    reused = BACKEND.build(spec, params, dtype=np.float64, seed=5)
+    BACKEND.loss_and_grads(reused, x1, y1)
+    BACKEND.forward(reused, x1)
+    BACKEND.activations(reused, x1)
+    reused.rng = np.random.default_rng(0)  # realign dropout's draws below
+    fresh2 = BACKEND.build(spec, params, dtype=np.float64, seed=5)
+    fresh2.rng = np.random.default_rng(0)
+    for layer in [*reused.layers, *fresh2.layers]:
+        if isinstance(layer, nl.DropoutLayer):
+            layer.rng = np.random.default_rng(0)
+    _poison(reused)
+    loss_reused, grads_reused = BACKEND.loss_and_grads(reused, x2, y2)
+    loss_fresh2, grads_fresh2 = BACKEND.loss_and_grads(fresh2, x2, y2)
+    assert loss_reused == loss_fresh2
+    for k in grads_fresh2:
+        np.testing.assert_array_equal(grads_reused[k], grads_fresh2[k], err_msg=k)
+    if not spec.has_dropout:
+        assert loss_reused == loss_fresh
+        for k in grads_fresh:
+            np.testing.assert_array_equal(grads_reused[k], grads_fresh[k], err_msg=k)
+    _poison(reused)
+    np.testing.assert_array_equal(BACKEND.forward(reused, x2), out_fresh)
+    _poison(reused)
+    for a, b in zip(BACKEND.activations(reused, x2), acts_fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_buffers_reuse_and_reallocate():
+    buf = nl.Buffers(np.float32)
+    calls = []
+    a = buf.get("a", (2, 3), init=lambda arr: calls.append(arr.shape) or arr.fill(7))
+    assert a.dtype == np.float32 and a.shape == (2, 3) and calls == [(2, 3)]
+    assert (a == 7).all()
+    assert buf.get("a", (2, 3), init=lambda arr: calls.append("again")) is a  # reused, no init
+    assert calls == [(2, 3)]
+    b = buf.get("a", (3, 2))
+    assert b is not a and b.shape == (3, 2)
+    c = buf.get("a", (3, 2), np.bool_)
+    assert c is not b and c.dtype == np.bool_
+    assert buf.get("a", (3, 2), np.bool_) is c
+    assert buf.get("a", (3, 2)) is not c  # back to the default dtype
+    assert buf.get("b", (3, 2), "float64").dtype == np.float64
+    assert nl.Buffers("float64").dtype == np.float64
+
+
+def test_dense_layer_without_input_gradient_returns_none():
+    w, b = np.ones((3, 2)), np.zeros(2)
+    dw, db = np.zeros((3, 2)), np.zeros(2)
+    layer = nl.DenseLayer("d", (3,), (2,), np.float64, False, w, b, dw, db)
+    layer.forward(np.arange(6.0).reshape(2, 3), True)
+    assert layer.backward(np.ones((2, 2))) is None
+    assert dw.tolist() == [[3, 3], [5, 5], [7, 7]] and db.tolist() == [2, 2]
+
+
+def test_dropout_inference_and_rate_zero_pass_through():
+    x = np.arange(6.0).reshape(2, 3)
+    clock = SimpleNamespace(seed=0, dropout_step=1)
+    layer = nl.DropoutLayer("d", (3,), (3,), np.float64, True, 0.5, 0, clock)
+    assert layer.forward(x, training=False) is x and layer.keep is None
+    assert layer.backward(x) is x
+    zero = nl.DropoutLayer("d", (3,), (3,), np.float64, True, 0.0, 0, clock)
+    assert zero.forward(x, training=True) is x and zero.keep is None
+    y = layer.forward(np.ones((50, 3)), training=True)
+    kept = layer.keep.copy()
+    assert set(np.unique(y)) == {0.0, 2.0}
+    np.testing.assert_array_equal(layer.backward(np.full((50, 3), 3.0)), kept * 6.0)
+    layer.forward(x, training=False)
+    assert layer.keep is None  # inference forgets the last mask
+
+
+def test_losses_on_known_values():
+    logits = np.array([[0.0, np.log(3.0)] + [-np.inf] * 8, [1000.0, 1000.0] + [-1000.0] * 8])
+    loss, grad = nl.softmax_cross_entropy(logits, np.array([1, 0]))
+    assert loss == pytest.approx((np.log(4 / 3) + np.log(2)) / 2)
+    assert grad[0, :2] == pytest.approx([0.25 / 2, -0.25 / 2])
+    assert grad[1, :2] == pytest.approx([-0.5 / 2, 0.5 / 2])
+    out = np.zeros((2, 10))
+    out[0, 3] = 2.0
+    before = out.copy()
+    loss, grad = nl.mean_squared_error(out, np.array([3, 0]))
+    np.testing.assert_array_equal(out, before)  # the outputs are not changed
+    assert loss == pytest.approx((1 + 1) / 20)
+    assert grad[0, 3] == pytest.approx(2 * 1 / 20) and grad[1, 0] == pytest.approx(-2 / 20)
+    assert grad.sum() == pytest.approx(0.0)
+    assert nl.LOSSES == {"cross_entropy": nl.softmax_cross_entropy,
+                         "mse": nl.mean_squared_error}
+
+
+def test_sgd_with_and_without_scratch():
+    p, g, v = np.ones(3, np.float32), np.array([1, 2, 3], np.float32), np.ones(3, np.float32)
+    scratch = np.empty(3, np.float32)
+    nl.sgd_momentum_step(p, g, v, 0.5, 0.25, scratch)
+    assert v.tolist() == [1.25, 2.25, 3.25]
+    assert p.tolist() == pytest.approx([1 - 0.625, 1 - 1.125, 1 - 1.625])
+    assert p.dtype == v.dtype == np.float32
+    before = p.copy()
+    nl.sgd_momentum_step(p, g, v, 0.5, 0.0)  # plain SGD: param -= lr * grad, v not needed
+    assert p.tolist() == pytest.approx((before - 0.5 * g).tolist())
+    assert v.tolist() == [1.25, 2.25, 3.25]
+
+
+def test_dropout_draws_the_shared_mask():
+    """The mask is mnist_nets.dropout's for the clock's seed and step, the layer's index in
+    the spec and the rows the layer sees (from ``first_row``)."""
+    clock = SimpleNamespace(seed=3, dropout_step=7)
+    layer = nl.DropoutLayer("d", (64,), (64,), np.float32, True, 0.5, 4, clock)
+    layer.first_row = 5
+    layer.forward(np.ones((8, 64), np.float32), training=True)
+    expected = dropout.keep_mask(3, 7, 4, (8, 64), 0.5, first_row=5)
+    np.testing.assert_array_equal(layer.keep, expected)
+    assert layer.keep.dtype == np.bool_ and layer.name == "d"

@@ -28,7 +28,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from test_faults import no_partial_files, one_line, run  # noqa: E402
+from helpers import no_partial_files, one_line, run  # noqa: E402
 
 from mnist_nets.backends import BackendUnavailable, get_backend, list_backends  # noqa: E402
 from mnist_nets.backends.registry import BY_NAME as FRAMEWORKS  # noqa: E402

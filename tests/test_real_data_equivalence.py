@@ -27,9 +27,9 @@ import functools
 
 import numpy as np
 import pytest
+from helpers import RTOL_DEEP, assert_close, network_scale
 from numpy.lib.stride_tricks import sliding_window_view
 from spec_strategies import make_spec
-from test_equivalence import RTOL_DEEP, assert_close, network_scale
 
 from mnist_nets import dropout
 from mnist_nets.backends import get_backend

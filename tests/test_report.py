@@ -11,15 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bench import report
-from bench.reporting import format as fmt
-from bench.reporting import machines, networks, numpy_speed, stats
-from bench.reporting.pages import BEGIN, END, PAGES
-from bench.reporting.selection import load_runs, select
-from bench.reporting.summary import CellSummary, HistoryError, Recipe, read_history
-from mnist_nets.specs import get_spec, list_specs
-from tests.helpers import (
+from helpers import (
     FOLDER,
     block,
     edit_json,
@@ -31,6 +23,14 @@ from tests.helpers import (
     workspace,
     write_run,
 )
+
+from bench import report
+from bench.reporting import format as fmt
+from bench.reporting import machines, networks, numpy_speed, stats
+from bench.reporting.pages import BEGIN, END, PAGES
+from bench.reporting.selection import load_runs, select
+from bench.reporting.summary import CellSummary, HistoryError, Recipe, read_history
+from mnist_nets.specs import get_spec, list_specs
 
 
 def selected(folder, **kwargs):

@@ -6,14 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from bench import report
-from bench.reporting import inference, stats
-from bench.reporting.pages import PAGES
-from bench.reporting.selection import load_runs, select
-from bench.reporting.summary import InferenceSummary, read_history
-from mnist_nets.specs import list_specs
-from tests.helpers import (
+from helpers import (
     block,
     edit_json,
     inference_cell,
@@ -23,6 +16,13 @@ from tests.helpers import (
     workspace,
     write_run,
 )
+
+from bench import report
+from bench.reporting import inference, stats
+from bench.reporting.pages import PAGES
+from bench.reporting.selection import load_runs, select
+from bench.reporting.summary import InferenceSummary, read_history
+from mnist_nets.specs import list_specs
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 from spec_strategies import make_spec, random_batch, random_params  # noqa: E402
 
 from mnist_nets.backends import DeviceError, get_backend  # noqa: E402
-from mnist_nets.specs import Dense, Dropout, Flatten, Recipe, ReLU  # noqa: E402
+from mnist_nets.specs import Dense, Dropout, Flatten, Recipe, ReLU, UpdateRule  # noqa: E402
 
 RECIPE = Recipe(lr=0.1, epochs=1, batch_size=32)
 
@@ -30,16 +30,16 @@ DROPOUT_NET = make_spec(
 )
 
 
-def run_epoch(backend, model, staged, order, *, lr, momentum, batch_size, sync_every=50):
+def run_epoch(backend, model, staged, order, *, lr, update, batch_size, sync_every=50):
     backend.train_epoch(
         model,
         staged,
         np.asarray(order),
         lr=lr,
-        momentum=momentum,
         batch_size=batch_size,
         sync_every=sync_every,
         on_sync=lambda first, losses, correct: None,
+        update=update,
     )
 
 
@@ -50,10 +50,14 @@ def test_models_of_one_network_share_graphs_not_variables(backend):
     x, y = random_batch(spec, 12, seed=15)
     a, b = backend.build(spec, params, seed=1), backend.build(spec, params, seed=1)
     staged_a, staged_b = backend.stage(a, x, y), backend.stage(b, x, y)
-    run_epoch(backend, b, staged_b, np.arange(12), lr=0.1, momentum=0.9, batch_size=5)
+    run_epoch(
+        backend, b, staged_b, np.arange(12), lr=0.1, batch_size=5, update=UpdateRule("sgd", 0.9)
+    )
     for name, value in backend.export_params(a).items():
         np.testing.assert_array_equal(value, params[name], err_msg=f"a's {name} moved")
-    run_epoch(backend, a, staged_a, np.arange(12), lr=0.1, momentum=0.9, batch_size=5)
+    run_epoch(
+        backend, a, staged_a, np.arange(12), lr=0.1, batch_size=5, update=UpdateRule("sgd", 0.9)
+    )
     after_a, after_b = backend.export_params(a), backend.export_params(b)
     assert any(not np.array_equal(after_b[n], params[n]) for n in params)
     for name in params:

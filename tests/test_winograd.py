@@ -7,7 +7,7 @@ float32 error on real digits against float64, reused buffers, and the per-layer 
 
 import numpy as np
 import pytest
-from test_numpy_layers import _poisoned, check_gradients, inputs, small_spec
+from helpers import check_gradients, inputs, poisoned, small_spec
 
 from mnist_nets import specs
 from mnist_nets.backends import get_backend, winograd
@@ -147,7 +147,7 @@ def test_buffers_are_never_read_before_they_are_written(a, layers, every_fitting
     x, y = inputs((11, 11, 1), 5, 3)
     x = x.astype(np.float64)
     grads = []
-    for get in (nl.Buffers.get, _poisoned(nl.Buffers.get)):
+    for get in (nl.Buffers.get, poisoned(nl.Buffers.get)):
         monkeypatch.setattr(nl.Buffers, "get", get)
         model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
         steps = []

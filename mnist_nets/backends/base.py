@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_nets.specs import NUM_CLASSES, ModelSpec, UpdateRule
+from mnist_nets.specs import NUM_CLASSES, ModelSpec, Recipe, UpdateRule
 from mnist_nets.training import History, Progress, fit
 
 if TYPE_CHECKING:
@@ -55,11 +55,6 @@ def batch_lrs(lr, n_batches: int) -> np.ndarray:
     if lrs.shape != (n_batches,):
         raise ValueError(f"{lrs.size} learning rates given for {n_batches} batches")
     return lrs
-
-
-def update_rule(update: UpdateRule | None, momentum: float) -> UpdateRule:
-    """``update``, or SGD with ``momentum`` when none is given."""
-    return update if update is not None else UpdateRule("sgd", float(momentum))
 
 
 class BackendUnavailable(ImportError):
@@ -189,7 +184,6 @@ class Backend(abc.ABC):
         """Data prepared once for repeated use (moved to the device); numpy by default."""
         return (x, y)
 
-    @abc.abstractmethod
     def train_epoch(
         self,
         model: Any,
@@ -197,23 +191,68 @@ class Backend(abc.ABC):
         order: np.ndarray,
         *,
         lr: float | np.ndarray,
-        momentum: float,
+        update: UpdateRule,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
-        update: UpdateRule | None = None,
     ) -> None:
-        """One pass of updates over ``staged`` (from :meth:`stage`) in ``order``, in
-        mini-batches of ``batch_size`` (the last may be smaller), dropout on.
+        """One pass of ``update`` over ``staged`` (from :meth:`stage`, with labels) in
+        ``order``, in mini-batches of ``batch_size`` (the last may be smaller), dropout on.
 
-        ``lr`` is one learning rate for every batch or one per batch (:func:`batch_lrs`);
-        ``update`` is the rule (:func:`update_rule`: SGD with ``momentum`` when None).
-
+        ``lr`` is one learning rate for every batch or one per batch (:func:`batch_lrs`).
         Calls ``on_sync`` with the per-batch losses and correct counts at most
         ``sync_every`` batches apart and once at the end, and lets any exception
         it raises (divergence) propagate.  Returns only when the device has finished
         the epoch's work, so a clock read after it is honest.
+
+        The arguments are checked here, once for every backend; the backend's
+        :meth:`_train_epoch` runs the batches.
         """
+        if not isinstance(staged, tuple) or len(staged) != 2 or staged[1] is None:
+            raise ValueError(
+                "train_epoch needs data staged with labels: backend.stage(model, x, y)"
+            )
+        n_staged = int(staged[0].shape[0])
+        order = np.asarray(order)
+        if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n_staged)):
+            raise ValueError(f"order must be a 1-D array of indices into the {n_staged} samples")
+        if len(order) > n_staged or not (_positive(batch_size) and _positive(sync_every)):
+            raise ValueError(
+                f"order (at most {n_staged} indices), batch_size and sync_every must be "
+                f"positive: {len(order)}, {batch_size!r}, {sync_every!r}"
+            )
+        if not isinstance(update, UpdateRule):
+            raise TypeError(
+                f"update must be a mnist_nets.specs.UpdateRule (recipe.update_rule), "
+                f"got {type(update).__name__}"
+            )
+        self._train_epoch(
+            model,
+            staged,
+            order,
+            lr=lr,
+            update=update,
+            batch_size=int(batch_size),
+            sync_every=int(sync_every),
+            on_sync=on_sync,
+        )
+
+    @abc.abstractmethod
+    def _train_epoch(
+        self,
+        model: Any,
+        staged: Any,
+        order: np.ndarray,
+        *,
+        lr: float | np.ndarray,
+        update: UpdateRule,
+        batch_size: int,
+        sync_every: int,
+        on_sync: OnSync,
+    ) -> None:
+        """:meth:`train_epoch` after its arguments were checked: ``order`` a 1-D integer
+        array of at most as many indices as ``staged`` holds, all in range, ``batch_size``
+        and ``sync_every`` positive ints, ``update`` an :class:`UpdateRule`."""
 
     def predict(self, model: Any, staged: Any, batch_size: int = 1000) -> np.ndarray:
         """Predicted labels (argmax of the logits) for staged inputs, in eval mode."""
@@ -228,29 +267,19 @@ class Backend(abc.ABC):
         self,
         model: Any,
         data: tuple[Split, Split | None],
-        epochs: int,
-        lr: float,
-        batch_size: int,
+        recipe: Recipe,
         seed: int,
         *,
-        momentum: float = 0.0,
-        lr_decay: float = 1.0,
         progress: Progress | None = None,
         **kwargs: Any,
     ) -> History:
-        """Train on ``data = (train, test)`` and return the per-epoch history."""
+        """Train on ``data = (train, test)`` by ``recipe`` (:func:`mnist_nets.training.fit`;
+        other hyper-parameters: ``dataclasses.replace(recipe, ...)``) and return the
+        history."""
         train, test = data
-        return fit(
-            self,
-            model,
-            train,
-            test,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            seed=seed,
-            momentum=momentum,
-            lr_decay=lr_decay,
-            progress=progress,
-            **kwargs,
-        )
+        return fit(self, model, train, test, recipe, seed=seed, progress=progress, **kwargs)
+
+
+def _positive(value: Any) -> bool:
+    """Whether ``value`` is a positive integer (a bool is not)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1

@@ -80,7 +80,6 @@ from mnist_nets.backends.base import (
     batch_lrs,
     check_inputs,
     check_labels,
-    update_rule,
 )
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
@@ -470,11 +469,11 @@ class JaxBackend(Backend):
                 self._warm_step(model, staged, batch_size)
         return staged
 
-    def train(self, model: JaxModel, data, epochs, lr, batch_size, seed, **kwargs):
+    def train(self, model: JaxModel, data, recipe, seed, **kwargs):
         """:func:`mnist_nets.training.fit`, after telling :meth:`stage` the batch size
         to compile for (it stages the data before the first, timed, epoch)."""
-        model.warm_batch_size = batch_size
-        return super().train(model, data, epochs, lr, batch_size, seed, **kwargs)
+        model.warm_batch_size = recipe.batch_size
+        return super().train(model, data, recipe, seed, **kwargs)
 
     def _warm_step(
         self, model: JaxModel, staged: Staged, batch_size: int, optimizer: str | None = None
@@ -505,36 +504,23 @@ class JaxBackend(Backend):
         padded[: len(order)] = order
         return jax.device_put(padded, model.device)
 
-    def train_epoch(
+    def _train_epoch(
         self,
         model: JaxModel,
         staged: Staged,
         order: np.ndarray,
         *,
         lr,
-        momentum: float,
+        update: UpdateRule,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
-        update: UpdateRule | None = None,
     ) -> None:
-        if not isinstance(staged, Staged) or staged.y is None:
-            raise ValueError(
-                "train_epoch needs data staged with labels: backend.stage(model, x, y)"
-            )
         n_staged = int(staged.x.shape[0])
-        order = np.asarray(order)
-        if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n_staged)):
-            raise ValueError(f"order must be a 1-D array of indices into the {n_staged} samples")
-        if len(order) > n_staged or batch_size < 1 or sync_every < 1:
-            raise ValueError(
-                f"order (at most {n_staged} indices), batch_size and sync_every must be "
-                f"positive: {len(order)}, {batch_size}, {sync_every}"
-            )
         n = len(order)
         bs = min(batch_size, n_staged)
         n_batches = math.ceil(n / bs)
-        rule = update_rule(update, momentum)
+        rule = update
         lrs = batch_lrs(lr, n_batches).astype(np.float32)
         hyper = _hyper(rule)
         compiled = compiled_for(model.spec)

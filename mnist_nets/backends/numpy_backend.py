@@ -30,7 +30,6 @@ from mnist_nets.backends.base import (
     batch_lrs,
     check_inputs,
     check_labels,
-    update_rule,
 )
 from mnist_nets.params import check_params
 
@@ -336,24 +335,23 @@ class NumpyBackend(Backend):
             if scaled:
                 model.velocity /= model.dtype.type(held())
 
-    def train_epoch(
+    def _train_epoch(
         self,
         model: NumpyModel,
         staged,
         order: np.ndarray,
         *,
         lr,
-        momentum: float,
+        update: specs.UpdateRule,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
-        update: specs.UpdateRule | None = None,
     ) -> None:
         x, y = staged
         n = len(order)
         n_batches = math.ceil(n / batch_size)
         lrs = batch_lrs(lr, n_batches)
-        rule = update_rule(update, momentum)
+        rule = update
         losses = np.zeros(n_batches)
         correct = np.zeros(n_batches)
         first = 0  # first batch not yet reported

@@ -65,7 +65,6 @@ from mnist_nets.backends.base import (
     batch_lrs,
     check_inputs,
     check_labels,
-    update_rule,
 )
 from mnist_nets.params import check_params
 from mnist_nets.specs import (
@@ -551,32 +550,19 @@ class TensorflowBackend(Backend):
             graphs.warm_up(model, staged, model.spec.recipe.optimizer)
         return staged
 
-    def train_epoch(
+    def _train_epoch(
         self,
         model: TFModel,
         staged: Staged,
         order: np.ndarray,
         *,
         lr,
-        momentum: float,
+        update: UpdateRule,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
-        update: UpdateRule | None = None,
     ) -> None:
-        if not isinstance(staged, Staged) or staged.y is None:
-            raise ValueError(
-                "train_epoch needs data staged with labels: backend.stage(model, x, y)"
-            )
-        n_staged = int(staged.x.shape[0])
-        order = np.asarray(order)
-        if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n_staged)):
-            raise ValueError(f"order must be a 1-D array of indices into the {n_staged} samples")
-        if batch_size < 1 or sync_every < 1:
-            raise ValueError(
-                f"batch_size and sync_every must be positive: {batch_size}, {sync_every}"
-            )
-        rule = update_rule(update, momentum)
+        rule = update
         lrs = batch_lrs(lr, -(-len(order) // batch_size)).astype(np.float32)
         train_chunk = graphs_for(model).train_chunk(rule.optimizer)
         model.momentum.assign(rule.momentum)

@@ -68,7 +68,6 @@ from mnist_nets.backends.base import (
     batch_lrs,
     check_inputs,
     check_labels,
-    update_rule,
 )
 from mnist_nets.machine import cpu_name
 from mnist_nets.params import check_params
@@ -437,22 +436,19 @@ class TorchBackend(Backend):
             return xs, None
         return xs, self._labels(model, y, len(xs))
 
-    def train_epoch(
+    def _train_epoch(
         self,
         model: TorchModel,
         staged: tuple[torch.Tensor, torch.Tensor | None],
         order: np.ndarray,
         *,
         lr,
-        momentum: float,
+        update: UpdateRule,
         batch_size: int,
         sync_every: int,
         on_sync: OnSync,
-        update: UpdateRule | None = None,
     ) -> None:
         x, y = staged
-        if y is None:
-            raise ValueError("train_epoch needs labels: stage the training set with its labels")
         n_batches = math.ceil(len(order) / batch_size)
         dev = model.device
         order_t = torch.as_tensor(np.asarray(order, dtype=np.int64), device=dev)
@@ -460,7 +456,7 @@ class TorchBackend(Backend):
         correct = torch.empty(n_batches, dtype=torch.int64, device=dev)
         net, loss_fn, params, velocity = model.net, model.loss, model.tensors, model.velocity
         lrs = batch_lrs(lr, n_batches).tolist()
-        rule = update_rule(update, momentum)
+        rule = update
         momentum, adam = rule.momentum, rule.optimizer == "adam"
         if adam and not model.adam_m:
             model.adam_m = [torch.zeros_like(t) for t in params]

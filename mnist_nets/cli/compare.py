@@ -20,7 +20,7 @@ from mnist_nets.cli.common import (
     resolve_device,
     stdout_to_stderr,
 )
-from mnist_nets.cli.train import recipe_values, train_one
+from mnist_nets.cli.train import run_recipe, train_one
 from mnist_nets.specs import get_spec
 
 
@@ -28,7 +28,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mnist_nets.params import init_params
 
     spec = get_spec(args.model).for_dataset(args.dataset)
-    epochs, lr, batch_size = recipe_values(spec, args)
+    recipe = run_recipe(spec, args)
+    epochs, lr, batch_size = recipe.epochs, recipe.lr, recipe.batch_size
     explicit = args.frameworks is not None
     frameworks = args.frameworks or list_backends()
     results: list[dict[str, Any]] = []
@@ -55,9 +56,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 backend,
                 device,
                 (train, test),
-                epochs=epochs,
-                lr=lr,
-                batch_size=batch_size,
+                recipe=recipe,
                 seed=args.seed,
                 params=params,
                 quiet=args.quiet,

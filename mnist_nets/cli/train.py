@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
@@ -28,9 +29,7 @@ def train_one(
     device: str,
     data,
     *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
+    recipe,
     seed: int,
     params: dict,
     out: str | None = None,
@@ -39,7 +38,8 @@ def train_one(
     label: str = "",
     dataset: str = "mnist",
 ):
-    """Build and train one model; returns ``(model, history)``.
+    """Build and train one model by ``recipe`` (the spec's, with the command line's
+    overrides); returns ``(model, history)``.
 
     With ``out``, the weights are saved after every complete epoch (atomically, and
     only when finite).  A divergence raises :class:`TrainingFailed`, Ctrl-C
@@ -91,24 +91,13 @@ def train_one(
         saved.append(record.epoch)
 
     model = backend.build(spec, params, device=device, seed=seed)
-    r = spec.recipe
     # a batch larger than the training set is the training set (and TensorFlow indexes
     # batches with int32: --batch-size 2**31 would fail inside it)
-    batch_size = min(batch_size, len(data[0]))
+    recipe = dataclasses.replace(recipe, batch_size=min(recipe.batch_size, len(data[0])))
     progress = BarProgress(label=label, disable=quiet)
     try:
         history = backend.train(
-            model,
-            data,
-            epochs,
-            lr,
-            batch_size,
-            seed,
-            momentum=r.momentum,
-            lr_decay=r.lr_decay,
-            recipe=r,
-            progress=progress,
-            on_epoch_end=on_epoch_end,
+            model, data, recipe, seed, progress=progress, on_epoch_end=on_epoch_end
         )
     except Diverged as exc:
         where = f"{label}: " if label else ""
@@ -120,14 +109,21 @@ def train_one(
     return model, history
 
 
-def recipe_values(spec, args: argparse.Namespace) -> tuple[int, float, int]:
+def run_recipe(spec, args: argparse.Namespace):
+    """The spec's recipe with the command line's --epochs, --lr and --batch-size."""
     r = spec.recipe
-    return (args.epochs or r.epochs, args.lr or r.lr, args.batch_size or r.batch_size)
+    return dataclasses.replace(
+        r,
+        epochs=args.epochs or r.epochs,
+        lr=args.lr or r.lr,
+        batch_size=args.batch_size or r.batch_size,
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     spec = get_spec(args.model).for_dataset(args.dataset)
-    epochs, lr, batch_size = recipe_values(spec, args)
+    recipe = run_recipe(spec, args)
+    epochs, lr, batch_size = recipe.epochs, recipe.lr, recipe.batch_size
     from mnist_nets.params import weights_file_size
 
     out_existed = check_out(args.out, force=args.force, size_hint=weights_file_size(spec))
@@ -142,9 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             backend,
             device,
             (train, test),
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
+            recipe=recipe,
             seed=args.seed,
             params=init_params(spec, args.seed),
             out=args.out,
@@ -168,8 +162,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "epochs": epochs,
                 "lr": lr,
                 "batch_size": batch_size,
-                "momentum": spec.recipe.momentum,
-                "lr_decay": spec.recipe.lr_decay,
+                "momentum": recipe.momentum,
+                "lr_decay": recipe.lr_decay,
                 "seed": args.seed,
                 "train_samples": len(train),
                 "test_samples": len(test),
