@@ -17,7 +17,7 @@ from mnist_nets.cli.common import PROG, Interrupted, UsageError, err
 
 NO_WEIGHTS = (
     "serve needs trained weights: train some first, e.g. `mnist-nets train --model speedrun "
-    "--out speedrun.npz` (about a minute on a CPU), then `mnist-nets serve --weights "
+    "--out speedrun.npz` (under a minute on a CPU), then `mnist-nets serve --weights "
     "speedrun.npz`"
 )
 

@@ -120,11 +120,11 @@ class Predictor:
         if not isinstance(rows, list) or len(rows) != SIZE:
             raise InputError(
                 f'"pixels" must be a list of {SIZE} rows, got '
-                + (f"{len(rows)} rows" if isinstance(rows, list) else _json_type(rows))
+                + (_count(len(rows), "row") if isinstance(rows, list) else _json_type(rows))
             )
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != SIZE:
-                got = f"{len(row)} values" if isinstance(row, list) else _json_type(row)
+                got = _count(len(row), "value") if isinstance(row, list) else _json_type(row)
                 raise InputError(f'"pixels" row {i} must hold {SIZE} values, got {got}')
             for j, v in enumerate(row):
                 # bool is an int in Python, but true is not a pixel value
@@ -177,3 +177,7 @@ def _json_type(value: Any) -> str:
     """The JSON name of a parsed value's type, for messages."""
     kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
