@@ -183,6 +183,18 @@ def test_48_concurrent_requests_are_all_answered(url, client, digits):
             assert diff.max() < 1e-4, (i, name)
 
 
+def test_a_kept_alive_connection_is_answered_without_delay(client):
+    """Without TCP_NODELAY on the server's connections, every answer after the first on
+    a kept-alive connection waits about 40 ms (Nagle's algorithm holding the body until
+    the client's delayed ACK of the headers)."""
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        assert client.get("/api/info").status_code == 200
+        times.append(time.perf_counter() - start)
+    assert np.median(times) < 0.02, times
+
+
 def test_fashion_weights_answer_with_class_names(weights, tmp_path, digits):
     spec, params, _ = load_weights(weights)
     fashion = tmp_path / "fashion.npz"

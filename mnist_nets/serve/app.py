@@ -137,7 +137,10 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port`` (port 0: a free one), so that a port in
     use is told before the frameworks load."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on connections whose socket says
+    # so, and without it each answer on a kept-alive connection waits 40 ms (Nagle's
+    # algorithm holding the body until the client's delayed ACK of the headers)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
