@@ -177,3 +177,30 @@ def test_draw_a_seven_with_the_mouse_and_a_one_by_touch(browser, url, tmp_path):
 
 def xy(point: tuple[float, float]) -> dict:
     return {"x": point[0], "y": point[1]}
+
+
+def test_fashion_weights_show_class_names(browser, tmp_path_factory, tmp_path):
+    from mnist_nets.data import get_dataset
+    from mnist_nets.params import load_weights, save_params
+
+    spec, params, _ = load_weights(trained_weights(tmp_path_factory))
+    fashion = tmp_path / "fashion.npz"  # the digit weights, labelled as Fashion-MNIST's
+    save_params(fashion, spec, params, dataset="fashion-mnist")
+    names = list(get_dataset("fashion-mnist").classes)
+    with live_server(Predictor(str(fashion), frameworks=["numpy"])) as url:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(url + "/")
+        page.wait_for_selector("#results[data-ready='true']")
+        assert page.inner_text("h1") == "Draw a piece of clothing"
+        assert "Fashion-MNIST" in page.inner_text("#seen-note")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(*pad_point(box, 0.3, 0.3))
+        page.mouse.down()
+        for fx, fy in [(0.7, 0.3), (0.7, 0.8), (0.3, 0.8), (0.3, 0.3)]:
+            page.mouse.move(*pad_point(box, fx, fy), steps=8)
+        page.mouse.up()
+        answered(page)
+        card = read_predictions(page)["numpy"]
+        page.close()
+    assert card["labels"] == names
+    assert card["top"] == names[int(np.argmax(card["percent"]))]

@@ -210,6 +210,10 @@ async function start() {
   }
   const fashion = info.dataset === "fashion-mnist";
   document.getElementById("what").textContent = fashion ? "piece of clothing" : "digit";
+  if (fashion) {
+    document.getElementById("seen-note").textContent =
+      "Scaled into 28x28 and centred by its box, as Fashion-MNIST's images were.";
+  }
   const names = info.frameworks.map((f) => f.label).join(", ");
   document.getElementById("about").textContent =
     `${info.model} weights trained on ${fashion ? "Fashion-MNIST" : "MNIST"}, ` +
