@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: test bench report lint venv clean-venv mutation docs-render bugs
+.PHONY: test bench report lint venv clean-venv mutation docs-render bugs chromium
 
 venv: $(STAMP)
 
@@ -22,8 +22,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # `make test`: lint, then the test suite (pytest's exit code 5, "no tests collected", fails too).
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# The browser test (tests/test_serve_browser.py) drives Debian's Chromium through Playwright,
+# which cannot download its own browser here: installed with apt when it is missing and make
+# runs as root; otherwise the test fails, naming the package to install.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 # `make bench`: the benchmark matrix on real MNIST, then README.md, docs/ and the plots.
 # BENCH_PROFILE=smoke|standard|seed|fashion (default standard; fashion: the standard matrix on

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -40,8 +41,6 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Transparent pixels are laid over white (a dark digit drawn on a transparent
     canvas stays a dark digit on a light background).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     try:
         is_file = path.is_file()
@@ -49,14 +48,31 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not is_file:
         raise ImageError(f"{path}: no such image file")
+    return read_image(path, str(path))
+
+
+def read_image(
+    source: str | os.PathLike | BinaryIO, name: str, *, max_pixels: int | None = None
+) -> np.ndarray:
+    """:func:`load_image` for a path or an open binary file (``name`` in messages);
+    ``max_pixels``: a larger image is refused before it is decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise ImageError(
+                    f"{name}: {img.width}x{img.height} pixels, more than the "
+                    f"{max_pixels:,} allowed; give a smaller image"
+                )
             img = ImageOps.exif_transpose(img)
             img.load()
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image (give a PNG or JPEG file)") from None
+        raise ImageError(f"{name}: not an image (give a PNG or JPEG file)") from None
+    except ImageError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{path}: unreadable image ({exc})") from None
+        raise ImageError(f"{name}: unreadable image ({exc})") from None
     if img.mode.startswith("I"):  # 16- or 32-bit grayscale
         raw = np.asarray(img, dtype=np.float64)
         return (raw / (65535.0 if raw.max() > 255 else 255.0)).clip(0, 1).astype(np.float32)
@@ -65,7 +81,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         bad = int(np.count_nonzero(~np.isfinite(raw)))
         if bad:
             raise ImageError(
-                f"{path}: {bad:,} pixel(s) are NaN or infinite (a floating-point image); "
+                f"{name}: {bad:,} pixel(s) are NaN or infinite (a floating-point image); "
                 "give an image with finite pixel values"
             )
         return raw.clip(0, 1)

@@ -812,6 +812,7 @@ HELP = {
         "predict  classify pictures of digits (PNG, JPEG, ...)",
         "export  saved weights as an ONNX model (runs in onnxruntime and other ONNX runtimes)",
         "compare  train one model in every framework from the same start and compare",
+        "serve  a local page to draw a digit on, where every framework predicts it",
     ],
     ("data",): ["fetch  fetch and verify MNIST (or Fashion-MNIST) into the cache"],
     ("data", "fetch"): [
@@ -855,6 +856,14 @@ HELP = {
     ("compare",): [
         *RUN_OPTIONS,
         f"--frameworks F,F  comma-separated (default: every installed one of {FRAMEWORKS})",
+    ],
+    ("serve",): [
+        "--weights FILE  a .npz file saved by `train --out` (without it, serve says how to get "
+        "one and exits with code 2)",
+        "--host HOST  the address to listen on (default: 127.0.0.1)",
+        "--port N  default: 8000; 0: any free one",
+        f"--frameworks F,F  comma-separated (default: every installed one of {FRAMEWORKS})",
+        f"--device D  {DEVICE}",
     ],
 }
 

@@ -19,6 +19,7 @@ from mnist_nets.cli.evaluate import cmd_evaluate
 from mnist_nets.cli.export import cmd_export
 from mnist_nets.cli.info import cmd_data_fetch, cmd_specs
 from mnist_nets.cli.predict import cmd_predict
+from mnist_nets.cli.serve import cmd_serve, port_arg
 from mnist_nets.cli.train import cmd_train
 from mnist_nets.data import DATASETS
 from mnist_nets.engines import list_engines
@@ -246,4 +247,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated (default: every installed one of {', '.join(list_backends())})",
     )
     compare.set_defaults(func=cmd_compare)
+
+    serve = sub.add_parser(
+        "serve",
+        help="a local page to draw a digit on, where every framework predicts it",
+        description="Serve a page where you draw a digit (mouse or touch) and see the 28x28 "
+        "image the networks get (made MNIST-like as by `predict`) and every framework's "
+        "ten probabilities and time, with the same weights; and its HTTP API, POST "
+        '/api/predict with a PNG or JSON {"pixels": 28x28 values 0-255} (docs/serve.md). '
+        "Ctrl-C stops it (exit code 130).",
+    )
+    serve.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="a .npz file saved by `train --out` (without it, serve says how to get one and "
+        "exits with code 2)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=port_arg, default=8000, metavar="N", help="default: 8000; 0: any free one"
+    )
+    serve.add_argument(
+        "--frameworks",
+        type=frameworks_arg,
+        metavar="F,F",
+        help=f"comma-separated (default: every installed one of {', '.join(list_backends())})",
+    )
+    _add_device(serve)
+    serve.set_defaults(func=cmd_serve)
     return parser
