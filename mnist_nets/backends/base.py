@@ -89,6 +89,19 @@ def check_labels(y, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def require_device(device: str, available: list[str], owner: str) -> str:
+    """``device`` if it is a known device that ``owner`` (e.g. "the numpy backend") can use
+    here (``available``), else a :class:`DeviceError` naming the choices."""
+    if device not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    if device not in available:
+        raise DeviceError(
+            f"device {device!r} is not available to {owner} on this machine "
+            f"(available: {', '.join(available)})"
+        )
+    return device
+
+
 class Backend(abc.ABC):
     """One framework's realisation of any :class:`~mnist_nets.specs.ModelSpec`."""
 
@@ -102,15 +115,7 @@ class Backend(abc.ABC):
 
     def check_device(self, device: str) -> str:
         """``device`` normalised ("cpu", "cuda", "mps"), or a :class:`DeviceError`."""
-        if device not in DEVICES:
-            raise DeviceError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
-        available = self.devices()
-        if device not in available:
-            raise DeviceError(
-                f"device {device!r} is not available to the {self.name} backend on this "
-                f"machine (available: {', '.join(available)})"
-            )
-        return device
+        return require_device(device, self.devices(), f"the {self.name} backend")
 
     def device_name(self, device: str = "cpu") -> str:
         """A human name of the device: the CPU model or the GPU's name."""

@@ -14,7 +14,8 @@ Exit codes (docs/cli.md says what each command guarantees about files):
 * 3 the system refused a read or write: a full disk, permission denied, a read-only or
   special file system, an unwritable stdout, out of memory;
 * 4 an unexpected error (a bug: rerun with ``MNIST_NETS_DEBUG=1`` and report it);
-* 130 interrupted (Ctrl-C; ``serve`` stops so); 141 stdout's reader went away (``| head``), silently.
+* 130 interrupted (Ctrl-C; ``serve`` stops so); 141 stdout's reader went away
+  (``| head``), silently.
 
 Every error but 141 is told in one line on stderr, naming the file or thing at fault and
 what to do.  Results go to stdout (with ``--json``: one JSON object and nothing else);

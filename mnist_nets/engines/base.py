@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_nets.backends.base import DEVICES, DeviceError
+from mnist_nets.backends.base import require_device
 from mnist_nets.specs import ModelSpec
 
 
@@ -59,14 +59,7 @@ class Engine(abc.ABC):
 
     def check_device(self, device: str) -> str:
         """``device`` ("cpu", "cuda", "mps") if this engine can use it, else a DeviceError."""
-        if device not in DEVICES:
-            raise DeviceError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
-        if device not in self.devices():
-            raise DeviceError(
-                f"device {device!r} is not available to the {self.name} engine on this "
-                f"machine (available: {', '.join(self.devices())})"
-            )
-        return device
+        return require_device(device, self.devices(), f"the {self.name} engine")
 
     def device_name(self, device: str = "cpu") -> str:
         from mnist_nets.machine import cpu_name
