@@ -294,7 +294,6 @@ def train_steps(name, spec, recipe, pool, seed=SEED) -> dict[str, np.ndarray]:
             staged,
             order[: STEPS * bs],
             lr=lrs[epoch],
-            momentum=recipe.momentum,
             batch_size=bs,
             sync_every=5,
             on_sync=lambda *args: None,

@@ -19,11 +19,13 @@ from mnist_nets.backends.registry import REFERENCE
 OTHER_FRAMEWORKS = tuple(f for f in FRAMEWORKS if f != REFERENCE)
 NUMPY_TARGETS = {  # model -> (as the table shows it, bound on the ratio, bound included)
     "perceptron": ("< 1", 1.0, False),
-    "dnn": ("< 0.9", 0.9, False),
-    "cnn": ("≤ 1", 1.0, True),
-    "alexnet": ("≤ 1.2", 1.2, True),
+    "dnn": ("≤ 1", 1.0, True),
+    "cnn": ("≤ 0.9", 0.9, True),
+    "alexnet": ("≤ 0.9", 0.9, True),
+    "speedrun": ("≤ 1.2", 1.2, True),
 }
-SEED_NUMPY_TARGETS = {"perceptron": ("≤ 0.35", 0.35, True)}
+# the full-batch perceptron: no slower, relative to the faster framework, than it has been
+SEED_NUMPY_TARGETS = {"perceptron": ("≤ 0.82", 0.82, True)}
 MET_TEXT = {"yes": "yes", "no": "**no**", "tie": "tie (the rounds straddle the target)"}
 
 
