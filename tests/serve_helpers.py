@@ -3,6 +3,7 @@ per test session, and a live server on a free port in a thread of the test proce
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -32,10 +33,9 @@ def trained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = get_spec("dnn")
     backend = get_backend("numpy")
     data = (load_split("train", TRAIN_IMAGES), load_split("test", 1000))
-    r = spec.recipe
     model, history = train_one(
-        spec, backend, "cpu", data, epochs=EPOCHS, lr=r.lr, batch_size=r.batch_size, seed=0,
-        params=init_params(spec, 0), quiet=True,
+        spec, backend, "cpu", data, recipe=dataclasses.replace(spec.recipe, epochs=EPOCHS),
+        seed=0, params=init_params(spec, 0), quiet=True,
     )  # fmt: skip
     assert history.epochs[-1].test_accuracy > 0.9, history.epochs[-1]
     path.parent.mkdir(exist_ok=True)

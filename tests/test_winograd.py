@@ -216,8 +216,12 @@ def _recording(seen, layer, key, fn):
 def test_the_choice_by_shape(monkeypatch):
     """Where the measurements put Winograd (docs/numpy-fast-convolutions.md): 3x3 layers with
     at least 32 input channels; im2col for 5x5 and one-channel layers, and for everything
-    when switched off.  The plain layers (for ``activations``) are always im2col."""
+    when switched off (the default: see winograd.ENABLED).  The plain layers (for
+    ``activations``) are always im2col."""
     spec = specs.get_spec("alexnet")
+    default = BACKEND.build(spec, init_params(spec, 0))
+    assert not any(isinstance(lay, winograd.WinogradConv2DLayer) for lay in default.layers)
+    monkeypatch.setattr(winograd, "ENABLED", True)
     model = BACKEND.build(spec, init_params(spec, 0))
     chosen = {
         layer.name: layer.a.name

@@ -332,7 +332,13 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
 # transforms in passes over memory, so the saving shows only where the products dominate,
 # i.e. with many channels; with one input channel (a first layer) the product is an outer
 # product and the transforms are all the work.
-ENABLED = True  # False: every convolution runs im2col (the reference)
+# Off by default, for equivalence on real data: a Winograd layer computes the outputs of a
+# tile as different sums of rounded terms, so identical input patches (the blank or
+# saturated areas of real digits) no longer give exactly equal outputs.  A max-pool window
+# that is an exact tie in every other backend (its gradient to the first maximum) then
+# becomes a near-tie decided by rounding, and a training run drifts away from the other
+# backends' (tests/test_real_data_equivalence.py fails with it on).  True: the choice below.
+ENABLED = False
 MIN_CHANNELS = 32  # fewer input channels: the transforms cost more than they save
 
 
