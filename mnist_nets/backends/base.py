@@ -22,6 +22,12 @@ CPU-only framework: :meth:`~Backend.synchronize` (wait for the device),
 :meth:`~Backend.reset_device_peak` / :meth:`~Backend.device_peak` (peak device
 memory), :meth:`~Backend.thread_settings` and :meth:`~Backend.versions`.
 
+Precision: every backend computes in float32 by default.  ``build(..., dtype="float64")``
+gives a float64 model in every backend, for checks of equivalence that float32 rounding
+would blur (a unit within rounding of ReLU's kink can take either side, and training
+amplifies the difference; docs/conventions.md).  ``export_params`` answers in the
+model's dtype.
+
 The updates are :class:`mnist_nets.specs.UpdateRule`'s: SGD ``v = momentum * v + grad;
 param -= lr * v``, or Adam with bias correction; the velocity, Adam's moments and its
 step count start at zero when the model is built and live in the model.
@@ -66,6 +72,18 @@ class DeviceError(ValueError):
 
 
 DEVICES = ("cpu", "cuda", "mps")
+DTYPES = ("float32", "float64")  # what build(..., dtype=) takes, in every backend
+
+
+def check_dtype(dtype) -> np.dtype:
+    """``dtype`` (a name or numpy dtype) as a numpy dtype, if it is one of :data:`DTYPES`."""
+    try:
+        found = np.dtype(dtype)
+    except TypeError:
+        found = None
+    if found is None or found.name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return found
 
 
 def check_inputs(spec: ModelSpec, x) -> np.ndarray:
@@ -152,9 +170,14 @@ class Backend(abc.ABC):
     # -- the model ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def build(self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int = 0) -> Any:
+    def build(
+        self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int = 0,
+        dtype: str = "float32",
+    ) -> Any:
         """A model of ``spec`` holding ``params`` (canonical, checked with
-        :func:`mnist_nets.params.check_params`) on ``device``; ``seed`` seeds dropout."""
+        :func:`mnist_nets.params.check_params`) on ``device``; ``seed`` seeds dropout;
+        ``dtype`` (:data:`DTYPES`, checked by :func:`check_dtype`) is the precision of
+        its parameters, state and arithmetic."""
 
     @abc.abstractmethod
     def forward(self, model: Any, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -181,7 +204,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def export_params(self, model: Any) -> dict[str, np.ndarray]:
-        """The model's parameters as canonical float32 numpy arrays (copies)."""
+        """The model's parameters as canonical numpy arrays of the model's dtype (copies)."""
 
     # -- training ------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ no conversion.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 import platform
@@ -78,6 +80,7 @@ from mnist_nets.backends.base import (
     DeviceError,
     OnSync,
     batch_lrs,
+    check_dtype,
     check_inputs,
     check_labels,
 )
@@ -266,7 +269,7 @@ class _Compiled:
             idx = lax.dynamic_slice(order, (start,), (bs,))
             valid = (start + jnp.arange(bs)) < n
             x, y = x_all[idx], y_all[idx]
-            weight = valid.astype(jnp.float32) / jnp.sum(valid)
+            weight = valid.astype(x_all.dtype) / jnp.sum(valid)
             key = (key, t) if spec.has_dropout else None
 
             def loss_fn(p):
@@ -337,6 +340,7 @@ class JaxModel:
     step: int = 0
     warm_batch_size: int | None = None  # the batch size stage() compiles for (see train)
     adam: tuple | None = None  # Adam's (m, v, step count), made at its first step
+    dtype: np.dtype = np.dtype(np.float32)  # of the parameters, state and arithmetic
 
     def next_key(self):
         """The dropout key ``(seed words, step)`` of the next step (the counter advanced)."""
@@ -344,13 +348,34 @@ class JaxModel:
         return self.key, np.uint32(self.step)
 
 
+def _precision(model: JaxModel):
+    """The context a model's arrays are made and used in: JAX keeps 64-bit types off
+    unless asked (``jax_enable_x64``), so a float64 model's every call runs with them on;
+    a float32 model's runs as JAX is configured."""
+    if model.dtype == np.float64:
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def _in_precision(method):
+    """``method(self, model, ...)`` run in :func:`_precision` of its model."""
+
+    @functools.wraps(method)
+    def wrapped(self, model, *args, **kwargs):
+        with _precision(model):
+            return method(self, model, *args, **kwargs)
+
+    return wrapped
+
+
 class Staged(NamedTuple):
-    x: Any  # float32 (N, H, W, C) on the model's device
+    x: Any  # (N, H, W, C) of the model's dtype on the model's device
     y: Any  # int32 (N,) or None
 
 
 class JaxBackend(Backend):
-    """JAX with XLA: a compiled SGD step, op-by-op probes, float32 at full precision."""
+    """JAX with XLA: a compiled SGD step, op-by-op probes, float32 at full precision (or
+    float64, with JAX's 64-bit types on for that model's calls)."""
 
     name = "jax"
     inference_mode = "jax.jit-compiled forward, eval mode"
@@ -415,43 +440,56 @@ class JaxBackend(Backend):
     # -- the model ---------------------------------------------------------------
 
     def build(
-        self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int | None = 0
+        self,
+        spec: ModelSpec,
+        params: dict,
+        device: str = "cpu",
+        seed: int | None = 0,
+        dtype: str = "float32",
     ) -> JaxModel:
         dev = self._device(self.check_device(device))
         checked = check_params(spec, params)
+        dt = check_dtype(dtype)
         seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
-        on_device = {
-            name: jax.device_put(np.array(value, dtype=np.float32), dev)
-            for name, value in checked.items()
-        }
-        velocity = {name: jnp.zeros_like(v) for name, v in on_device.items()}
-        key = jax.device_put(np.array(dropout.seed_words(seed), np.uint32), dev)
-        return JaxModel(spec, dev, on_device, velocity, key, seed)
+        model = JaxModel(spec, dev, {}, {}, None, seed, dtype=dt)
+        with _precision(model):
+            model.params = {
+                name: jax.device_put(np.array(value, dtype=dt), dev)
+                for name, value in checked.items()
+            }
+            model.velocity = {name: jnp.zeros_like(v) for name, v in model.params.items()}
+            model.key = jax.device_put(np.array(dropout.seed_words(seed), np.uint32), dev)
+        return model
 
     def _x(self, model: JaxModel, x) -> Any:
         x = check_inputs(model.spec, x)
-        return jax.device_put(np.asarray(x, dtype=np.float32), model.device)
+        return jax.device_put(np.asarray(x, dtype=model.dtype), model.device)
 
+    @_in_precision
     def forward(self, model: JaxModel, x: np.ndarray, training: bool = False) -> np.ndarray:
         key = model.next_key() if training and model.spec.has_dropout else None
         forward = compiled_for(model.spec).forward
         return np.asarray(forward(model.params, self._x(model, x), key))
 
+    @_in_precision
     def activations(self, model: JaxModel, x: np.ndarray) -> list[np.ndarray]:
         outputs = compiled_for(model.spec).activations(model.params, self._x(model, x))
         return [np.asarray(a) for a in outputs]
 
+    @_in_precision
     def loss_and_grads(self, model: JaxModel, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
         xs = self._x(model, x)
         ys = jax.device_put(check_labels(y, len(xs)).astype(np.int32), model.device)
         loss, grads = compiled_for(model.spec).loss_and_grads(model.params, xs, ys)
         return float(loss), {name: np.array(grads[name], dtype=np.float32) for name in model.params}
 
+    @_in_precision
     def export_params(self, model: JaxModel) -> dict[str, np.ndarray]:
-        return {name: np.array(v, dtype=np.float32) for name, v in model.params.items()}
+        return {name: np.array(v, dtype=model.dtype) for name, v in model.params.items()}
 
     # -- training ------------------------------------------------------------------
 
+    @_in_precision
     def stage(self, model: JaxModel, x: np.ndarray, y: np.ndarray | None = None) -> Staged:
         """Inputs (and labels) on the model's device, once.  The first time a network is
         staged with a data set of this size, its step (for the run's batch size) or
@@ -484,13 +522,14 @@ class JaxBackend(Backend):
         optimizer = optimizer or model.spec.recipe.optimizer
         compiled = compiled_for(model.spec)
         n = int(staged.x.shape[0])
-        key = (min(batch_size, n), n, model.device, optimizer)
+        key = (min(batch_size, n), n, model.device, optimizer, model.dtype.name)
         if key in compiled.warm:
             return
         copy = jax.tree.map(jnp.copy, (model.params, _opt_state(model, optimizer)))
         out = compiled.step_for(key[0], optimizer)(
             *copy, staged.x, staged.y, self._order(model, np.zeros(0, np.int32), n, key[0]),
-            np.int32(0), np.int32(n), np.float32(0.0), _hyper(UpdateRule(optimizer)),
+            np.int32(0), np.int32(n), model.dtype.type(0.0),
+            _hyper(UpdateRule(optimizer), model.dtype),
             model.key, np.uint32(0),
         )  # fmt: skip
         jax.block_until_ready(out)
@@ -504,6 +543,7 @@ class JaxBackend(Backend):
         padded[: len(order)] = order
         return jax.device_put(padded, model.device)
 
+    @_in_precision
     def _train_epoch(
         self,
         model: JaxModel,
@@ -521,8 +561,8 @@ class JaxBackend(Backend):
         bs = min(batch_size, n_staged)
         n_batches = math.ceil(n / bs)
         rule = update
-        lrs = batch_lrs(lr, n_batches).astype(np.float32)
-        hyper = _hyper(rule)
+        lrs = batch_lrs(lr, n_batches).astype(model.dtype)
+        hyper = _hyper(rule, model.dtype)
         compiled = compiled_for(model.spec)
         step = compiled.step_for(bs, rule.optimizer)
         order_d = self._order(model, order, n_staged, bs)
@@ -549,8 +589,9 @@ class JaxBackend(Backend):
         finally:
             model.params = params
             _set_opt_state(model, rule.optimizer, state)
-        compiled.warm.add((bs, n_staged, model.device, rule.optimizer))
+        compiled.warm.add((bs, n_staged, model.device, rule.optimizer, model.dtype.name))
 
+    @_in_precision
     def predict(self, model: JaxModel, staged: Any, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         x = staged.x if isinstance(staged, Staged) else self._x(model, staged[0])
         n = int(x.shape[0])
@@ -569,12 +610,12 @@ class JaxBackend(Backend):
         return labels.astype(np.int64)
 
 
-def _hyper(rule: UpdateRule):
+def _hyper(rule: UpdateRule, dtype: np.dtype):
     """The update's hyper-parameters as the step takes them, always of the same type (a
     new type would retrace): momentum for SGD, ``[beta1, beta2, eps]`` for Adam."""
     if rule.optimizer == "adam":
-        return np.array([*rule.betas, rule.eps], dtype=np.float32)
-    return np.float32(rule.momentum)
+        return np.array([*rule.betas, rule.eps], dtype=dtype)
+    return dtype.type(rule.momentum)
 
 
 def _opt_state(model: JaxModel, optimizer: str):
@@ -584,7 +625,7 @@ def _opt_state(model: JaxModel, optimizer: str):
         return model.velocity
     if model.adam is None:
         zeros = {name: jnp.zeros_like(p) for name, p in model.params.items()}
-        model.adam = (zeros, jax.tree.map(jnp.copy, zeros), jnp.float32(0.0))
+        model.adam = (zeros, jax.tree.map(jnp.copy, zeros), jnp.asarray(0.0, model.dtype))
     return model.adam
 
 

@@ -5,10 +5,10 @@ this module turns a spec into a :class:`NumpyModel` (a list of those layers shar
 parameter, gradient and velocity vectors) and implements the
 :class:`~mnist_nets.backends.base.Backend` interface on it.
 
-Precision: float32 by default; ``build(..., dtype=np.float64)`` gives a float64 model
-(for finite-difference gradient checks).  Parameters given to ``build`` are converted to
-the model's dtype; ``export_params`` always returns float32, as the interface says, and
-``loss_and_grads`` returns gradients in the model's dtype.
+Precision: float32 by default; ``build(..., dtype="float64")`` gives a float64 model
+(for finite-difference gradient checks and equivalence through training).  Parameters
+given to ``build`` are converted to the model's dtype; ``export_params`` and
+``loss_and_grads`` answer in the model's dtype.
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from mnist_nets.backends.base import (
     Backend,
     OnSync,
     batch_lrs,
+    check_dtype,
     check_inputs,
     check_labels,
 )
 from mnist_nets.params import check_params
-
-DTYPES = (np.float32, np.float64)
 
 
 class NumpyModel:
@@ -274,13 +273,12 @@ class NumpyBackend(Backend):
         params: dict,
         device: str = "cpu",
         seed: int = 0,
-        *,
-        dtype=np.float32,
+        dtype="float32",
     ) -> NumpyModel:
-        """A :class:`NumpyModel`; ``dtype`` float32 (default) or float64 (gradient checks)."""
+        """A :class:`NumpyModel`; ``dtype`` float32 (default) or float64 (gradient checks,
+        equivalence through training)."""
         self.check_device(device)
-        if np.dtype(dtype) not in [np.dtype(d) for d in DTYPES]:
-            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        dtype = check_dtype(dtype)
         return NumpyModel(spec, check_params(spec, params), dtype, seed)
 
     def _inputs(self, model: NumpyModel, x: np.ndarray) -> np.ndarray:
@@ -315,7 +313,7 @@ class NumpyBackend(Backend):
         return loss, {name: g.copy() for name, g in model.grads.items()}
 
     def export_params(self, model: NumpyModel) -> dict[str, np.ndarray]:
-        return {name: p.astype(np.float32) for name, p in model.params.items()}
+        return {name: p.copy() for name, p in model.params.items()}
 
     def stage(self, model: NumpyModel, x: np.ndarray, y: np.ndarray | None = None):
         x = self._inputs(model, x)

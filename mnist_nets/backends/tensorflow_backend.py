@@ -63,6 +63,7 @@ from mnist_nets.backends.base import (
     DeviceError,
     OnSync,
     batch_lrs,
+    check_dtype,
     check_inputs,
     check_labels,
 )
@@ -120,7 +121,7 @@ def _dropout(layer: Dropout, x, key, k: int):
     k1, k2 = dropout.keys(seed_lo, seed_hi, tf.cast(key[1], tf.uint32), k, TF_OPS)
     index = tf.reshape(tf.cast(tf.range(tf.size(x)), tf.uint32), tf.shape(x))
     keep = dropout.bits(index, k1, k2, TF_OPS) >= _u32(dropout.threshold(layer.rate))
-    return tf.where(keep, x * dropout.scale(layer.rate), tf.zeros_like(x))
+    return tf.where(keep, x * tf.cast(dropout.scale(layer.rate), x.dtype), tf.zeros_like(x))
 
 
 # Each layer type's computation: (layer, its LayerInfo, params, x, dropout key, index) -> y.
@@ -225,14 +226,22 @@ def _conv2d(x, kernel, layer: Conv2D):
 class TFModel:
     """A spec's parameters, velocities, SGD settings and dropout counter, as variables."""
 
-    def __init__(self, spec: ModelSpec, params: dict, device: str, seed: int | None):
+    def __init__(
+        self, spec: ModelSpec, params: dict, device: str, seed: int | None, dtype: np.dtype
+    ):
         self.spec = spec
         self.device = device
+        self.dtype = dtype  # numpy's: of the parameters, state and arithmetic
+        tf_dtype = tf.as_dtype(dtype)
+        params = {name: np.asarray(value, dtype) for name, value in params.items()}
         self.tf_device = _TF_DEVICE[device]
         # dropout draws from (seed, step); an unseeded model gets a random seed
         self.seed = int(np.random.SeedSequence().entropy % 2**62) if seed is None else seed
         with tf.device(self.tf_device):
-            self.params = {name: tf.Variable(value, name=name) for name, value in params.items()}
+            self.params = {
+                name: tf.Variable(value, name=name)
+                for name, value in params.items()
+            }
             self.velocity = {
                 name: tf.Variable(tf.zeros_like(value), trainable=False, name=f"{name}.velocity")
                 for name, value in params.items()
@@ -245,10 +254,10 @@ class TFModel:
                 name: tf.Variable(tf.zeros_like(value), trainable=False, name=f"{name}.adam_v")
                 for name, value in params.items()
             }
-            self.adam_t = tf.Variable(0.0, trainable=False, name="adam_t")
-            self.betas = tf.Variable([0.9, 0.999], trainable=False, name="betas")
-            self.eps = tf.Variable(1e-8, trainable=False, name="eps")
-            self.momentum = tf.Variable(0.0, trainable=False, name="momentum")
+            self.adam_t = tf.Variable(0.0, trainable=False, name="adam_t", dtype=tf_dtype)
+            self.betas = tf.Variable([0.9, 0.999], trainable=False, name="betas", dtype=tf_dtype)
+            self.eps = tf.Variable(1e-8, trainable=False, name="eps", dtype=tf_dtype)
+            self.momentum = tf.Variable(0.0, trainable=False, name="momentum", dtype=tf_dtype)
             self.dropout_step = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.seed_tensor = tf.constant(self.seed, dtype=tf.int64)
 
@@ -292,7 +301,8 @@ class _Graphs:
 
     def __init__(self, model: TFModel):
         spec, state = model.spec, model.state
-        self.x_spec = tf.TensorSpec((None, *spec.input_shape), tf.float32)
+        self.dtype = tf.as_dtype(model.dtype)
+        self.x_spec = tf.TensorSpec((None, *spec.input_shape), self.dtype)
         self.index_spec = tf.TensorSpec((None,), tf.int32)
         self.tf_device = model.tf_device
         self.state = state
@@ -325,7 +335,7 @@ class _Graphs:
                     body,
                     (
                         tf.constant(0),
-                        tf.TensorArray(tf.float32, size=n_batches),
+                        tf.TensorArray(self.dtype, size=n_batches),
                         tf.TensorArray(tf.int32, size=n_batches),
                     ),
                     parallel_iterations=1,  # each step reads the previous step's update
@@ -357,7 +367,7 @@ class _Graphs:
                     self.index_spec,
                     self.index_spec,
                     tf.TensorSpec((), tf.int32),
-                    tf.TensorSpec((None,), tf.float32),
+                    tf.TensorSpec((None,), self.dtype),
                 )
         return self._chunks[optimizer]
 
@@ -371,7 +381,7 @@ class _Graphs:
                 saved = [(v, np.array(v.numpy(), copy=True)) for v in model.variables()]
                 one = tf.constant([0], tf.int32)
                 self.train_chunk(optimizer)(
-                    model.state, staged.x, staged.y, one, tf.constant(1), tf.zeros(1)
+                    model.state, staged.x, staged.y, one, tf.constant(1), tf.zeros(1, self.dtype)
                 )
                 for var, value in saved:
                     var.assign(value)
@@ -386,7 +396,7 @@ _graphs: OrderedDict[tuple, _Graphs] = OrderedDict()
 def graphs_for(model: TFModel) -> _Graphs:
     """The (cached) compiled functions for ``model``'s network and device."""
     spec = model.spec
-    key = (spec.layers, spec.loss, spec.input_shape, model.device)
+    key = (spec.layers, spec.loss, spec.input_shape, model.device, model.dtype.name)
     if key in _graphs:
         _graphs.move_to_end(key)
     else:
@@ -473,19 +483,25 @@ class TensorflowBackend(Backend):
     # -- the model ---------------------------------------------------------------
 
     def build(
-        self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int | None = 0
+        self,
+        spec: ModelSpec,
+        params: dict,
+        device: str = "cpu",
+        seed: int | None = 0,
+        dtype: str = "float32",
     ) -> TFModel:
         """A model of ``spec`` on ``device``.  ``seed`` fixes the dropout masks and turns
         on op determinism (process-wide, as TensorFlow has it); None: unseeded."""
         device = self.check_device(device)
         params = check_params(spec, params)
+        dt = check_dtype(dtype)
         if seed is not None:
             tf.random.set_seed(seed)
             tf.config.experimental.enable_op_determinism()
-        return TFModel(spec, params, device, seed)
+        return TFModel(spec, params, device, seed, dt)
 
     def forward(self, model: TFModel, x: np.ndarray, training: bool = False) -> np.ndarray:
-        x = _check_x(model.spec, x)
+        x = _check_x(model.spec, x, model.dtype)
         with tf.device(model.tf_device):
             key = _next_dropout_key(model.state) if training else None
             return layer_outputs(model.spec, model.params, tf.constant(x), key)[-1].numpy()
@@ -501,23 +517,23 @@ class TensorflowBackend(Backend):
 
         with tf.device(model.tf_device):
             concrete = logits.get_concrete_function(
-                tf.TensorSpec((None, *spec.input_shape), tf.float32)
+                tf.TensorSpec((None, *spec.input_shape), tf.as_dtype(model.dtype))
             )
 
         def run(x: np.ndarray) -> np.ndarray:
-            x = _check_x(spec, x)
+            x = _check_x(spec, x, model.dtype)
             with tf.device(model.tf_device):
                 return concrete(tf.constant(x)).numpy()
 
         return run
 
     def activations(self, model: TFModel, x: np.ndarray) -> list[np.ndarray]:
-        x = _check_x(model.spec, x)
+        x = _check_x(model.spec, x, model.dtype)
         with tf.device(model.tf_device):
             return [out.numpy() for out in layer_outputs(model.spec, model.params, tf.constant(x))]
 
     def loss_and_grads(self, model: TFModel, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
-        x = _check_x(model.spec, x)
+        x = _check_x(model.spec, x, model.dtype)
         y = _check_y(y, len(x))
         names = list(model.params)
         with tf.device(model.tf_device):
@@ -531,7 +547,7 @@ class TensorflowBackend(Backend):
         }
 
     def export_params(self, model: TFModel) -> dict[str, np.ndarray]:
-        return {name: np.array(v.numpy(), dtype=np.float32) for name, v in model.params.items()}
+        return {name: np.array(v.numpy(), dtype=model.dtype) for name, v in model.params.items()}
 
     # -- training ------------------------------------------------------------------
 
@@ -539,7 +555,7 @@ class TensorflowBackend(Backend):
         """Inputs (and labels) copied to the model's device once.  The first time a
         network is staged for training, its compiled loop is traced and run once
         (without changing the model), so that no timed epoch pays that cost."""
-        x = _check_x(model.spec, x)
+        x = _check_x(model.spec, x, model.dtype)
         with tf.device(model.tf_device):
             x_t = tf.identity(tf.constant(x))
             y_t = None if y is None else tf.identity(tf.constant(_check_y(y, len(x))))
@@ -563,7 +579,7 @@ class TensorflowBackend(Backend):
         on_sync: OnSync,
     ) -> None:
         rule = update
-        lrs = batch_lrs(lr, -(-len(order) // batch_size)).astype(np.float32)
+        lrs = batch_lrs(lr, -(-len(order) // batch_size)).astype(model.dtype)
         train_chunk = graphs_for(model).train_chunk(rule.optimizer)
         model.momentum.assign(rule.momentum)
         model.betas.assign(rule.betas)
@@ -599,8 +615,8 @@ class TensorflowBackend(Backend):
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
-def _check_x(spec: ModelSpec, x) -> np.ndarray:
-    return check_inputs(spec, x).astype(np.float32, copy=False)
+def _check_x(spec: ModelSpec, x, dtype: np.dtype) -> np.ndarray:
+    return check_inputs(spec, x).astype(dtype, copy=False)
 
 
 def _check_y(y, n: int) -> np.ndarray:

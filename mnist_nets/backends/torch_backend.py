@@ -66,6 +66,7 @@ from mnist_nets.backends.base import (
     Backend,
     OnSync,
     batch_lrs,
+    check_dtype,
     check_inputs,
     check_labels,
 )
@@ -187,8 +188,8 @@ class SeededDropout(nn.Module):
 
 
 # canonical <-> torch layout of each parameter kind ("conv", "dense" or "bias")
-def _to_torch(kind: str, value: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.array(value, dtype=np.float32))  # a copy: never the caller's
+def _to_torch(kind: str, value: np.ndarray, dtype: np.dtype) -> torch.Tensor:
+    t = torch.from_numpy(np.array(value, dtype=dtype))  # a copy: never the caller's
     if kind == "conv":
         return t.permute(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw)
     if kind == "dense":
@@ -196,13 +197,13 @@ def _to_torch(kind: str, value: np.ndarray) -> torch.Tensor:
     return t
 
 
-def _to_canonical(kind: str, t: torch.Tensor) -> np.ndarray:
+def _to_canonical(kind: str, t: torch.Tensor, dtype=np.float32) -> np.ndarray:
     t = t.detach()
     if kind == "conv":
         t = t.permute(2, 3, 1, 0)  # (out, in, kh, kw) -> (kh, kw, in, out)
     elif kind == "dense":
         t = t.t()
-    return np.array(t.cpu().numpy(), dtype=np.float32, order="C", copy=True)
+    return np.array(t.cpu().numpy(), dtype=dtype, order="C", copy=True)
 
 
 # --------------------------------------------------------------------------- the model
@@ -223,6 +224,7 @@ class TorchModel:
     adam_m: list[torch.Tensor] = field(default_factory=list, repr=False)  # Adam's moments,
     adam_v: list[torch.Tensor] = field(default_factory=list, repr=False)  # made at its 1st step
     adam_t: int = 0  # Adam's step count
+    dtype: np.dtype = np.dtype(np.float32)  # of the parameters, state and arithmetic
 
     @property
     def tensors(self) -> list[nn.Parameter]:
@@ -259,6 +261,7 @@ def _build_net(
     device: torch.device,
     memory_format: torch.memory_format,
     clock: DropoutClock,
+    dtype: np.dtype,
 ) -> tuple[nn.Sequential, dict[str, tuple[nn.Parameter, str]]]:
     """The module for ``spec`` holding the canonical ``params``, and its parameters by name."""
 
@@ -267,7 +270,7 @@ def _build_net(
         # strides (1, 1, 4, 2), already counts as channels_last and `contiguous` keeps
         # those strides, with which torch 2.13.0's CPU convolution backward fails
         # ("slow_conv2d: grad_weight must be contiguous"); clone lays it out afresh.
-        t = _to_torch(kind, params[name]).to(device)
+        t = _to_torch(kind, params[name], dtype).to(device)
         return t.clone(memory_format=memory_format if kind == "conv" else torch.contiguous_format)
 
     modules: list[nn.Module] = []
@@ -289,7 +292,7 @@ def _build_net(
 
 
 class TorchBackend(Backend):
-    """PyTorch, eager mode, float32, on "cpu", "cuda" or "mps"."""
+    """PyTorch, eager mode, float32 (or float64), on "cpu", "cuda" or "mps"."""
 
     name = "torch"
     inference_mode = "module.eval() under torch.inference_mode()"
@@ -352,9 +355,15 @@ class TorchBackend(Backend):
     # -- the model ---------------------------------------------------------------
 
     def build(
-        self, spec: ModelSpec, params: dict, device: str = "cpu", seed: int = 0
+        self,
+        spec: ModelSpec,
+        params: dict,
+        device: str = "cpu",
+        seed: int = 0,
+        dtype: str = "float32",
     ) -> TorchModel:
         checked = check_params(spec, params)
+        dt = check_dtype(dtype)
         dev = torch.device(self.check_device(device))
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = False
@@ -369,19 +378,22 @@ class TorchBackend(Backend):
             else torch.contiguous_format
         )
         clock = DropoutClock(int(seed))
-        net, by_name = _build_net(spec, checked, dev, memory_format, clock)
+        net, by_name = _build_net(spec, checked, dev, memory_format, clock, dt)
         velocity = [torch.zeros_like(t) for t, _ in by_name.values()]
         classes = torch.arange(NUM_CLASSES, device=dev)
-        return TorchModel(spec, net, dev, by_name, velocity, clock, memory_format, classes)
+        return TorchModel(
+            spec, net, dev, by_name, velocity, clock, memory_format, classes, dtype=dt
+        )
 
     def _input(self, model: TorchModel, x: np.ndarray) -> torch.Tensor:
-        """float32 NHWC numpy -> NCHW tensor on the model's device, checked against the spec.
+        """NHWC numpy -> NCHW tensor of the model's dtype on its device, checked against the
+        spec.
 
-        On CPU in ``channels_last`` format (or with one channel) this shares the caller's
-        memory, which is never written.
+        On CPU in ``channels_last`` format (or with one channel) a float32 batch for a
+        float32 model shares the caller's memory, which is never written.
         """
         x = check_inputs(model.spec, x)
-        t = torch.from_numpy(np.require(x, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+        t = torch.from_numpy(np.require(x, model.dtype, ["C_CONTIGUOUS", "WRITEABLE"]))
         t = t.permute(0, 3, 1, 2).to(model.device)
         return t.contiguous(memory_format=model.memory_format)
 
@@ -423,7 +435,9 @@ class TorchBackend(Backend):
         }
 
     def export_params(self, model: TorchModel) -> dict[str, np.ndarray]:
-        return {name: _to_canonical(kind, t) for name, (t, kind) in model.params.items()}
+        return {
+            name: _to_canonical(kind, t, model.dtype) for name, (t, kind) in model.params.items()
+        }
 
     # -- training ------------------------------------------------------------------
 

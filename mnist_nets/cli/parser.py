@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mnist_nets.backends import FRAMEWORKS, list_backends
+from mnist_nets.backends.base import DTYPES
 from mnist_nets.cli.common import (
     DEVICE_CHOICES,
     EXIT_USAGE,
@@ -117,6 +118,15 @@ def _add_run_options(p: argparse.ArgumentParser, *, framework: bool) -> None:
         default=0,
         metavar="S",
         help="fixes the initial weights and the data order (default: 0)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="the precision of the arithmetic (default: float32). float64 shows that the "
+        "frameworks compute the same function: in float32 a unit within rounding of ReLU's "
+        "kink may take either side, and training amplifies that (docs/conventions.md). "
+        "Weights are saved as float32 either way",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(

@@ -37,6 +37,7 @@ def train_one(
     quiet: bool = False,
     label: str = "",
     dataset: str = "mnist",
+    dtype: str = "float32",
 ):
     """Build and train one model by ``recipe`` (the spec's, with the command line's
     overrides); returns ``(model, history)``.
@@ -90,7 +91,7 @@ def train_one(
             ) from None
         saved.append(record.epoch)
 
-    model = backend.build(spec, params, device=device, seed=seed)
+    model = backend.build(spec, params, device=device, seed=seed, dtype=dtype)
     # a batch larger than the training set is the training set (and TensorFlow indexes
     # batches with int32: --batch-size 2**31 would fail inside it)
     recipe = dataclasses.replace(recipe, batch_size=min(recipe.batch_size, len(data[0])))
@@ -145,6 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             out_existed=out_existed,
             quiet=args.quiet,
             dataset=args.dataset,
+            dtype=args.dtype,
         )
         device_name = backend.device_name(device)
         versions = backend.versions()
@@ -165,6 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "momentum": recipe.momentum,
                 "lr_decay": recipe.lr_decay,
                 "seed": args.seed,
+                "dtype": args.dtype,
                 "train_samples": len(train),
                 "test_samples": len(test),
                 "train_seconds": history.train_seconds,
@@ -184,6 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{spec.name} in {args.framework} on {device} ({device_name}): "
         f"{epochs} epoch{'s' if epochs > 1 else ''} of {len(train):,} {title}training images, "
         f"lr {lr:g}, batch {batch_size}, seed {args.seed}"
+        + ("" if args.dtype == "float32" else f", {args.dtype}")
     )
     print(
         f"test accuracy {pct(final.test_accuracy)} on {len(test):,} test images; "
