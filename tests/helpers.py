@@ -122,7 +122,7 @@ class Scripted(Backend):
         self.calls = []
         self.updates = []
 
-    def build(self, spec, params, device="cpu", seed=0):
+    def build(self, spec, params, device="cpu", seed=0, dtype="float32"):
         return None
 
     def forward(self, model, x, training=False):

@@ -628,8 +628,9 @@ def test_compare_in_process(capsys):
     report = json.loads(out)
     assert {k: report[k] for k in report if k != "results"} == {
         "model": "perceptron", "epochs": 1, "lr": get_spec("perceptron").recipe.lr,
-        "batch_size": 20, "seed": 1, "train_samples": 200, "test_samples": 200,
-        "max_abs_logit_diff": {},
+        "batch_size": 20, "seed": 1, "dtype": "float32", "train_samples": 200,
+        "test_samples": 200, "max_abs_logit_diff": {}, "weights_vs": "numpy",
+        "max_weight_diff": {},
     }  # fmt: skip
     (result,) = report["results"]
     assert (result["framework"], result["device"]) == ("numpy", "cpu")
@@ -637,26 +638,24 @@ def test_compare_in_process(capsys):
     assert result["test_accuracy"] == result["history"][-1]["test_accuracy"]
     code, out, _ = run(args, capsys)
     lines = out.splitlines()
-    assert code == 0 and len(lines) == 3
+    assert code == 0 and len(lines) == 4
     assert lines[0] == (
-        "perceptron: 1 epoch on 200 training images (lr 0.1, batch 20, seed 1), the same "
-        "initial weights and data order in each framework; tested on 200 images"
+        "perceptron: 1 epoch on 200 training images (lr 0.1, batch 20, seed 1, float32), the "
+        "same initial weights, data order and dropout masks in each framework; tested on 200 "
+        "images"
     )
     assert lines[1] == (
         f"{'framework':<11} {'device':<6} {'test acc':>9} {'train s':>8} {'samples/s':>10}"
-        "  max |logit - numpy|"
+        "  max |logit - numpy|  weights vs numpy (worst tensor)"
     )
     assert lines[2].startswith("numpy       cpu    ") and lines[2].endswith("  -")
-    # a network with dropout says why the frameworks differ by more than rounding
-    code, out, _ = run(
-        ["compare", "--model", "alexnet", "--frameworks", "numpy", "--limit", "20",
-         "--epochs", "1", "-q"],
-        capsys,
-    )  # fmt: skip
-    assert code == 0 and out.splitlines()[-1] == (
-        "note: this network has dropout, whose masks each framework draws from its own "
-        "random generator, so the runs differ by more than rounding"
-    )
+    # float32 points to float64 for the proof; float64 says the rest is rounding
+    assert "--dtype float64 shows the frameworks agree" in lines[3]
+    code, out, _ = run([*args, "--dtype", "float64"], capsys)
+    assert code == 0 and "seed 1, float64)" in out
+    assert out.splitlines()[-1].endswith("In float64 they differ by rounding only")
+    code, out, err = run([*args, "--dtype", "float16"], capsys)
+    assert (code, out) == (2, "") and "float16" in err
 
 
 def test_compare_across_three_frameworks_names_every_pair(monkeypatch, capsys):
@@ -690,6 +689,11 @@ def test_compare_across_three_frameworks_names_every_pair(monkeypatch, capsys):
     assert report["max_abs_logit_diff"] == pytest.approx(
         {"numpy vs twin": 0.5, "numpy vs triplet": 2.0, "twin vs triplet": 1.5}, abs=1e-5
     )
+    # the stand-ins train numpy's weights exactly: no tensor differs
+    assert report["weights_vs"] == "numpy"
+    assert {k: v["relative"] for k, v in report["max_weight_diff"].items()} == {
+        "twin": 0.0, "triplet": 0.0
+    }
     assert (report["epochs"], report["train_samples"], report["test_samples"]) == (2, 200, 100)
     assert [r["framework"] for r in report["results"]] == ["numpy", "twin", "triplet"]
     assert all(r["device_name"] == base.device_name("cpu") for r in report["results"])
@@ -710,18 +714,20 @@ def test_compare_across_three_frameworks_names_every_pair(monkeypatch, capsys):
     assert trained["test_accuracy"] == report["results"][0]["test_accuracy"]
     code, out, _ = run([*args, "-q"], capsys)
     lines = [line for line in out.splitlines() if not line.startswith("chatter")]  # no --json
-    assert code == 0 and len(lines) == 6
+    assert code == 0 and len(lines) == 7
     assert lines[0].startswith("perceptron: 2 epochs on 200 training images (lr 0.1, batch 20,")
     assert lines[0].endswith("; tested on 100 images")
     assert [line.split()[0] for line in lines[2:5]] == ["numpy", "twin", "triplet"]
-    assert [line.split()[-1] for line in lines[2:5]] == ["-", "0.5", "2"]
+    assert [line.split()[6:] for line in lines[2:5]] == [
+        ["-"], ["0.5", "0", "(dense1.weight)"], ["2", "0", "(dense1.weight)"]
+    ]
     assert lines[5] == (
         "max |logit difference| by pair: numpy vs twin 0.5, numpy vs triplet 2, twin vs triplet 1.5"
     )
     # two frameworks: one pair, said in the table alone
     backends.pop("triplet")
     code, out, _ = run([*args, "-q"], capsys)
-    assert code == 0 and len([x for x in out.splitlines() if not x.startswith("chatter")]) == 4
+    assert code == 0 and len([x for x in out.splitlines() if not x.startswith("chatter")]) == 5
 
 
 def test_compare_with_no_loadable_framework(monkeypatch, capsys):
@@ -800,6 +806,10 @@ RUN_OPTIONS = [
     "(default: all 60,000 and 10,000)",
     "--test-limit K  test on the first K test images (default: as --limit, or all 10,000)",
     "--seed S  fixes the initial weights and the data order (default: 0)",
+    "--dtype P  float32 or float64: the precision of the arithmetic (default: float32). "
+    "float64 shows that the frameworks compute the same function: in float32 a unit within "
+    "rounding of ReLU's kink may take either side, and training amplifies that "
+    "(docs/conventions.md). Weights are saved as float32 either way",
     "-q, --quiet  no progress bar",
     "--json  print one JSON object on stdout, nothing else",
 ]
@@ -1283,7 +1293,7 @@ class _StandIn(type(get_backend("numpy"))):
         self.built = []
         self.epochs_ended = 0
 
-    def build(self, spec, params, device, seed):
+    def build(self, spec, params, device, seed, dtype="float32"):
         if self.chatty:
             print("chatter from a framework")
             os.write(1, b"chatter on fd 1\n")

@@ -97,6 +97,8 @@ from mnist_nets.specs import (
     UpdateRule,
 )
 
+FLOAT32 = np.dtype(np.float32)  # the default precision of a model
+
 HIGHEST = lax.Precision.HIGHEST
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu"}
 _CACHE_SIZE = 32  # networks whose compiled functions are kept
@@ -340,7 +342,7 @@ class JaxModel:
     step: int = 0
     warm_batch_size: int | None = None  # the batch size stage() compiles for (see train)
     adam: tuple | None = None  # Adam's (m, v, step count), made at its first step
-    dtype: np.dtype = np.dtype(np.float32)  # of the parameters, state and arithmetic
+    dtype: np.dtype = FLOAT32  # of the parameters, state and arithmetic
 
     def next_key(self):
         """The dropout key ``(seed words, step)`` of the next step (the counter advanced)."""

@@ -84,6 +84,8 @@ from mnist_nets.specs import (
     UpdateRule,
 )
 
+FLOAT32 = np.dtype(np.float32)  # the default precision of a model
+
 # --------------------------------------------------------------------------- layers
 
 
@@ -224,7 +226,7 @@ class TorchModel:
     adam_m: list[torch.Tensor] = field(default_factory=list, repr=False)  # Adam's moments,
     adam_v: list[torch.Tensor] = field(default_factory=list, repr=False)  # made at its 1st step
     adam_t: int = 0  # Adam's step count
-    dtype: np.dtype = np.dtype(np.float32)  # of the parameters, state and arithmetic
+    dtype: np.dtype = FLOAT32  # of the parameters, state and arithmetic
 
     @property
     def tensors(self) -> list[nn.Parameter]:

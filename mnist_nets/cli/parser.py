@@ -123,7 +123,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, framework: bool) -> None:
         "--dtype",
         choices=DTYPES,
         default="float32",
-        help="the precision of the arithmetic (default: float32). float64 shows that the "
+        metavar="P",
+        help=f"{' or '.join(DTYPES)}: the precision of the arithmetic (default: float32). "
+        "float64 shows that the "
         "frameworks compute the same function: in float32 a unit within rounding of ReLU's "
         "kink may take either side, and training amplifies that (docs/conventions.md). "
         "Weights are saved as float32 either way",
