@@ -35,8 +35,8 @@ Losses (each averaged over the batch):
 FLOP counting (per sample; a multiply-add is 2 FLOPs)
 -----------------------------------------------------
 forward: dense ``2*in*out + out``; conv ``oh*ow*out*(2*kh*kw*in + 1)``; ReLU one per
-element; max pooling ``size**2 - 1`` comparisons per output; flatten and (inference)
-dropout nothing.  Training adds dropout's multiply (one per element), and the backward
+element; max pooling ``size**2 - 1`` comparisons per output; flatten, crop and
+(inference) dropout nothing.  Training adds dropout's multiply (one per element), and the backward
 pass: for a dense or conv layer, the weight gradient (as many FLOPs as its forward
 multiply-adds), the bias gradient (one per output element) and, unless no layer before
 it has parameters, the input gradient (as many again); ReLU, pooling and dropout one per
@@ -234,9 +234,37 @@ class Dropout:
         return {}
 
 
-Layer = Dense | Conv2D | MaxPool2D | ReLU | Flatten | Dropout
+@dataclass(frozen=True)
+class Crop:
+    """Drop ``border`` pixels on each of an image's four sides:
+    ``y[n, u, v, c] = x[n, border + u, border + v, c]``, (H, W, C) -> (H - 2b, W - 2b, C).
+    No parameters; its input gradient is the output gradient placed back in the middle of
+    a zero image."""
+
+    border: int
+    name: str | None = None
+    kind = "crop"
+
+    def __post_init__(self) -> None:
+        _positive_int("Crop", "border", self.border)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise SpecError(f"cropping a flat vector of shape {shape}: it needs (H, W, C)")
+        h, w, c = shape
+        if 2 * self.border >= min(h, w):
+            raise SpecError(
+                f"cropping {self.border} pixels off each side of a {h}x{w} image leaves nothing"
+            )
+        return (h - 2 * self.border, w - 2 * self.border, c)
+
+    def param_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        return {}
+
+
+Layer = Dense | Conv2D | MaxPool2D | ReLU | Flatten | Dropout | Crop
 LAYER_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, ReLU, Flatten, Dropout)
+    cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, ReLU, Flatten, Dropout, Crop)
 }
 
 
@@ -629,6 +657,8 @@ def _short(layer: Layer) -> str:
         return f"Dense({layer.units})"
     if isinstance(layer, Dropout):
         return f"Dropout({layer.rate:g})"
+    if isinstance(layer, Crop):
+        return f"Crop({layer.border})"
     return type(layer).__name__
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, ReLU
+from mnist_nets.specs import Conv2D, Crop, Dense, Flatten, MaxPool2D, ModelSpec, ReLU
 
 
 def activations(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hwc") -> list:
@@ -39,6 +39,10 @@ def activations(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hw
             h = out
         elif isinstance(layer, ReLU):
             h = np.maximum(h, 0)
+        elif isinstance(layer, Crop):
+            oh, ow, _ = info.output_shape
+            b = layer.border
+            h = h[:, b : b + oh, b : b + ow]
         elif isinstance(layer, Flatten):
             if flatten == "chw" and h.ndim == 4:
                 h = h.transpose(0, 3, 1, 2)

@@ -1,8 +1,8 @@
 """Hypothesis strategies: valid specs of every kind, random canonical parameters, input batches.
 
 A drawn spec is either a dense-only stack or a conv/pool stack (conv layers with varied
-filters, kernels, strides and paddings, optional ReLU and max-pooling) followed by
-Flatten, an optional hidden dense layer and the 10-way output, with either loss.  Inputs
+filters, kernels, strides and paddings, optional ReLU, max-pooling and border crops)
+followed by Flatten, an optional hidden dense layer and the 10-way output, with either loss.  Inputs
 are small images (6x6 to 14x14, 1 to 3 channels) so that each example runs in
 milliseconds in every backend.
 """
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mnist_nets.specs import (
     LOSSES,
     Conv2D,
+    Crop,
     Dense,
     Flatten,
     MaxPool2D,
@@ -39,6 +40,9 @@ def conv_stacks(draw) -> ModelSpec:
     channels = draw(st.integers(1, 3))
     shape = (size, size, channels)
     layers = []
+    if draw(st.booleans()):  # crop the border first (the input gradient is not needed)...
+        layers.append(Crop(draw(st.integers(1, 2))))
+        shape = layers[-1].output_shape(shape)
     for _ in range(draw(st.integers(1, 3))):
         kernel = draw(st.integers(1, 5))
         conv = Conv2D(
@@ -60,6 +64,12 @@ def conv_stacks(draw) -> ModelSpec:
             try:
                 shape = pool.output_shape(shape)
                 layers.append(pool)
+            except SpecError:
+                pass
+        if draw(st.booleans()):  # ... or after a layer with parameters (it is needed)
+            try:
+                shape = Crop(1).output_shape(shape)
+                layers.append(Crop(1))
             except SpecError:
                 pass
     if not layers:

@@ -26,6 +26,7 @@ from mnist_nets.data import load_split
 from mnist_nets.params import init_params
 from mnist_nets.specs import (
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -68,6 +69,7 @@ def conv_specs(draw):
                     ),
                     MaxPool2D(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
                     ReLU(),
+                    Crop(draw(st.integers(1, 2))),
                 ]
             )
         )
@@ -150,6 +152,30 @@ def test_maxpool_gradients(data, seed):
     spec = small_spec("pool", (h, w, c), layers)
     x, y = inputs((h, w, c), data.draw(st.integers(1, 3), label="batch"), seed)
     check_gradients(spec, x, y, seed)
+
+
+@settings(max_examples=20)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_crop_gradients(data, seed):
+    """Behind a probe the input gradient (the output's in the middle, zero on the border)
+    is checked; first in the spec, it is skipped; a convolution after it reads its view."""
+    h, w, c = data.draw(image_shapes(min_side=3), label="shape")
+    border = data.draw(st.integers(1, (min(h, w) - 1) // 2), label="border")
+    probe = data.draw(st.booleans(), label="probe")
+    conv = data.draw(st.booleans(), label="conv after")
+    layers = [Conv2D(c, 1)] if probe else []
+    layers += [Crop(border)]
+    layers += [Conv2D(2, 1), ReLU()] if conv else []
+    spec = small_spec("crop", (h, w, c), [*layers, Flatten(), Dense(10)])
+    x, y = inputs((h, w, c), data.draw(st.integers(1, 3), label="batch"), seed)
+    check_gradients(spec, x, y, seed)
+    if probe:  # the probe's gradient comes only through the crop's middle
+        model = BACKEND.build(spec, init_params(spec, seed), dtype=np.float64)
+        model.forward(x, True)
+        crop = model.layers[1]
+        g = np.ones((len(x), *crop.out_shape))
+        dx = crop.backward(g)
+        assert dx.sum() == g.sum() and dx[:, border : h - border, border : w - border].all()
 
 
 @settings(max_examples=15)

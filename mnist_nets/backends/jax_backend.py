@@ -85,6 +85,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -196,6 +197,9 @@ LAYERS: dict[type, Any] = {
     ReLU: _relu,
     Flatten: lambda layer, info, p, x, key, k: x.reshape(x.shape[0], -1),  # NHWC: H, W, C
     Dropout: _dropout,
+    Crop: lambda layer, info, p, x, key, k: x[
+        :, layer.border : -layer.border, layer.border : -layer.border, :
+    ],
 }
 
 

@@ -204,6 +204,9 @@ LAYERS = {
     specs.ReLU: lambda model, info, args, prev, nxt, rewrite: nl.ReLULayer(*args),
     specs.Flatten: lambda model, info, args, prev, nxt, rewrite: nl.FlattenLayer(*args),
     specs.Dropout: NumpyModel._dropout,
+    specs.Crop: lambda model, info, args, prev, nxt, rewrite: nl.CropLayer(
+        *args, info.layer.border
+    ),
 }
 
 

@@ -328,6 +328,29 @@ class FlattenLayer(Layer):
         return g.reshape(len(g), *self.in_shape)
 
 
+class CropLayer(Layer):
+    """``y[n, u, v, c] = x[n, b + u, b + v, c]``: the middle of the image, ``b`` pixels off
+    each side.  The output is a view of the input (no copy; the convolution after it reads
+    it through a strided view anyway)."""
+
+    def __init__(self, name, in_shape, out_shape, dtype, input_grad, border):
+        super().__init__(name, in_shape, out_shape, dtype, input_grad)
+        self.b = border
+
+    def forward(self, x, training):
+        b = self.b
+        return x[:, b : x.shape[1] - b, b : x.shape[2] - b]
+
+    def backward(self, g):
+        # dL/dx is dL/dy in the middle and 0 on the border the crop dropped
+        if not self.input_grad:
+            return None
+        b, (h, w, _) = self.b, self.in_shape
+        dx = self.buf.get("dx", (len(g), *self.in_shape), init=_zeros)  # the border stays 0
+        dx[:, b : h - b, b : w - b] = g
+        return dx
+
+
 class DropoutLayer(Layer):
     """Inverted dropout: in training ``y = x * m / (1 - rate)`` with the mask ``m`` of
     :func:`mnist_nets.dropout.keep_mask` for the model's seed and step (``clock.seed``,

@@ -70,6 +70,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -138,6 +139,9 @@ LAYERS: dict[type, Any] = {
     # NHWC: H, W, C order
     Flatten: lambda layer, info, p, x, key, k: tf.reshape(x, [-1, info.output_shape[0]]),
     Dropout: lambda layer, info, p, x, key, k: _dropout(layer, x, key, k),
+    Crop: lambda layer, info, p, x, key, k: x[
+        :, layer.border : -layer.border, layer.border : -layer.border, :
+    ],
 }
 
 

@@ -74,6 +74,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -127,6 +128,18 @@ class FlattenHWC(nn.Module):
         if x.dim() == 4:
             x = x.permute(0, 2, 3, 1)
         return x.reshape(x.shape[0], -1)
+
+
+class CropNCHW(nn.Module):
+    """The middle of an ``(N, C, H, W)`` image, ``border`` pixels off each side (a view)."""
+
+    def __init__(self, border: int):
+        super().__init__()
+        self.border = border
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.border
+        return x[:, :, b : x.shape[2] - b, b : x.shape[3] - b]
 
 
 @dataclass
@@ -248,6 +261,7 @@ LAYERS: dict[type, Callable[..., nn.Module]] = {
     Dropout: lambda layer, wb, clock, after, k: (
         SeededDropout(layer.rate, k, clock) if layer.rate > 0 else nn.Identity()
     ),
+    Crop: lambda layer, wb, clock, after, k: CropNCHW(layer.border),
 }
 # the torch layout kind of each layer type's weight (the bias is "bias")
 _WEIGHT_KIND = {Conv2D: "conv", Dense: "dense"}
