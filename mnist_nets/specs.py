@@ -540,6 +540,13 @@ class ModelSpec:
         )
 
     @property
+    def is_race(self) -> bool:
+        """Whether the spec is a time-to-target race (``speedrun`` and its successors): it
+        has a target accuracy and its recipe evaluates the test set within each epoch, so
+        that the time to the target is read finer than an epoch."""
+        return self.target_accuracy is not None and self.recipe.evals_per_epoch > 1
+
+    @property
     def has_dropout(self) -> bool:
         return any(isinstance(layer, Dropout) and layer.rate > 0 for layer in self.layers)
 
@@ -708,12 +715,18 @@ _REGISTRY: dict[str, str] = {
     "cnn": "mnist_nets.architectures.cnn",
     "alexnet": "mnist_nets.architectures.alexnet",
     "speedrun": "mnist_nets.architectures.speedrun",
+    "speedrun2": "mnist_nets.architectures.speedrun2",
 }
 
 
 def list_specs() -> list[str]:
     """Names of the registered architectures, in the README's order."""
     return list(_REGISTRY)
+
+
+def race_specs() -> list[str]:
+    """Names of the registered time-to-target races (:attr:`ModelSpec.is_race`), in order."""
+    return [name for name in _REGISTRY if get_spec(name).is_race]
 
 
 def get_spec(name: str) -> ModelSpec:
