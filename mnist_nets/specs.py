@@ -29,7 +29,10 @@ stand on.
 
 Losses (each averaged over the batch):
 
-* ``cross_entropy``: softmax cross-entropy of the 10 outputs (logits) against the label.
+* ``cross_entropy``: softmax cross-entropy of the 10 outputs (logits) against the label;
+  with ``label_smoothing`` ``e`` (a spec field, 0 by default) against the target
+  ``(1 - e) * one_hot(label) + e / 10``: ``logsumexp(z) - (1 - e) * z[label] - e * mean(z)``,
+  whose gradient is ``softmax(z) - (1 - e) * one_hot(label) - e / 10``.
 * ``mse``: mean over the batch *and* the 10 outputs of ``(output - one_hot(label))**2``.
 
 FLOP counting (per sample; a multiply-add is 2 FLOPs)
@@ -430,6 +433,7 @@ class ModelSpec:
     loss: str = "cross_entropy"
     input_shape: tuple[int, int, int] = INPUT_SHAPE
     target_accuracy: float | None = None  # the test-accuracy floor the recipe must reach
+    label_smoothing: float = 0.0  # cross_entropy against (1 - e) * one_hot + e / 10
     description: str = ""
     seed_recipe: Recipe | None = None  # the original project's recipe, as its code ran it
     # other datasets than MNIST: their floor ((dataset, target_accuracy or None), ...) and,
@@ -456,6 +460,16 @@ class ModelSpec:
             raise SpecError(f"spec {self.name!r}: input_shape must be (H, W, C) positive integers")
         if not self.layers:
             raise SpecError(f"spec {self.name!r}: it has no layers")
+        e = self.label_smoothing
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not (0.0 <= e < 1.0):
+            raise SpecError(
+                f"spec {self.name!r}: label_smoothing must be in [0, 1), got {e!r}"
+            )
+        if e and self.loss != "cross_entropy":
+            raise SpecError(
+                f"spec {self.name!r}: label_smoothing needs the cross_entropy loss, not "
+                f"{self.loss!r}"
+            )
         for i, layer in enumerate(self.layers):
             if type(layer) not in LAYER_TYPES.values():
                 raise SpecError(f"spec {self.name!r}: layer {i} is not a layer: {layer!r}")
@@ -599,7 +613,9 @@ class ModelSpec:
         r = self.recipe
         lines.append(
             f"{self.param_count:,} parameters; {self.flops_forward / 1e6:.2f} MFLOPs forward, "
-            f"{self.flops_training / 1e6:.2f} MFLOPs training per sample; loss {self.loss}; "
+            f"{self.flops_training / 1e6:.2f} MFLOPs training per sample; loss {self.loss}"
+            + (f" (label smoothing {self.label_smoothing:g})" if self.label_smoothing else "")
+            + "; "
             f"recipe: {r.describe()}"
         )
         return "\n".join(lines)
@@ -617,6 +633,7 @@ class ModelSpec:
             "input_shape": list(self.input_shape),
             "layers": [layer_dict(layer) for layer in self.layers],
             "loss": self.loss,
+            "label_smoothing": self.label_smoothing,
             "recipe": dataclasses.asdict(self.recipe),
             "target_accuracy": self.target_accuracy,
             "description": self.description,
@@ -640,6 +657,7 @@ class ModelSpec:
                 layers=tuple(layers),
                 recipe=Recipe(**d["recipe"]),
                 loss=d["loss"],
+                label_smoothing=d.get("label_smoothing", 0.0),
                 input_shape=tuple(d["input_shape"]),
                 target_accuracy=d.get("target_accuracy"),
                 description=d.get("description", ""),

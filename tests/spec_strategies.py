@@ -2,7 +2,8 @@
 
 A drawn spec is either a dense-only stack or a conv/pool stack (conv layers with varied
 filters, kernels, strides and paddings, optional ReLU, max-pooling and border crops)
-followed by Flatten, an optional hidden dense layer and the 10-way output, with either loss.  Inputs
+followed by Flatten, an optional hidden dense layer and the 10-way output, with either loss (and
+cross-entropy with or without label smoothing).  Inputs
 are small images (6x6 to 14x14, 1 to 3 channels) so that each example runs in
 milliseconds in every backend.
 """
@@ -32,6 +33,13 @@ HAND_RECIPE = Recipe(lr=0.1, epochs=1)  # the recipe of specs written out in a t
 def make_spec(name, layers, input_shape=(28, 28, 1), loss="cross_entropy", recipe=HAND_RECIPE):
     """A spec written out in a test (not registered), from its name and layers."""
     return ModelSpec(name, tuple(layers), recipe, loss=loss, input_shape=input_shape)
+
+
+def label_smoothings(loss: str):
+    """No smoothing, or some (cross-entropy only)."""
+    if loss != "cross_entropy":
+        return st.just(0.0)
+    return st.one_of(st.just(0.0), st.floats(0.05, 0.3))
 
 
 @st.composite
@@ -78,12 +86,14 @@ def conv_stacks(draw) -> ModelSpec:
     if draw(st.booleans()):
         layers += [Dense(draw(st.integers(1, 16))), ReLU()]
     layers.append(Dense(10))
+    loss = draw(st.sampled_from(LOSSES))
     return ModelSpec(
         name="drawn_conv",
         layers=tuple(layers),
         recipe=RECIPE,
-        loss=draw(st.sampled_from(LOSSES)),
+        loss=loss,
         input_shape=(size, size, channels),
+        label_smoothing=draw(label_smoothings(loss)),
     )
 
 
@@ -96,12 +106,14 @@ def dense_stacks(draw) -> ModelSpec:
         if draw(st.booleans()):
             layers.append(ReLU())
     layers.append(Dense(10))
+    loss = draw(st.sampled_from(LOSSES))
     return ModelSpec(
         name="drawn_dense",
         layers=tuple(layers),
         recipe=RECIPE,
-        loss=draw(st.sampled_from(LOSSES)),
+        loss=loss,
         input_shape=(size, size, draw(st.integers(1, 2))),
+        label_smoothing=draw(label_smoothings(loss)),
     )
 
 

@@ -7,6 +7,7 @@ input and the parameter gradients.  Then the losses, the SGD step, the max-pool'
 tie-breaking and the registered architectures.
 """
 
+import dataclasses
 import os
 import signal
 import time
@@ -280,6 +281,41 @@ def test_loss_values_and_gradients(logits, label, loss):
             numpy_reference.loss_of(z + dz, y, loss) - numpy_reference.loss_of(z - dz, y, loss)
         ) / (2 * EPS)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=20)
+@given(
+    logits=st.lists(st.floats(-30, 30), min_size=10, max_size=10).map(np.array),
+    label=st.integers(0, 9),
+    smoothing=st.floats(0.01, 0.5),
+)
+def test_label_smoothing_values_and_gradients(logits, label, smoothing):
+    """Cross-entropy against (1 - e) onehot + e / 10: the reference's value, and a
+    gradient that matches central differences (the smoothed part included)."""
+    z, y = np.stack([logits, logits[::-1]]), np.array([label, 9 - label])
+    spec = small_spec("smooth", (1, 1, 1), [Flatten(), Dense(10)])
+    spec = dataclasses.replace(spec, label_smoothing=smoothing)
+    value, grad = nl.loss_function(spec)(z.copy(), y)
+
+    def reference(z):
+        return numpy_reference.loss_of(z, y, "cross_entropy", smoothing)
+
+    assert value == pytest.approx(reference(z), rel=1e-12, abs=1e-12)
+    numeric = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        dz = np.zeros_like(z)
+        dz[idx] = EPS
+        numeric[idx] = (reference(z + dz) - reference(z - dz)) / (2 * EPS)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=10)
+@given(shape=image_shapes(), seed=st.integers(0, 2**16), smoothing=st.floats(0.01, 0.3))
+def test_label_smoothing_gradients_through_a_network(shape, seed, smoothing):
+    layers = [Conv2D(2, 1), ReLU(), Flatten(), Dense(10)]
+    spec = dataclasses.replace(small_spec("smooth", shape, layers), label_smoothing=smoothing)
+    x, y = inputs(shape, 3, seed)
+    check_gradients(spec, x, y, seed)
 
 
 def test_cross_entropy_is_stable_for_huge_logits():

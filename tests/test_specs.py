@@ -185,6 +185,22 @@ def test_a_crop_that_cannot_work_is_rejected(layers, message):
         make(*layers)
 
 
+def test_label_smoothing_is_checked_and_kept():
+    smooth = ModelSpec("t", (Flatten(), Dense(10)), RECIPE, label_smoothing=0.1)
+    assert ModelSpec.from_dict(smooth.to_dict()) == smooth
+    assert smooth.to_dict()["label_smoothing"] == 0.1
+    plain = make(Flatten(), Dense(10)).to_dict()
+    del plain["label_smoothing"]  # a spec stored before the field: no smoothing
+    assert ModelSpec.from_dict(plain).label_smoothing == 0.0
+    assert "(label smoothing 0.1)" in smooth.summary()
+    with pytest.raises(SpecError, match=r"label_smoothing must be in \[0, 1\), got 1.0"):
+        ModelSpec("t", (Flatten(), Dense(10)), RECIPE, label_smoothing=1.0)
+    with pytest.raises(SpecError, match=r"label_smoothing must be in \[0, 1\), got True"):
+        ModelSpec("t", (Flatten(), Dense(10)), RECIPE, label_smoothing=True)
+    with pytest.raises(SpecError, match="label_smoothing needs the cross_entropy loss, not 'mse'"):
+        ModelSpec("t", (Flatten(), Dense(10)), RECIPE, loss="mse", label_smoothing=0.1)
+
+
 def test_same_padding_keeps_the_size():
     spec = make(Conv2D(3, 5, padding="same"), Flatten(), Dense(10))
     assert spec.layers[0].padding == 2

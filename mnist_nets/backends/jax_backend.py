@@ -222,6 +222,9 @@ def per_sample_loss(spec: ModelSpec, logits, y):
     """Each sample's loss (see specs.py); the batch loss is their mean."""
     if spec.loss == "cross_entropy":
         picked = jnp.take_along_axis(logits, y[:, None], axis=1)[:, 0]
+        e = spec.label_smoothing
+        if e:  # against (1 - e) * one_hot + e / 10
+            picked = (1 - e) * picked + e * jnp.mean(logits, axis=1)
         return jax.nn.logsumexp(logits, axis=1) - picked
     one_hot = jax.nn.one_hot(y, NUM_CLASSES, dtype=logits.dtype)
     return jnp.mean(jnp.square(logits - one_hot), axis=1)
@@ -314,7 +317,7 @@ _compiled: OrderedDict[tuple, _Compiled] = OrderedDict()
 
 
 def compiled_for(spec: ModelSpec) -> _Compiled:
-    key = (spec.layers, spec.loss, spec.input_shape)
+    key = (spec.layers, spec.loss, spec.label_smoothing, spec.input_shape)
     if key in _compiled:
         _compiled.move_to_end(key)
     else:

@@ -189,7 +189,7 @@ class NumpyModel:
         times ``scale`` (*speed: the rate in the gradient*, see ``train_epoch``)."""
         logits = self.forward(x, training)
         correct = int(np.count_nonzero(np.argmax(logits, axis=1) == y))
-        loss, g = nl.LOSSES[self.spec.loss](logits, y)
+        loss, g = nl.loss_function(self.spec)(logits, y)
         if scale != 1:
             g *= g.dtype.type(scale)
         self.backward(g)

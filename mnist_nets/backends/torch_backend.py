@@ -244,7 +244,8 @@ class TorchModel:
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The spec's batch-mean loss (see :mod:`mnist_nets.specs`)."""
         if self.spec.loss == "cross_entropy":
-            return F.cross_entropy(logits, y)  # (N, C) NLL: deterministic on CUDA too
+            # (N, C) NLL: deterministic on CUDA too; torch's smoothing target is the spec's
+            return F.cross_entropy(logits, y, label_smoothing=self.spec.label_smoothing)
         one_hot = (y[:, None] == self.classes).to(logits.dtype)  # F.one_hot syncs on CUDA
         return F.mse_loss(logits, one_hot)
 
