@@ -21,7 +21,8 @@ The graph
   and before ``Flatten`` a ``Transpose`` back to NHWC makes the features come in the
   canonical H, W, C order, so dense weights are stored as they are, ``(in, out)``, in
   ``Gemm`` nodes (``y = x @ W + b``).
-* **Dropout** is the identity at inference and is left out of the graph.
+* **Dropout** is the identity at inference and is left out of the graph; **Crop** is a
+  ``Slice`` of the two image axes.
 * Each layer's nodes carry the layer's name (``conv1``, ``dense2``, ...); the initializers
   keep the canonical parameter names (``conv1.weight``; conv kernels transposed as said).
 * ``metadata_props`` hold the spec (``mnist_nets.spec``, its JSON), the dataset the
@@ -43,6 +44,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -150,6 +152,21 @@ def build_model(spec: ModelSpec, params: dict, *, dataset: str = "mnist") -> onn
             nodes.append(helper.make_node("Reshape", [source, "flat_shape"], [out], name=name))
         elif isinstance(layer, Dropout):  # the identity at inference
             continue
+        elif isinstance(layer, Crop):  # rows and columns border..H-border of NCHW
+            h, w, _ = info.input_shape
+            b = layer.border
+            bounds = {
+                "starts": [b, b],
+                "ends": [h - b, w - b],
+                "axes": [2, 3],
+            }
+            for key, value in bounds.items():
+                inits.append(numpy_helper.from_array(np.array(value, np.int64), f"{name}.{key}"))
+            nodes.append(
+                helper.make_node(
+                    "Slice", [x, *(f"{name}.{key}" for key in bounds)], [out], name=name
+                )
+            )
         else:  # a layer type added to the specs without an ONNX translation here
             raise ExportError(
                 f"spec {spec.name!r}, layer {name}: no ONNX translation for "

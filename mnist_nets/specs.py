@@ -29,14 +29,17 @@ stand on.
 
 Losses (each averaged over the batch):
 
-* ``cross_entropy``: softmax cross-entropy of the 10 outputs (logits) against the label.
+* ``cross_entropy``: softmax cross-entropy of the 10 outputs (logits) against the label;
+  with ``label_smoothing`` ``e`` (a spec field, 0 by default) against the target
+  ``(1 - e) * one_hot(label) + e / 10``: ``logsumexp(z) - (1 - e) * z[label] - e * mean(z)``,
+  whose gradient is ``softmax(z) - (1 - e) * one_hot(label) - e / 10``.
 * ``mse``: mean over the batch *and* the 10 outputs of ``(output - one_hot(label))**2``.
 
 FLOP counting (per sample; a multiply-add is 2 FLOPs)
 -----------------------------------------------------
 forward: dense ``2*in*out + out``; conv ``oh*ow*out*(2*kh*kw*in + 1)``; ReLU one per
-element; max pooling ``size**2 - 1`` comparisons per output; flatten and (inference)
-dropout nothing.  Training adds dropout's multiply (one per element), and the backward
+element; max pooling ``size**2 - 1`` comparisons per output; flatten, crop and
+(inference) dropout nothing.  Training adds dropout's multiply (one per element), and the backward
 pass: for a dense or conv layer, the weight gradient (as many FLOPs as its forward
 multiply-adds), the bias gradient (one per output element) and, unless no layer before
 it has parameters, the input gradient (as many again); ReLU, pooling and dropout one per
@@ -234,9 +237,37 @@ class Dropout:
         return {}
 
 
-Layer = Dense | Conv2D | MaxPool2D | ReLU | Flatten | Dropout
+@dataclass(frozen=True)
+class Crop:
+    """Drop ``border`` pixels on each of an image's four sides:
+    ``y[n, u, v, c] = x[n, border + u, border + v, c]``, (H, W, C) -> (H - 2b, W - 2b, C).
+    No parameters; its input gradient is the output gradient placed back in the middle of
+    a zero image."""
+
+    border: int
+    name: str | None = None
+    kind = "crop"
+
+    def __post_init__(self) -> None:
+        _positive_int("Crop", "border", self.border)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise SpecError(f"cropping a flat vector of shape {shape}: it needs (H, W, C)")
+        h, w, c = shape
+        if 2 * self.border >= min(h, w):
+            raise SpecError(
+                f"cropping {self.border} pixels off each side of a {h}x{w} image leaves nothing"
+            )
+        return (h - 2 * self.border, w - 2 * self.border, c)
+
+    def param_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        return {}
+
+
+Layer = Dense | Conv2D | MaxPool2D | ReLU | Flatten | Dropout | Crop
 LAYER_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, ReLU, Flatten, Dropout)
+    cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, ReLU, Flatten, Dropout, Crop)
 }
 
 
@@ -402,6 +433,7 @@ class ModelSpec:
     loss: str = "cross_entropy"
     input_shape: tuple[int, int, int] = INPUT_SHAPE
     target_accuracy: float | None = None  # the test-accuracy floor the recipe must reach
+    label_smoothing: float = 0.0  # cross_entropy against (1 - e) * one_hot + e / 10
     description: str = ""
     seed_recipe: Recipe | None = None  # the original project's recipe, as its code ran it
     # other datasets than MNIST: their floor ((dataset, target_accuracy or None), ...) and,
@@ -428,6 +460,16 @@ class ModelSpec:
             raise SpecError(f"spec {self.name!r}: input_shape must be (H, W, C) positive integers")
         if not self.layers:
             raise SpecError(f"spec {self.name!r}: it has no layers")
+        e = self.label_smoothing
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not (0.0 <= e < 1.0):
+            raise SpecError(
+                f"spec {self.name!r}: label_smoothing must be in [0, 1), got {e!r}"
+            )
+        if e and self.loss != "cross_entropy":
+            raise SpecError(
+                f"spec {self.name!r}: label_smoothing needs the cross_entropy loss, not "
+                f"{self.loss!r}"
+            )
         for i, layer in enumerate(self.layers):
             if type(layer) not in LAYER_TYPES.values():
                 raise SpecError(f"spec {self.name!r}: layer {i} is not a layer: {layer!r}")
@@ -512,6 +554,13 @@ class ModelSpec:
         )
 
     @property
+    def is_race(self) -> bool:
+        """Whether the spec is a time-to-target race (``speedrun`` and its successors): it
+        has a target accuracy and its recipe evaluates the test set within each epoch, so
+        that the time to the target is read finer than an epoch."""
+        return self.target_accuracy is not None and self.recipe.evals_per_epoch > 1
+
+    @property
     def has_dropout(self) -> bool:
         return any(isinstance(layer, Dropout) and layer.rate > 0 for layer in self.layers)
 
@@ -564,7 +613,9 @@ class ModelSpec:
         r = self.recipe
         lines.append(
             f"{self.param_count:,} parameters; {self.flops_forward / 1e6:.2f} MFLOPs forward, "
-            f"{self.flops_training / 1e6:.2f} MFLOPs training per sample; loss {self.loss}; "
+            f"{self.flops_training / 1e6:.2f} MFLOPs training per sample; loss {self.loss}"
+            + (f" (label smoothing {self.label_smoothing:g})" if self.label_smoothing else "")
+            + "; "
             f"recipe: {r.describe()}"
         )
         return "\n".join(lines)
@@ -582,6 +633,7 @@ class ModelSpec:
             "input_shape": list(self.input_shape),
             "layers": [layer_dict(layer) for layer in self.layers],
             "loss": self.loss,
+            "label_smoothing": self.label_smoothing,
             "recipe": dataclasses.asdict(self.recipe),
             "target_accuracy": self.target_accuracy,
             "description": self.description,
@@ -605,6 +657,7 @@ class ModelSpec:
                 layers=tuple(layers),
                 recipe=Recipe(**d["recipe"]),
                 loss=d["loss"],
+                label_smoothing=d.get("label_smoothing", 0.0),
                 input_shape=tuple(d["input_shape"]),
                 target_accuracy=d.get("target_accuracy"),
                 description=d.get("description", ""),
@@ -629,6 +682,8 @@ def _short(layer: Layer) -> str:
         return f"Dense({layer.units})"
     if isinstance(layer, Dropout):
         return f"Dropout({layer.rate:g})"
+    if isinstance(layer, Crop):
+        return f"Crop({layer.border})"
     return type(layer).__name__
 
 
@@ -678,12 +733,18 @@ _REGISTRY: dict[str, str] = {
     "cnn": "mnist_nets.architectures.cnn",
     "alexnet": "mnist_nets.architectures.alexnet",
     "speedrun": "mnist_nets.architectures.speedrun",
+    "speedrun2": "mnist_nets.architectures.speedrun2",
 }
 
 
 def list_specs() -> list[str]:
     """Names of the registered architectures, in the README's order."""
     return list(_REGISTRY)
+
+
+def race_specs() -> list[str]:
+    """Names of the registered time-to-target races (:attr:`ModelSpec.is_race`), in order."""
+    return [name for name in _REGISTRY if get_spec(name).is_race]
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -195,9 +195,11 @@ def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, pe
     model = NUMPY.build(spec, params, dtype=np.float64)
     loss, grads = NUMPY.loss_and_grads(model, x, y)
     assert list(grads) == list(spec.param_shapes)
-    assert loss == pytest.approx(
-        numpy_reference.loss_of(NUMPY.forward(model, x), y, spec.loss), rel=1e-12
-    )
+
+    def loss_of(outputs):
+        return numpy_reference.loss_of(outputs, y, spec.loss, spec.label_smoothing)
+
+    assert loss == pytest.approx(loss_of(NUMPY.forward(model, x)), rel=1e-12)
     for name, p in model.params.items():  # views of the model's parameters: edit in place
         assert grads[name].shape == p.shape and grads[name].dtype == np.float64
         flat = p.reshape(-1)
@@ -208,9 +210,9 @@ def check_gradients(spec: ModelSpec, x: np.ndarray, y: np.ndarray, seed: int, pe
         for i in picks:
             saved = flat[i]
             flat[i] = saved + FD_EPS
-            up = numpy_reference.loss_of(NUMPY.forward(model, x), y, spec.loss)
+            up = loss_of(NUMPY.forward(model, x))
             flat[i] = saved - FD_EPS
-            down = numpy_reference.loss_of(NUMPY.forward(model, x), y, spec.loss)
+            down = loss_of(NUMPY.forward(model, x))
             flat[i] = saved
             numeric.append((up - down) / (2 * FD_EPS))
         analytic = grads[name].reshape(-1)[picks]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, ReLU
+from mnist_nets.specs import Conv2D, Crop, Dense, Flatten, MaxPool2D, ModelSpec, ReLU
 
 
 def activations(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hwc") -> list:
@@ -39,6 +39,10 @@ def activations(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hw
             h = out
         elif isinstance(layer, ReLU):
             h = np.maximum(h, 0)
+        elif isinstance(layer, Crop):
+            oh, ow, _ = info.output_shape
+            b = layer.border
+            h = h[:, b : b + oh, b : b + ow]
         elif isinstance(layer, Flatten):
             if flatten == "chw" and h.ndim == 4:
                 h = h.transpose(0, 3, 1, 2)
@@ -54,20 +58,22 @@ def forward(spec: ModelSpec, params: dict, x: np.ndarray, flatten: str = "hwc") 
     return activations(spec, params, x, flatten)[-1]
 
 
-def loss_of(outputs: np.ndarray, labels: np.ndarray, loss: str) -> float:
-    """The spec's batch-mean loss of ``outputs`` (see mnist_nets.specs), in float64."""
+def loss_of(outputs: np.ndarray, labels: np.ndarray, loss: str, smoothing: float = 0.0) -> float:
+    """The spec's batch-mean loss of ``outputs`` (see mnist_nets.specs), in float64; with
+    label ``smoothing``, cross-entropy against ``(1 - smoothing) onehot + smoothing / 10``."""
     z = np.asarray(outputs, np.float64)
     labels = np.asarray(labels)
     if loss == "mse":
         return float(np.mean((z - np.eye(10)[labels]) ** 2))
     top = z.max(axis=1)
-    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-    return float(np.mean(lse - z[np.arange(len(z)), labels]))
+    log_p = z - (top + np.log(np.exp(z - top[:, None]).sum(axis=1)))[:, None]
+    target = (1 - smoothing) * np.eye(10)[labels] + smoothing / 10
+    return float(np.mean(-(target * log_p).sum(axis=1)))
 
 
 def loss(spec: ModelSpec, params: dict, x: np.ndarray, y: np.ndarray) -> float:
     """The spec's loss for ``params`` on ``(x, y)``, in float64."""
-    return loss_of(forward(spec, params, x), y, spec.loss)
+    return loss_of(forward(spec, params, x), y, spec.loss, spec.label_smoothing)
 
 
 # --------------------------------------------------------------------------- plain versions

@@ -1,8 +1,9 @@
 """Hypothesis strategies: valid specs of every kind, random canonical parameters, input batches.
 
 A drawn spec is either a dense-only stack or a conv/pool stack (conv layers with varied
-filters, kernels, strides and paddings, optional ReLU and max-pooling) followed by
-Flatten, an optional hidden dense layer and the 10-way output, with either loss.  Inputs
+filters, kernels, strides and paddings, optional ReLU, max-pooling and border crops)
+followed by Flatten, an optional hidden dense layer and the 10-way output, with either loss (and
+cross-entropy with or without label smoothing).  Inputs
 are small images (6x6 to 14x14, 1 to 3 channels) so that each example runs in
 milliseconds in every backend.
 """
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from mnist_nets.specs import (
     LOSSES,
     Conv2D,
+    Crop,
     Dense,
     Flatten,
     MaxPool2D,
@@ -33,12 +35,22 @@ def make_spec(name, layers, input_shape=(28, 28, 1), loss="cross_entropy", recip
     return ModelSpec(name, tuple(layers), recipe, loss=loss, input_shape=input_shape)
 
 
+def label_smoothings(loss: str):
+    """No smoothing, or some (cross-entropy only)."""
+    if loss != "cross_entropy":
+        return st.just(0.0)
+    return st.one_of(st.just(0.0), st.floats(0.05, 0.3))
+
+
 @st.composite
 def conv_stacks(draw) -> ModelSpec:
     size = draw(st.integers(6, 14))
     channels = draw(st.integers(1, 3))
     shape = (size, size, channels)
     layers = []
+    if draw(st.booleans()):  # crop the border first (the input gradient is not needed)...
+        layers.append(Crop(draw(st.integers(1, 2))))
+        shape = layers[-1].output_shape(shape)
     for _ in range(draw(st.integers(1, 3))):
         kernel = draw(st.integers(1, 5))
         conv = Conv2D(
@@ -62,18 +74,26 @@ def conv_stacks(draw) -> ModelSpec:
                 layers.append(pool)
             except SpecError:
                 pass
+        if draw(st.booleans()):  # ... or after a layer with parameters (it is needed)
+            try:
+                shape = Crop(1).output_shape(shape)
+                layers.append(Crop(1))
+            except SpecError:
+                pass
     if not layers:
         layers.append(Conv2D(filters=2, kernel=1))
     layers.append(Flatten())
     if draw(st.booleans()):
         layers += [Dense(draw(st.integers(1, 16))), ReLU()]
     layers.append(Dense(10))
+    loss = draw(st.sampled_from(LOSSES))
     return ModelSpec(
         name="drawn_conv",
         layers=tuple(layers),
         recipe=RECIPE,
-        loss=draw(st.sampled_from(LOSSES)),
+        loss=loss,
         input_shape=(size, size, channels),
+        label_smoothing=draw(label_smoothings(loss)),
     )
 
 
@@ -86,12 +106,14 @@ def dense_stacks(draw) -> ModelSpec:
         if draw(st.booleans()):
             layers.append(ReLU())
     layers.append(Dense(10))
+    loss = draw(st.sampled_from(LOSSES))
     return ModelSpec(
         name="drawn_dense",
         layers=tuple(layers),
         recipe=RECIPE,
-        loss=draw(st.sampled_from(LOSSES)),
+        loss=loss,
         input_shape=(size, size, draw(st.integers(1, 2))),
+        label_smoothing=draw(label_smoothings(loss)),
     )
 
 

@@ -29,7 +29,7 @@ from mnist_nets.cli.common import TrainingFailed, softmax, stdout_to_stderr
 from mnist_nets.cli.train import train_one
 from mnist_nets.data import load_mnist, load_split
 from mnist_nets.params import load_params
-from mnist_nets.specs import get_spec, list_specs
+from mnist_nets.specs import get_spec, list_specs, race_specs
 
 LIMIT = 2000  # training and test images of the shared run
 EPOCHS = 2
@@ -176,8 +176,9 @@ def test_train_defaults_to_the_recipe_and_prints_a_summary():
     assert re.search(r"test accuracy \d+\.\d\d % on 100 test images", lines[1]), lines[1]
 
 
-def test_train_prints_the_time_to_the_target_accuracy():
-    args = ("train", "--model", "speedrun", "--framework", "numpy", "--limit", "1280",
+@pytest.mark.parametrize("model", race_specs())
+def test_train_prints_the_time_to_the_target_accuracy(model):
+    args = ("train", "--model", model, "--framework", "numpy", "--limit", "1280",
             "--epochs", "1", "--test-limit", "200", "-q")  # fmt: skip
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr

@@ -24,6 +24,7 @@ from mnist_nets.specs import (
     ReLU,
     UpdateRule,
     get_spec,
+    race_specs,
 )
 from mnist_nets.training import Diverged
 
@@ -262,7 +263,7 @@ def test_a_diverging_epoch_reports_non_finite_losses_without_warnings(model_name
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("model_name", ["cnn", "alexnet", "speedrun"])
+@pytest.mark.parametrize("model_name", ["cnn", "alexnet", *race_specs()])
 def test_every_layer_computes_in_the_model_s_dtype(model_name, dtype):
     """No layer slips into float64 in a float32 model (twice the memory and time), nor the
     other way round, in training or in evaluation."""
@@ -285,8 +286,9 @@ def test_every_layer_computes_in_the_model_s_dtype(model_name, dtype):
 
 
 def test_a_conv_followed_by_a_tiling_pool_runs_fused():
-    """*Speed: conv and pool fused*: cnn's and speedrun's convolutions write their output
-    in pooling-phase order for the max-pool of size 2 (stride 2) after them."""
+    """*Speed: conv and pool fused*: the convolutions of cnn and of every race (speedrun,
+    speedrun2) write their output in pooling-phase order for the max-pool of size 2
+    (stride 2) after them."""
 
     def fused(name):
         model = BACKEND.build(get_spec(name), init_params(get_spec(name), 0))
@@ -295,7 +297,8 @@ def test_a_conv_followed_by_a_tiling_pool_runs_fused():
         return [c.pool for c in convs], [p.phased for p in pools]
 
     assert fused("cnn") == ([2, 2], [True, True])
-    assert fused("speedrun") == ([2, 2], [True, True])
+    for name in race_specs():
+        assert fused(name) == ([2, 2], [True, True]), name
 
 
 def test_halves_take_every_batch_of_two_rows_or_more(monkeypatch):

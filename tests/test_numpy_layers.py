@@ -7,6 +7,7 @@ input and the parameter gradients.  Then the losses, the SGD step, the max-pool'
 tie-breaking and the registered architectures.
 """
 
+import dataclasses
 import os
 import signal
 import time
@@ -26,6 +27,7 @@ from mnist_nets.data import load_split
 from mnist_nets.params import init_params
 from mnist_nets.specs import (
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -68,6 +70,7 @@ def conv_specs(draw):
                     ),
                     MaxPool2D(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
                     ReLU(),
+                    Crop(draw(st.integers(1, 2))),
                 ]
             )
         )
@@ -150,6 +153,30 @@ def test_maxpool_gradients(data, seed):
     spec = small_spec("pool", (h, w, c), layers)
     x, y = inputs((h, w, c), data.draw(st.integers(1, 3), label="batch"), seed)
     check_gradients(spec, x, y, seed)
+
+
+@settings(max_examples=20)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_crop_gradients(data, seed):
+    """Behind a probe the input gradient (the output's in the middle, zero on the border)
+    is checked; first in the spec, it is skipped; a convolution after it reads its view."""
+    h, w, c = data.draw(image_shapes(min_side=3), label="shape")
+    border = data.draw(st.integers(1, (min(h, w) - 1) // 2), label="border")
+    probe = data.draw(st.booleans(), label="probe")
+    conv = data.draw(st.booleans(), label="conv after")
+    layers = [Conv2D(c, 1)] if probe else []
+    layers += [Crop(border)]
+    layers += [Conv2D(2, 1), ReLU()] if conv else []
+    spec = small_spec("crop", (h, w, c), [*layers, Flatten(), Dense(10)])
+    x, y = inputs((h, w, c), data.draw(st.integers(1, 3), label="batch"), seed)
+    check_gradients(spec, x, y, seed)
+    if probe:  # the probe's gradient comes only through the crop's middle
+        model = BACKEND.build(spec, init_params(spec, seed), dtype=np.float64)
+        model.forward(x, True)
+        crop = model.layers[1]
+        g = np.ones((len(x), *crop.out_shape))
+        dx = crop.backward(g)
+        assert dx.sum() == g.sum() and dx[:, border : h - border, border : w - border].all()
 
 
 @settings(max_examples=15)
@@ -254,6 +281,41 @@ def test_loss_values_and_gradients(logits, label, loss):
             numpy_reference.loss_of(z + dz, y, loss) - numpy_reference.loss_of(z - dz, y, loss)
         ) / (2 * EPS)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=20)
+@given(
+    logits=st.lists(st.floats(-30, 30), min_size=10, max_size=10).map(np.array),
+    label=st.integers(0, 9),
+    smoothing=st.floats(0.01, 0.5),
+)
+def test_label_smoothing_values_and_gradients(logits, label, smoothing):
+    """Cross-entropy against (1 - e) onehot + e / 10: the reference's value, and a
+    gradient that matches central differences (the smoothed part included)."""
+    z, y = np.stack([logits, logits[::-1]]), np.array([label, 9 - label])
+    spec = small_spec("smooth", (1, 1, 1), [Flatten(), Dense(10)])
+    spec = dataclasses.replace(spec, label_smoothing=smoothing)
+    value, grad = nl.loss_function(spec)(z.copy(), y)
+
+    def reference(z):
+        return numpy_reference.loss_of(z, y, "cross_entropy", smoothing)
+
+    assert value == pytest.approx(reference(z), rel=1e-12, abs=1e-12)
+    numeric = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        dz = np.zeros_like(z)
+        dz[idx] = EPS
+        numeric[idx] = (reference(z + dz) - reference(z - dz)) / (2 * EPS)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=10)
+@given(shape=image_shapes(), seed=st.integers(0, 2**16), smoothing=st.floats(0.01, 0.3))
+def test_label_smoothing_gradients_through_a_network(shape, seed, smoothing):
+    layers = [Conv2D(2, 1), ReLU(), Flatten(), Dense(10)]
+    spec = dataclasses.replace(small_spec("smooth", shape, layers), label_smoothing=smoothing)
+    x, y = inputs(shape, 3, seed)
+    check_gradients(spec, x, y, seed)
 
 
 def test_cross_entropy_is_stable_for_huge_logits():

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from mnist_nets import specs as specs_module
 from mnist_nets.specs import (
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -37,6 +38,7 @@ def test_registry_has_the_registered_networks():
         "cnn",
         "alexnet",
         "speedrun",
+        "speedrun2",
     ]
     for name in list_specs():
         spec = get_spec(name)
@@ -157,6 +159,46 @@ def test_impossible_specs_are_rejected_naming_the_layer(layers, loss, message):
 def test_bad_layer_arguments_are_rejected(build, message):
     with pytest.raises(SpecError, match=message):
         build()
+
+
+def test_crop_drops_the_border_and_costs_nothing():
+    spec = make(Crop(2), Conv2D(3, 5), Flatten(), Dense(10))
+    assert spec.output_shapes[:2] == [(24, 24, 1), (20, 20, 3)]
+    crop = spec.layer_infos[0]
+    assert (crop.name, crop.params, crop.flops_forward, crop.flops_backward) == ("crop1", (), 0, 0)
+    assert spec.flops_forward == make(Conv2D(3, 5), Flatten(), Dense(10),
+                                      input_shape=(24, 24, 1)).flops_forward  # fmt: skip
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    assert "crop1 (Crop(2))" in spec.summary()
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ((Crop(14), Flatten(), Dense(10)),
+         r"\(crop1: Crop\(14\)\): cropping 14 pixels off each side of a 28x28 image leaves"),
+        ((Flatten(), Crop(1), Dense(10)), r"cropping a flat vector"),
+    ],
+)
+def test_a_crop_that_cannot_work_is_rejected(layers, message):
+    with pytest.raises(SpecError, match=message):
+        make(*layers)
+
+
+def test_label_smoothing_is_checked_and_kept():
+    smooth = ModelSpec("t", (Flatten(), Dense(10)), RECIPE, label_smoothing=0.1)
+    assert ModelSpec.from_dict(smooth.to_dict()) == smooth
+    assert smooth.to_dict()["label_smoothing"] == 0.1
+    plain = make(Flatten(), Dense(10)).to_dict()
+    del plain["label_smoothing"]  # a spec stored before the field: no smoothing
+    assert ModelSpec.from_dict(plain).label_smoothing == 0.0
+    assert "(label smoothing 0.1)" in smooth.summary()
+    with pytest.raises(SpecError, match=r"label_smoothing must be in \[0, 1\), got 1.0"):
+        ModelSpec("t", (Flatten(), Dense(10)), RECIPE, label_smoothing=1.0)
+    with pytest.raises(SpecError, match=r"label_smoothing must be in \[0, 1\), got True"):
+        ModelSpec("t", (Flatten(), Dense(10)), RECIPE, label_smoothing=True)
+    with pytest.raises(SpecError, match="label_smoothing needs the cross_entropy loss, not 'mse'"):
+        ModelSpec("t", (Flatten(), Dense(10)), RECIPE, loss="mse", label_smoothing=0.1)
 
 
 def test_same_padding_keeps_the_size():
@@ -320,6 +362,8 @@ def test_padding_rules():
         (lambda: Dropout(-0.1), r"^Dropout: rate must be in \[0, 1\), got -0.1$"),
         (lambda: Dropout(True), r"rate must be in \[0, 1\), got True"),
         (lambda: Dropout("0.5"), r"rate must be in \[0, 1\), got '0.5'"),
+        (lambda: Crop(0), r"^Crop: border must be a positive integer, got 0$"),
+        (lambda: Crop(1.0), r"^Crop: border must be a positive integer, got 1.0$"),
         (lambda: Recipe(lr=0.1, epochs=1, optimizer="rmsprop"),
          r"unknown optimizer 'rmsprop'; known: \('sgd', 'adam'\)$"),
         (lambda: Recipe(lr=float("inf"), epochs=1), r"^Recipe: lr must be a positive number"),
@@ -434,7 +478,7 @@ def test_to_dict_is_complete():
 def test_from_dict_errors_and_defaults():
     d = get_spec("perceptron").to_dict()
     bad = dict(d, layers=[{"type": "LSTM", "units": 3}])
-    with pytest.raises(SpecError, match=r"unknown layer type 'LSTM'; known: \['Conv2D', 'Dense'"):
+    with pytest.raises(SpecError, match=r"unknown layer type 'LSTM'; known: \['Conv2D', 'Crop', "):
         ModelSpec.from_dict(bad)
     with pytest.raises(SpecError, match=r"^malformed spec description: KeyError\('recipe'\)$"):
         ModelSpec.from_dict({k: v for k, v in d.items() if k != "recipe"})

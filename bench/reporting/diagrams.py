@@ -23,6 +23,7 @@ FILL = {
     "relu": "#f2f2f2",
     "flatten": "#f2f2f2",
     "dropout": "#fcbba1",
+    "crop": "#eeeeee",
 }
 
 

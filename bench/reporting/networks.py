@@ -162,6 +162,8 @@ def network(
         else "no target accuracy"
     )
     loss = {"cross_entropy": "softmax cross-entropy", "mse": "mean squared error"}[spec.loss]
+    if spec.label_smoothing:
+        loss += f" with label smoothing {spec.label_smoothing:g}"
     lines = [
         f"{spec.description} **{spec.param_count:,} parameters**; "
         f"{spec.flops_forward / 1e6:.3g} MFLOPs per image forward, "

@@ -188,7 +188,7 @@ def build(
         "seed",
         numpy_speed.SEED_NUMPY_TARGETS,
     )
-    blocks["fastest-to-99"] = speedrun.section(selection, profile, get_spec(speedrun.MODEL))
+    blocks["fastest-to-99"] = speedrun.sections(selection, profile)
     blocks["machines"] = machines.overview(selection, profile)
     blocks["machines-side-by-side"] = machines.side_by_side(selection, models, profile)
     blocks["reference-machine"] = machines.reference(selection)

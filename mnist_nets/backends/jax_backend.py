@@ -88,6 +88,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -201,6 +202,9 @@ LAYERS: dict[type, Any] = {
     ReLU: _relu,
     Flatten: lambda layer, info, p, x, key, k: x.reshape(x.shape[0], -1),  # NHWC: H, W, C
     Dropout: _dropout,
+    Crop: lambda layer, info, p, x, key, k: x[
+        :, layer.border : -layer.border, layer.border : -layer.border, :
+    ],
 }
 
 
@@ -223,6 +227,9 @@ def per_sample_loss(spec: ModelSpec, logits, y):
     """Each sample's loss (see specs.py); the batch loss is their mean."""
     if spec.loss == "cross_entropy":
         picked = jnp.take_along_axis(logits, y[:, None], axis=1)[:, 0]
+        e = spec.label_smoothing
+        if e:  # against (1 - e) * one_hot + e / 10
+            picked = (1 - e) * picked + e * jnp.mean(logits, axis=1)
         return jax.nn.logsumexp(logits, axis=1) - picked
     one_hot = jax.nn.one_hot(y, NUM_CLASSES, dtype=logits.dtype)
     return jnp.mean(jnp.square(logits - one_hot), axis=1)
@@ -315,7 +322,7 @@ _compiled: OrderedDict[tuple, _Compiled] = OrderedDict()
 
 
 def compiled_for(spec: ModelSpec) -> _Compiled:
-    key = (spec.layers, spec.loss, spec.input_shape)
+    key = (spec.layers, spec.loss, spec.label_smoothing, spec.input_shape)
     if key in _compiled:
         _compiled.move_to_end(key)
     else:

@@ -188,7 +188,7 @@ class NumpyModel:
         times ``scale`` (*speed: the rate in the gradient*, see ``train_epoch``)."""
         logits = self.forward(x, training)
         correct = int(np.count_nonzero(np.argmax(logits, axis=1) == y))
-        loss, g = nl.LOSSES[self.spec.loss](logits, y)
+        loss, g = nl.loss_function(self.spec)(logits, y)
         if scale != 1:
             g *= g.dtype.type(scale)
         self.backward(g)
@@ -203,6 +203,9 @@ LAYERS = {
     specs.ReLU: lambda model, info, args, prev, nxt, rewrite: nl.ReLULayer(*args),
     specs.Flatten: lambda model, info, args, prev, nxt, rewrite: nl.FlattenLayer(*args),
     specs.Dropout: NumpyModel._dropout,
+    specs.Crop: lambda model, info, args, prev, nxt, rewrite: nl.CropLayer(
+        *args, info.layer.border
+    ),
 }
 
 

@@ -328,6 +328,29 @@ class FlattenLayer(Layer):
         return g.reshape(len(g), *self.in_shape)
 
 
+class CropLayer(Layer):
+    """``y[n, u, v, c] = x[n, b + u, b + v, c]``: the middle of the image, ``b`` pixels off
+    each side.  The output is a view of the input (no copy; the convolution after it reads
+    it through a strided view anyway)."""
+
+    def __init__(self, name, in_shape, out_shape, dtype, input_grad, border):
+        super().__init__(name, in_shape, out_shape, dtype, input_grad)
+        self.b = border
+
+    def forward(self, x, training):
+        b = self.b
+        return x[:, b : x.shape[1] - b, b : x.shape[2] - b]
+
+    def backward(self, g):
+        # dL/dx is dL/dy in the middle and 0 on the border the crop dropped
+        if not self.input_grad:
+            return None
+        b, (h, w, _) = self.b, self.in_shape
+        dx = self.buf.get("dx", (len(g), *self.in_shape), init=_zeros)  # the border stays 0
+        dx[:, b : h - b, b : w - b] = g
+        return dx
+
+
 class DropoutLayer(Layer):
     """Inverted dropout: in training ``y = x * m / (1 - rate)`` with the mask ``m`` of
     :func:`mnist_nets.dropout.keep_mask` for the model's seed and step (``clock.seed``,
@@ -367,18 +390,29 @@ class DropoutLayer(Layer):
 # --------------------------------------------------------------------------- losses
 
 
-def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(
+    logits: np.ndarray, labels: np.ndarray, smoothing: float = 0.0
+) -> tuple[float, np.ndarray]:
     """Batch mean of ``-log softmax(z)[y] = logsumexp(z) - z[y]`` and its gradient
     ``dL/dz = (softmax(z) - onehot(y)) / N``.  Log-sum-exp subtracts the row maximum first,
-    so ``exp`` never overflows."""
+    so ``exp`` never overflows.  With label ``smoothing`` ``e`` the target is
+    ``(1 - e) onehot(y) + e / 10``: the loss ``logsumexp(z) - (1 - e) z[y] - e mean(z)``
+    (the row maximum cancels from it too), the gradient ``(softmax(z) - target) / N``."""
     n = len(logits)
     rows = np.arange(n)
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     total = e.sum(axis=1, keepdims=True)
-    loss = float(np.mean(np.log(total[:, 0]) - z[rows, labels]))
     grad = e / total
-    grad[rows, labels] -= 1
+    if smoothing:
+        keep = 1 - smoothing
+        picked = keep * z[rows, labels] + smoothing * z.mean(axis=1)
+        loss = float(np.mean(np.log(total[:, 0]) - picked))
+        grad[rows, labels] -= grad.dtype.type(keep)
+        grad -= grad.dtype.type(smoothing / z.shape[1])
+    else:
+        loss = float(np.mean(np.log(total[:, 0]) - z[rows, labels]))
+        grad[rows, labels] -= 1
     grad /= n
     return loss, grad
 
@@ -394,6 +428,14 @@ def mean_squared_error(outputs: np.ndarray, labels: np.ndarray) -> tuple[float, 
 
 
 LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mean_squared_error}
+
+
+def loss_function(spec: specs.ModelSpec):
+    """The spec's loss as ``(logits, labels) -> (loss, dL/dlogits)``, its label smoothing
+    bound in."""
+    if spec.label_smoothing:
+        return functools.partial(softmax_cross_entropy, smoothing=spec.label_smoothing)
+    return LOSSES[spec.loss]
 
 
 # --------------------------------------------------------------------------- optimizer
@@ -523,7 +565,7 @@ def _blocked_rows(
     flat_grad, acc = side.flat_grad, side.scratch
     rows = len(x)
     block = _near_equal_size(rows, block)
-    loss_fn = LOSSES[model.spec.loss]
+    loss_fn = loss_function(model.spec)
     total_loss, correct = 0.0, 0
     with np.errstate(**(errors or np.geterr())):
         for start in range(0, rows, block):
@@ -615,7 +657,7 @@ def _half_step(
     with np.errstate(**errors):
         logits = model.forward(x, True, side.layers, first_row)
         correct = int(np.count_nonzero(np.argmax(logits, axis=1) == y))
-        loss, g = LOSSES[model.spec.loss](logits, y)
+        loss, g = loss_function(model.spec)(logits, y)
         g *= g.dtype.type(scale * len(x) / n)
         model.backward(g, side.layers)
     return loss * len(x) / n, correct

@@ -71,6 +71,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -139,6 +140,9 @@ LAYERS: dict[type, Any] = {
     # NHWC: H, W, C order
     Flatten: lambda layer, info, p, x, key, k: tf.reshape(x, [-1, info.output_shape[0]]),
     Dropout: lambda layer, info, p, x, key, k: _dropout(layer, x, key, k),
+    Crop: lambda layer, info, p, x, key, k: x[
+        :, layer.border : -layer.border, layer.border : -layer.border, :
+    ],
 }
 
 
@@ -154,6 +158,11 @@ def layer_outputs(spec: ModelSpec, params: dict, x, dropout_key=None) -> list:
 
 def batch_loss(spec: ModelSpec, logits, y):
     """Batch-mean loss of ``logits`` against int labels ``y`` (see specs.py)."""
+    if spec.loss == "cross_entropy" and spec.label_smoothing:
+        e = spec.label_smoothing
+        target = tf.one_hot(y, NUM_CLASSES, dtype=logits.dtype) * (1 - e) + e / NUM_CLASSES
+        per_sample = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
+        return tf.reduce_mean(per_sample)
     if spec.loss == "cross_entropy":
         per_sample = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
         return tf.reduce_mean(per_sample)
@@ -396,7 +405,10 @@ _graphs: OrderedDict[tuple, _Graphs] = OrderedDict()
 def graphs_for(model: TFModel) -> _Graphs:
     """The (cached) compiled functions for ``model``'s network and device."""
     spec = model.spec
-    key = (spec.layers, spec.loss, spec.input_shape, model.device, model.dtype.name)
+    key = (
+        spec.layers, spec.loss, spec.label_smoothing, spec.input_shape, model.device,
+        model.dtype.name,
+    )
     if key in _graphs:
         _graphs.move_to_end(key)
     else:

@@ -75,6 +75,7 @@ from mnist_nets.params import check_params
 from mnist_nets.specs import (
     NUM_CLASSES,
     Conv2D,
+    Crop,
     Dense,
     Dropout,
     Flatten,
@@ -130,6 +131,18 @@ class FlattenHWC(nn.Module):
         if x.dim() == 4:
             x = x.permute(0, 2, 3, 1)
         return x.reshape(x.shape[0], -1)
+
+
+class CropNCHW(nn.Module):
+    """The middle of an ``(N, C, H, W)`` image, ``border`` pixels off each side (a view)."""
+
+    def __init__(self, border: int):
+        super().__init__()
+        self.border = border
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.border
+        return x[:, :, b : x.shape[2] - b, b : x.shape[3] - b]
 
 
 @dataclass
@@ -235,7 +248,8 @@ class TorchModel:
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The spec's batch-mean loss (see :mod:`mnist_nets.specs`)."""
         if self.spec.loss == "cross_entropy":
-            return F.cross_entropy(logits, y)  # (N, C) NLL: deterministic on CUDA too
+            # (N, C) NLL: deterministic on CUDA too; torch's smoothing target is the spec's
+            return F.cross_entropy(logits, y, label_smoothing=self.spec.label_smoothing)
         one_hot = (y[:, None] == self.classes).to(logits.dtype)  # F.one_hot syncs on CUDA
         return F.mse_loss(logits, one_hot)
 
@@ -252,6 +266,7 @@ LAYERS: dict[type, Callable[..., nn.Module]] = {
     Dropout: lambda layer, wb, clock, after, k: (
         SeededDropout(layer.rate, k, clock) if layer.rate > 0 else nn.Identity()
     ),
+    Crop: lambda layer, wb, clock, after, k: CropNCHW(layer.border),
 }
 # the torch layout kind of each layer type's weight (the bias is "bias")
 _WEIGHT_KIND = {Conv2D: "conv", Dense: "dense"}
