@@ -34,16 +34,22 @@ def test_each_algorithm_is_the_correlation_it_stands_for(a):
             np.testing.assert_allclose(a.AT @ ((a.G @ g) * (a.BT @ d)), want, atol=1e-14)
 
 
-def _pair(a, k, p, hw, c, f, pool, input_grad=True):
-    """An im2col layer and a Winograd layer with the same float64 parameters."""
+def _pair(a, k, p, hw, c, f, pool, input_grad=True, passes=winograd.PASSES):
+    """An im2col layer and a Winograd layer (for ``passes``) with the same float64
+    parameters."""
     layer = Conv2D(f, k, padding=p)
     out = layer.output_shape((*hw, c))
     wb = np.random.default_rng(0).normal(size=(k * k * c + 1, f))
     args = ("conv", (*hw, c), out, np.float64, input_grad, layer)
     ref = nl.Conv2DLayer(*args, wb, np.zeros_like(wb), pool=pool)
-    win = winograd.WinogradConv2DLayer(*args, wb, np.zeros_like(wb), pool=pool, algorithm=a)
+    win = winograd.WinogradConv2DLayer(
+        *args, wb, np.zeros_like(wb), pool=pool, algorithm=a, passes=passes
+    )
     return ref, win
 
+
+# which products run by Winograd: each alone, all three, both backward passes
+PASS_SETS = [("forward",), ("weight",), ("input",), winograd.PASSES, ("weight", "input")]
 
 SHAPES = [  # (kernel, padding, (h, w), channels, filters, pool)
     (3, 1, (14, 14), 4, 5, 2),  # alexnet conv2's shape, small: pooled, tiles fit
@@ -67,10 +73,12 @@ SHAPES = [  # (kernel, padding, (h, w), channels, filters, pool)
     ],
     ids=lambda v: v.name if isinstance(v, winograd.Algorithm) else None,
 )
-def test_the_layer_is_the_im2col_layer(a, k, p, hw, c, f, pool):
+@pytest.mark.parametrize("passes", PASS_SETS, ids="+".join)
+def test_the_layer_is_the_im2col_layer(a, k, p, hw, c, f, pool, passes):
     """Output, input gradient, weight and bias gradients of the im2col layer, in float64, in
-    either output layout (plain, or in pooling phases); two batches, so reused buffers too."""
-    ref, win = _pair(a, k, p, hw, c, f, pool)
+    either output layout (plain, or in pooling phases), with each product by Winograd alone,
+    all three, and the default's backward passes; two batches, so reused buffers too."""
+    ref, win = _pair(a, k, p, hw, c, f, pool, passes=passes)
     rng = np.random.default_rng(1)
     for n in (3, 3):
         x = rng.normal(size=(n, *hw, c))
@@ -106,21 +114,23 @@ def test_a_layer_it_does_not_fit_is_refused():
 
 @pytest.fixture
 def every_fitting_conv(monkeypatch):
-    """Run ``algorithm`` on every convolution it fits (not only where the choice puts it)."""
+    """Run ``algorithm`` for ``passes`` on every convolution it fits (not only where the
+    choice puts it)."""
 
-    def use(a):
+    def use(a, passes=winograd.PASSES):
         def choose(layer, in_shape, pool):
             fits = layer.stride == 1 and layer.kernel == a.r and a.m % pool == 0
-            return a if fits else None
+            return (a, frozenset(passes)) if fits else None
 
-        monkeypatch.setattr(winograd, "algorithm_for", choose)
+        monkeypatch.setattr(winograd, "choice_for", choose)
 
     return use
 
 
+@pytest.mark.parametrize("passes", [winograd.PASSES, ("input",)], ids="+".join)
 @pytest.mark.parametrize("a", ALGORITHMS, ids=IDS)
-def test_finite_differences_through_the_backend(a, every_fitting_conv):
-    every_fitting_conv(a)
+def test_finite_differences_through_the_backend(a, passes, every_fitting_conv):
+    every_fitting_conv(a, passes)
     k = a.r
     layers = [Conv2D(3, k, padding=k // 2), ReLU(), MaxPool2D(2), Conv2D(4, k, padding=k // 2)]
     spec = small_spec("winograd", (9, 8, 2), [*layers, ReLU(), Flatten(), Dense(10)])
@@ -214,28 +224,66 @@ def _recording(seen, layer, key, fn):
 
 
 def test_the_choice_by_shape(monkeypatch):
-    """Where the measurements put Winograd (docs/numpy-fast-convolutions.md): 3x3 layers with
-    at least 32 input channels; im2col for 5x5 and one-channel layers, and for everything
-    when switched off (the default: see winograd.ENABLED).  The plain layers (for
-    ``activations``) are always im2col."""
+    """Where the measurements put Winograd (docs/numpy-fast-convolutions.md): the input
+    gradient of 3x3 stride-1 layers without a pool with at least 96 channels on each side
+    (AlexNet's conv4), F(2x2,3x3), when switched on; never a forward pass; im2col everywhere
+    else, for every layer when switched off (the default: see winograd.ENABLED), and in the
+    plain layers (for ``activations``)."""
     spec = specs.get_spec("alexnet")
     default = BACKEND.build(spec, init_params(spec, 0))
     assert not any(isinstance(lay, winograd.WinogradConv2DLayer) for lay in default.layers)
     monkeypatch.setattr(winograd, "ENABLED", True)
     model = BACKEND.build(spec, init_params(spec, 0))
     chosen = {
-        layer.name: layer.a.name
+        layer.name: (layer.a.name, set(layer.passes))
         for layer in model.layers
         if isinstance(layer, winograd.WinogradConv2DLayer)
     }
-    assert chosen == {"conv2": "F(2x2,3x3)", "conv4": "F(4x4,3x3)", "conv5": "F(2x2,3x3)"}
+    assert chosen == {"conv4": ("F(2x2,3x3)", {"input"})}
     assert not any(isinstance(lay, winograd.WinogradConv2DLayer) for lay in model.plain_layers)
-    for name in ("cnn", "speedrun"):
+    for name in specs.list_specs():
         model = BACKEND.build(specs.get_spec(name), init_params(specs.get_spec(name), 0))
-        assert not any(isinstance(lay, winograd.WinogradConv2DLayer) for lay in model.layers)
+        for layer in model.layers:
+            if isinstance(layer, winograd.WinogradConv2DLayer):
+                assert "forward" not in layer.passes, (name, layer.name)
     monkeypatch.setattr(winograd, "ENABLED", False)
     model = BACKEND.build(spec, init_params(spec, 0))
     assert not any(isinstance(lay, winograd.WinogradConv2DLayer) for lay in model.layers)
+
+
+@pytest.mark.parametrize("enabled", [False, True], ids=["default", "choice-on"])
+@pytest.mark.parametrize("name", specs.list_specs())
+def test_identical_patches_give_identical_outputs(name, enabled, monkeypatch):
+    """Exact ties stay exact: in the training layers the backend builds for every registered
+    network, by default and with the Winograd choice switched on, every conv layer gives
+    bitwise equal outputs (per filter) at all the pixels whose patches are equal.  Here the
+    input varies along one spatial axis only, so the pixels of a column (or of a row) away
+    from the zero padding have equal patches.  (An F(4x4,3x3) forward pass fails: its data
+    transform of a constant row, e.g. 4a - 5a + a, is not exactly 0 in float32.)"""
+    monkeypatch.setattr(winograd, "ENABLED", enabled)
+    spec = specs.get_spec(name)
+    model = BACKEND.build(spec, init_params(spec, 0))
+    rng = np.random.default_rng(0)
+    checked = 0
+    for layer in model.layers:
+        if not isinstance(layer, nl.Conv2DLayer):
+            continue
+        h, w, c = layer.in_shape
+        p, q = layer.p, layer.pool
+        for axis in (1, 2):  # constant down the columns, then along the rows
+            shape = [2, h, w, c]
+            shape[axis] = 1
+            x = np.broadcast_to(rng.normal(size=shape), (2, h, w, c)).astype(np.float32)
+            y = layer.forward(np.ascontiguousarray(x), True)
+            if q > 1:  # from pooling phases back to (n, oh, ow, f)
+                y = y.reshape(q, q, *y.shape[1:]).transpose(2, 3, 0, 4, 1, 5)
+                y = y.reshape(len(x), layer.oh, layer.ow, -1)
+            inner = np.moveaxis(y, axis, 1)[:, p : y.shape[axis] - p]  # patches inside
+            assert inner.shape[1] > 1
+            np.testing.assert_array_equal(inner, np.broadcast_to(inner[:, :1], inner.shape))
+        checked += 1
+    if any(isinstance(layer, Conv2D) for layer in spec.layers):
+        assert checked >= 2
 
 
 def test_mix_skips_zeros_and_accumulates():

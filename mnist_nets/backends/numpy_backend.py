@@ -148,12 +148,14 @@ class NumpyModel:
         wb = self.flat[start : start + size].reshape(rows, layer.filters)
         dwb = self._into[0][start : start + size].reshape(rows, layer.filters)
         pool = nxt.size if rewrite and _tiling_pool(nxt) else 1
-        # *Speed: fast convolutions.*  A Winograd algorithm where one measured faster for
-        # the layer's shape (winograd.CHOICE); im2col otherwise, and in the plain layers
-        algorithm = winograd.algorithm_for(layer, info.input_shape, pool) if rewrite else None
-        if algorithm is not None:
+        # *Speed: fast convolutions.*  Winograd for the products where it measured faster
+        # for the layer's shape (winograd.choice_for: backward passes only, for exact ties);
+        # im2col otherwise, and in the plain layers
+        choice = winograd.choice_for(layer, info.input_shape, pool) if rewrite else None
+        if choice is not None:
+            algorithm, passes = choice
             return winograd.WinogradConv2DLayer(
-                *args, layer, wb, dwb, pool=pool, algorithm=algorithm
+                *args, layer, wb, dwb, pool=pool, algorithm=algorithm, passes=passes
             )
         return nl.Conv2DLayer(*args, layer, wb, dwb, pool=pool)
 

@@ -196,10 +196,16 @@ class Conv2DLayer(Layer):
         # dL/db = sum of G over pixels);  dL/dP = G W^T, and dL/dx adds each patch entry's
         # gradient back where it was copied from (col2im), one window offset (i, j) at a time:
         #   dL/dxp[n, s*u + i, s*v + j, :] += G[(n, u, v), :] @ W[i, j].T
-        n, f, q = self.n, self.wb.shape[1], self.pool
+        f = self.wb.shape[1]
         weight_gradient(self.P, g.reshape(-1, f), self.dwb, self.transposed, self.buf)
         if not self.input_grad:
             return None
+        return self._col2im(g)
+
+    def _col2im(self, g):
+        """``dL/dx`` from ``g = dL/dy`` (in ``y``'s layout): ``dL/dP = G W^T``, each patch
+        entry's gradient added back where it was copied from."""
+        n, f, q = self.n, self.wb.shape[1], self.pool
         k, s, p = self.k, self.s, self.p
         h, w, c = self.in_shape
         oh, ow = self.oh, self.ow

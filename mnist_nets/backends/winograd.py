@@ -31,16 +31,18 @@ F(4x4, 3x3): 36 instead of 144).  Over channels the element-wise product becomes
 batched matrix product, ``(alpha**2, T, C) @ (alpha**2, C, F)`` over the ``T`` tiles of the
 batch, which BLAS runs (``np.matmul``).  The transforms are element-wise work in numpy.
 
-Backward: every stage is linear, so each stage's backward is its transposed matrix, written
-beside its forward in :class:`WinogradConv2DLayer`:
+Backward.  The weight gradient takes the transpose of each forward stage, in reverse
+(every stage is linear): ``dM = A dY A^T``, ``dU = V^T dM`` per position (from the kept
+input tiles ``V``), ``dg = G^T dU G``.  The input gradient is itself a correlation, of the
+output gradient zero-padded by ``k - 1 - p`` with the kernel flipped in both spatial axes
+and its channel axes swapped (the textbook form), so it runs through the *forward*
+transforms: ``B^T`` on the padded gradient's tiles, ``G`` on the flipped kernel, ``A^T``
+into the input gradient's tiles, each pixel written once (the transposed stages,
+``B dV B^T``, would instead add overlapping tiles back into place, more passes over memory).
 
-* forward  ``V = B^T d B``, ``U = G g G^T``, ``M = V U`` (per position), ``Y = A^T M A``;
-* backward ``dM = A dY A^T``, then ``dU = V^T dM`` -> ``dg = G^T dU G`` (the weight
-  gradient, from the kept ``V``), and ``dV = dM U^T`` -> ``dd = B dV B^T``, added back
-  where each (overlapping) input tile came from (the input gradient).
-
-The input gradient so obtained is the correlation of the zero-padded output gradient with
-the flipped, transposed kernel that textbooks write, computed through the same transforms.
+Which of a layer's three products (the forward pass, the weight gradient, the input
+gradient) run by Winograd is chosen per layer (:func:`choice_for`); never the forward pass,
+which must keep exact ties exact (see there).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ from typing import NamedTuple
 import numpy as np
 
 from mnist_nets.backends import numpy_layers as nl
+
+# The three products of a convolution's training step that a Winograd layer may compute.
+PASSES = ("forward", "weight", "input")
 
 
 class Algorithm(NamedTuple):
@@ -175,26 +180,41 @@ def mix(M: np.ndarray, xs, outs, tmp=None, add: bool = False) -> None:
 
 
 def filter_transform(a: Algorithm, w: np.ndarray) -> np.ndarray:
-    """``U = G g G^T`` for a ``(r, r, C, F)`` kernel: ``(alpha, alpha, C, F)``."""
+    """``U = G g G^T`` for a ``(r, r, C, F)`` kernel: ``(alpha, alpha, C, F)``, as two matrix
+    products over all ``C x F`` channel pairs at once: ``rows[i] = (G g)[i]``, then
+    ``U[i, j] = sum_l G[j, l] rows[i, l]``, i.e. ``G @ rows[i]`` for every ``i``."""
     G = a.G.astype(w.dtype)
-    return np.tensordot(G, np.tensordot(G, w, axes=(1, 0)), axes=(1, 1)).transpose(1, 0, 2, 3)
+    r, c, f = w.shape[1:]
+    rows = (G @ w.reshape(r, r * c * f)).reshape(a.alpha, r, c * f)
+    return np.matmul(G, rows).reshape(a.alpha, a.alpha, c, f)
 
 
 def filter_transform_backward(a: Algorithm, du: np.ndarray) -> np.ndarray:
     """``dg = G^T dU G``: the adjoint of :func:`filter_transform`, ``(r, r, C, F)``."""
     G = a.G.astype(du.dtype)
-    return np.tensordot(G.T, np.tensordot(G.T, du, axes=(1, 0)), axes=(1, 1)).transpose(1, 0, 2, 3)
+    al, c, f = a.alpha, du.shape[2], du.shape[3]
+    rows = np.matmul(G.T, du.reshape(al, al, c * f))  # rows[i] = G^T dU[i]: (alpha, r, C*F)
+    return (G.T @ rows.reshape(al, a.r * c * f)).reshape(a.r, a.r, c, f)
 
 
 class WinogradConv2DLayer(nl.Conv2DLayer):
-    """:class:`~mnist_nets.backends.numpy_layers.Conv2DLayer` (stride 1) computed by
-    Winograd's F(m x m, r x r): the same outputs, parameters, gradients and output layouts
-    (also fused with a following ``q x q`` max-pool, when ``q`` divides ``m``), up to rounding.
+    """:class:`~mnist_nets.backends.numpy_layers.Conv2DLayer` (stride 1, padding below the
+    kernel size) with some of its three products computed by Winograd's F(m x m, r x r): the
+    same outputs, parameters, gradients and output layouts (also fused with a following
+    ``q x q`` max-pool, when ``q`` divides ``m``), up to rounding.  Which products, by
+    ``passes`` (a nonempty subset of :data:`PASSES`):
 
-    The output is cut into ``th x tw`` tiles of ``m x m`` pixels (the last ones reach past
-    the edge: those pixels are computed from zeros and dropped); tile ``(u, v)`` reads the
-    ``alpha x alpha`` input window at ``(m*u, m*v)`` of ``xp``, the padded input with extra
-    zeros below and to the right so that every window is whole.
+    * ``"forward"``: the output ``y``; else im2col's patch matrix and one product;
+    * ``"weight"``: the weight and bias gradients; else im2col's ``P^T G``;
+    * ``"input"``: the input gradient; else im2col's col2im.
+
+    A correlation is cut into ``th x tw`` output tiles of ``m x m`` pixels (the last ones
+    reach past the edge: those pixels are computed from zeros and dropped); tile ``(u, v)``
+    reads the ``alpha x alpha`` window at ``(m*u, m*v)`` of a zero-padded input, padded
+    below and to the right as well, so that every window is whole.  The forward pass
+    correlates the input ``x`` (padded by ``p``) with the kernel; the input gradient is the
+    correlation of the output gradient (padded by ``k - 1 - p``) with the kernel flipped
+    in both spatial axes and its channel axes swapped, through the same transforms.
 
     Inside, activations are laid out ``(H, W, N, C)`` (*speed: long inner loops*): a
     transform combines rows or columns ``m`` apart, i.e. slices of the two outer axes, so
@@ -202,24 +222,36 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
     time; and the tiles ``(u, v, n)`` of a position are then one ``(T, C)`` matrix for BLAS.
     """
 
-    def __init__(self, *args, algorithm: Algorithm, **kwargs):
+    def __init__(self, *args, algorithm: Algorithm, passes=PASSES, **kwargs):
         super().__init__(*args, **kwargs)
         a = self.a = algorithm
-        if self.s != 1 or self.k != a.r or a.m % self.pool:
-            raise ValueError(f"{a.name} does not fit a {self.k}x{self.k} stride-{self.s} conv")
-        self.th, self.tw = -(-self.oh // a.m), -(-self.ow // a.m)
-        # the padded input's size: whole tiles, and at least the whole padded image (the
-        # last rows or columns may feed only pixels that a pool drops)
+        fits = self.s == 1 and self.k == a.r and a.m % self.pool == 0 and self.p < self.k
+        if not fits:
+            raise ValueError(
+                f"{a.name} does not fit a {self.k}x{self.k} stride-{self.s} conv "
+                f"with padding {self.p}"
+            )
+        self.passes = frozenset(passes)
+        if not self.passes or not self.passes <= set(PASSES):
+            raise ValueError(f"passes must be a nonempty subset of {PASSES}, got {passes}")
+        m, r = a.m, a.r
         h, w, _ = self.in_shape
-        self.hp = max(self.th * a.m + a.r - 1, h + 2 * self.p)
-        self.wp = max(self.tw * a.m + a.r - 1, w + 2 * self.p)
-        self.transposed = False  # (no patch matrix here)
+        # the forward correlation: tiles of the output, the input padded by p (and at least
+        # the whole padded image: the last rows or columns may feed only dropped pixels)
+        self.th, self.tw = -(-self.oh // m), -(-self.ow // m)
+        self.hp = max(self.th * m + r - 1, h + 2 * self.p)
+        self.wp = max(self.tw * m + r - 1, w + 2 * self.p)
+        # the input gradient's: tiles of the input, the output gradient padded by k - 1 - p
+        self.gth, self.gtw = -(-h // m), -(-w // m)
+        self.ghp = max(self.gth * m + r - 1, self.k - 1 - self.p + self.oh)
+        self.gwp = max(self.gtw * m + r - 1, self.k - 1 - self.p + self.ow)
 
-    def _output_slots(self, y):
+    def _slots(self, y, q: int):
         """For each output tile position ``(i, j)``, the view of ``y`` it fills, as
         ``(rows, cols, N, F)``: the pixels ``(m*u + i, m*v + j)`` of every tile ``(n, u, v)``
-        inside the image, in ``y``'s layout (plain, or in pooling phases)."""
-        m, q = self.a.m, self.pool
+        inside the image, in ``y``'s layout (plain ``(N, H, W, F)`` for ``q == 1``, else in
+        the pooling phases of a ``q x q`` pool)."""
+        m = self.a.m
         for i in range(m):
             for j in range(m):
                 if q == 1:
@@ -228,45 +260,64 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
                     view = y[(i % q) * q + j % q][:, i // q :: m // q, j // q :: m // q]
                 yield i, j, view.transpose(1, 2, 0, 3)
 
+    # -- the two halves of a Winograd correlation
+
+    def _tiles(self, xp, th: int, tw: int, key: str) -> np.ndarray:
+        """``V = B^T d B`` for the ``th x tw`` tiles ``d`` of ``xp``, a padded input laid out
+        ``(H, W, N, C)``: ``(alpha**2, th*tw*N, C)``, rows then columns, on strided views (no
+        tile is copied out first)::
+
+            rows[i][u] = sum_l BT[i, l] xp[m*u + l]              for every tile row u
+            V[i, j][u, v] = sum_l BT[j, l] rows[i][u, m*v + l]
+        """
+        a = self.a
+        m, al = a.m, a.alpha
+        n, c = xp.shape[2:]
+        rows = self.buf.get(key + "rows", (al, th, xp.shape[1], n, c))
+        tmp = self.buf.get(key + "t1", rows.shape[1:])
+        mix(a.BT, [xp[i : i + m * th : m] for i in range(al)], rows, tmp)
+        v = self.buf.get(key + "V", (al, al, th, tw, n, c))
+        tmp = self.buf.get(key + "t2", v.shape[2:])
+        for i in range(al):
+            mix(a.BT, [rows[i][:, j : j + m * tw : m] for j in range(al)], v[i], tmp)
+        return v.reshape(al * al, th * tw * n, c)
+
+    def _untile(self, mm, th: int, tw: int, slots, key: str) -> None:
+        """``Y = A^T M A`` for the products ``mm`` of every tile position, ``(alpha**2,
+        th*tw*N, F)``: rows, then columns straight into the output ``slots`` (from
+        :meth:`_slots`), so each output pixel is written once."""
+        a = self.a
+        m, al = a.m, a.alpha
+        f = mm.shape[2]
+        mm = mm.reshape(al, al, th, tw, -1, f)
+        s = self.buf.get(key + "s", (m, *mm.shape[1:]))
+        mix(a.AT, list(mm), s, self.buf.get(key + "t3", s.shape[1:]))
+        for i, j, view in slots:
+            nr, nc = view.shape[:2]
+            mix(a.AT[j : j + 1], [t[:nr, :nc] for t in s[i]], [view])
+
     # -- forward
 
     def forward(self, x, training):
-        a, n = self.a, len(x)
-        m, al, p = a.m, a.alpha, self.p
+        self.n = n = len(x)
+        p = self.p
         h, w, c = self.in_shape
-        f = self.wb.shape[1]
-        th, tw = self.th, self.tw
-        self.n = n
-        # xp: (H, W, N, C), p zeros on top and left, enough below and right for whole tiles
-        shape = (self.hp, self.wp, n, c)
-        xp = self.buf.get("xp", shape, init=nl._zeros)  # the borders are never written
-        np.copyto(xp[p : p + h, p : p + w], x.transpose(1, 2, 0, 3))
-        # V = B^T d B, rows then columns, on strided views (no tile is copied out first):
-        #   rows[i][u] = sum_l BT[i, l] xp[m*u + l]          for every tile row u
-        #   V[i, j][u, v] = sum_l BT[j, l] rows[i][u, m*v + l]
-        rows = self.buf.get("rows", (al, th, shape[1], n, c))
-        mix(
-            a.BT,
-            [xp[i : i + m * th : m] for i in range(al)],
-            rows,
-            self.buf.get("t1", rows.shape[1:]),
-        )
-        v = self.buf.get("V", (al, al, th, tw, n, c))
-        tmp = self.buf.get("t2", v.shape[2:])
-        for i in range(al):
-            mix(a.BT, [rows[i][:, j : j + m * tw : m] for j in range(al)], v[i], tmp)
-        self.V = v.reshape(al * al, th * tw * n, c)
-        # U = G g G^T, then one matrix product per tile position: M = V U
-        self.U = filter_transform(a, self.params["weight"]).reshape(al * al, c, f)
-        mm = np.matmul(self.V, self.U, out=self.buf.get("M", (al * al, th * tw * n, f)))
-        mm = mm.reshape(al, al, th, tw, n, f)
-        # Y = A^T M A, rows then columns; each output pixel written once, straight into y
-        s = self.buf.get("s", (m, al, th, tw, n, f))
-        mix(a.AT, list(mm), s, self.buf.get("t3", s.shape[1:]))
+        if self.passes & {"forward", "weight"}:  # both need the input tiles V
+            # xp: (H, W, N, C), p zeros on top and left, more below and right for whole tiles
+            xp = self.buf.get("xt", (self.hp, self.wp, n, c), init=nl._zeros)  # borders stay 0
+            np.copyto(xp[p : p + h, p : p + w], x.transpose(1, 2, 0, 3))
+            self.V = self._tiles(xp, self.th, self.tw, "x")
+        if "forward" not in self.passes:  # im2col (see choice_for for why)
+            return super().forward(x, training)
+        if "weight" not in self.passes:  # im2col's weight gradient needs the patch matrix
+            self.P = self._patches(x)
+        a = self.a
+        al, f = a.alpha, self.wb.shape[1]
+        # U = G g G^T, then one matrix product per tile position: M = V U, then Y = A^T M A
+        u = filter_transform(a, self.params["weight"]).reshape(al * al, c, f)
+        mm = np.matmul(self.V, u, out=self.buf.get("M", (al * al, self.V.shape[1], f)))
         y = self.buf.get("y", self._out_shape(n, f))
-        for i, j, view in self._output_slots(y):
-            nr, nc = view.shape[:2]
-            mix(a.AT[j : j + 1], [t[:nr, :nc] for t in s[i]], [view])
+        self._untile(mm, self.th, self.tw, self._slots(y, self.pool), "y")
         y += self.params["bias"]
         return y
 
@@ -276,17 +327,32 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
             return (n, self.oh, self.ow, f)
         return (q * q, n, self.oh // q, self.ow // q, f)
 
-    # -- backward, each stage the transpose of its forward
+    # -- backward
 
     def backward(self, g):
+        f = self.wb.shape[1]
+        if "weight" in self.passes:
+            np.sum(g.reshape(-1, f), axis=0, out=self.grads["bias"])  # y = ... + b
+            self._weight_gradient(g)
+        else:  # im2col: dL/d[W; b] = P^T G
+            nl.weight_gradient(self.P, g.reshape(-1, f), self.dwb, self.transposed, self.buf)
+        if not self.input_grad:
+            return None
+        if "input" not in self.passes:
+            return self._col2im(g)
+        return self._input_gradient(g)
+
+    def _weight_gradient(self, g) -> None:
+        """The transposes of the forward stages, from the output gradient ``g`` (``y``'s
+        layout) back to the filter: ``dM = A dY A^T``, ``dU = V^T dM`` per tile position,
+        ``dg = G^T dU G``."""
         a, n = self.a, self.n
-        m, al, p = a.m, a.alpha, self.p
+        m, al = a.m, a.alpha
         f = self.wb.shape[1]
         th, tw = self.th, self.tw
-        np.sum(g.reshape(-1, f), axis=0, out=self.grads["bias"])  # y = ... + b
         # dY tiles gathered from g (pixels past the edge have no gradient: they stay 0)
         dy = self.buf.get("dY", (m, m, th, tw, n, f), init=nl._zeros)
-        for i, j, view in self._output_slots(g):
+        for i, j, view in self._slots(g, self.pool):
             nr, nc = view.shape[:2]
             np.copyto(dy[i, j, :nr, :nc], view)
         # dM = A dY A^T: the transposes of the output transform's two stages
@@ -298,58 +364,84 @@ class WinogradConv2DLayer(nl.Conv2DLayer):
         dm = self.buf.get("dM", (al, al, th, tw, n, f))
         mix(A, list(ds), dm, self.buf.get("t6", ds.shape[1:]))
         dm = dm.reshape(al * al, th * tw * n, f)
-        # weight gradient: dU = V^T dM (per position), dg = G^T dU G
-        du = np.matmul(self.V.transpose(0, 2, 1), dm, out=self.buf.get("dU", self.U.shape))
-        self.grads["weight"][...] = filter_transform_backward(a, du.reshape(al, al, *du.shape[1:]))
-        if not self.input_grad:
-            return None
-        # input gradient: dV = dM U^T, dd = B dV B^T, added back where each tile was read
-        c = self.U.shape[1]
-        dv = np.matmul(dm, self.U.transpose(0, 2, 1), out=self.buf.get("dV", self.V.shape))
-        dv = dv.reshape(al, al, th, tw, n, c)
-        B = a.BT.T
-        drows = self.buf.get("drows", (al, th, self.wp, n, c))
-        drows.fill(0)
-        tmp = self.buf.get("t7", dv.shape[2:])
-        for i in range(al):  # the column stage's transpose: overlapping columns add up
-            mix(B, list(dv[i]), [drows[i][:, j : j + m * tw : m] for j in range(al)], tmp, True)
-        dxp = self.buf.get("dxp", (self.hp, self.wp, n, c))
-        dxp.fill(0)
-        dst = [dxp[i : i + m * th : m] for i in range(al)]  # the row stage's transpose
-        mix(B, list(drows), dst, self.buf.get("t8", drows.shape[1:]), True)
-        h, w, _ = self.in_shape
+        c = self.V.shape[2]
+        du = np.matmul(self.V.transpose(0, 2, 1), dm, out=self.buf.get("dU", (al * al, c, f)))
+        self.grads["weight"][...] = filter_transform_backward(a, du.reshape(al, al, c, f))
+
+    def _input_gradient(self, g) -> np.ndarray:
+        """``dL/dx``, as a forward correlation (stride 1)::
+
+            dx[n, y, x, c] = sum_{i, j, f} gp[n, y + i, x + j, f] W[k-1-i, k-1-j, c, f]
+
+        with ``gp`` the output gradient padded by ``k - 1 - p`` zeros on each side: the
+        input tiles of ``gp``, the kernel flipped in both spatial axes with its channel
+        axes swapped, and the output tiles written straight into ``dx``.  (The same sums as
+        the transposes of the forward stages, ``B dV B^T`` added back where the overlapping
+        input tiles were read, without the overlapping additions.)"""
+        a, n, q = self.a, self.n, self.pool
+        al, o = a.alpha, self.k - 1 - self.p
+        h, w, c = self.in_shape
+        f = self.wb.shape[1]
+        # gp: (H, W, N, F), the output gradient at (o, o), zeros around it (never written)
+        gp = self.buf.get("gp", (self.ghp, self.gwp, n, f), init=nl._zeros)
+        oh, ow = self.oh, self.ow
+        if q == 1:
+            np.copyto(gp[o : o + oh, o : o + ow], g.transpose(1, 2, 0, 3))
+        else:  # from pooling phases: phase (i, j) holds the pixels (q*u + i, q*v + j)
+            for i in range(q):
+                for j in range(q):
+                    dst = gp[o + i : o + oh : q, o + j : o + ow : q]
+                    np.copyto(dst, g[i * q + j].transpose(1, 2, 0, 3))
+        v = self._tiles(gp, self.gth, self.gtw, "g")
+        flipped = np.ascontiguousarray(self.params["weight"][::-1, ::-1])  # (k, k, C, F)
+        u = filter_transform(a, flipped).reshape(al * al, c, f).transpose(0, 2, 1)
+        mm = np.matmul(v, u, out=self.buf.get("gM", (al * al, v.shape[1], c)))
         dx = self.buf.get("dx", (n, h, w, c))
-        np.copyto(dx, dxp[p : p + h, p : p + w].transpose(2, 0, 1, 3))
+        self._untile(mm, self.gth, self.gtw, self._slots(dx, 1), "dx")
         return dx
 
 
 # --------------------------------------------------------------------------- the choice
 
-# Which algorithm runs each convolution (*speed: fast convolutions*): Winograd where it
-# measured faster than im2col for layers of that shape, im2col otherwise.  The measurements
-# behind each rule are in docs/numpy-fast-convolutions.md.  In short: the batched products
-# get 2.25x (F(2x2,3x3)) or 4x (F(4x4,3x3)) fewer multiplications, but numpy pays for the
-# transforms in passes over memory, so the saving shows only where the products dominate,
-# i.e. with many channels; with one input channel (a first layer) the product is an outer
-# product and the transforms are all the work.
-# Off by default, for equivalence on real data: a Winograd layer computes the outputs of a
-# tile as different sums of rounded terms, so identical input patches (the blank or
-# saturated areas of real digits) no longer give exactly equal outputs.  A max-pool window
-# that is an exact tie in every other backend (its gradient to the first maximum) then
-# becomes a near-tie decided by rounding, and a training run drifts away from the other
-# backends' (tests/test_real_data_equivalence.py fails with it on).  True: the choice below.
-ENABLED = False
-MIN_CHANNELS = 32  # fewer input channels: the transforms cost more than they save
+# Which products of each convolution run by Winograd (*speed: fast convolutions*), by the
+# layer's shape, when switched on: where one measured faster than im2col for layers of
+# that shape (the measurements are in docs/numpy-fast-convolutions.md), im2col otherwise.
+#
+# Never the forward pass, for exact ties.  Discrete decisions (ReLU's sign, max-pool's
+# winner) are taken in the forward pass only.  im2col computes every output pixel as the
+# same dot product of its patch with the kernel, so identical patches (the blank or
+# saturated areas of real digits) give bitwise identical outputs, and a max-pool window
+# over them is an exact tie, which every backend routes to its first element
+# (docs/conventions.md).  A Winograd tile computes its m x m outputs as different sums of
+# rounded terms: F(4x4,3x3)'s data transform of a constant tile, 4a - 5a + a, is not
+# exactly 0 in float32, so identical patches give outputs a rounding apart and a tie
+# becomes a near-tie (tests/test_winograd.py::test_identical_patches_give_identical_outputs).
+# The backward passes decide nothing: their rounding moves gradients by float32 error only.
+#
+# Where the backward passes pay: the batched products do 2.25x (F(2x2,3x3)) fewer
+# multiplications, but numpy pays for the transforms in separate passes over memory, so
+# the saving shows only where the products dominate, with many channels on both sides and
+# no max-pool (whose phase layout costs a gather).  Of the registered networks only
+# AlexNet's conv4 (96 -> 96 channels, 7x7) gained, on its input gradient, about 3 % of
+# the layer's time; its weight gradient, and every other layer, measured a tie or a loss.
+#
+# Off by default, for the real-data training test: 24 steps of AlexNet's recipe on real
+# digits amplify any float32 rounding change in its backward pass (this one, or random
+# noise of 3e-7 of the largest value added to conv4's input gradient by hand) into an
+# update that differs from the im2col run's by 0.02 to 0.16 of its size, by which
+# near-kinks and near-ties the changed weights cross; the test's bound is 0.1.  A gain
+# under 1 % of a training step does not pay for that.
+ENABLED = False  # True: the choice below; False: im2col for every product of every layer
+MIN_CHANNELS = 96  # on each side of the layer, for the input gradient
 
 
-def algorithm_for(layer, in_shape, pool: int) -> Algorithm | None:
-    """The Winograd algorithm for a conv layer of this shape, or None for im2col."""
-    if not ENABLED or layer.stride != 1 or layer.kernel != 3 or in_shape[2] < MIN_CHANNELS:
+def choice_for(layer, in_shape, pool: int) -> tuple[Algorithm, frozenset] | None:
+    """``(algorithm, passes)`` for a conv layer of this shape (``passes`` a subset of
+    :data:`PASSES`, never ``"forward"``: see above), or None for im2col throughout."""
+    if not ENABLED or layer.stride != 1 or layer.kernel != 3 or layer.padding >= 3:
         return None
-    if pool == 2:  # F(2x2)'s output tiles are the pool's windows
-        return F2_3
-    if pool == 1 and in_shape[2] >= 96:
-        return F4_3
+    if pool == 1 and min(in_shape[2], layer.filters) >= MIN_CHANNELS:
+        return F2_3, frozenset({"input"})
     return None
 
 
