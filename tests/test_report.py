@@ -870,7 +870,8 @@ def _fake_spec(**recipe):
     from mnist_nets.specs import Recipe as SpecRecipe
 
     return SimpleNamespace(
-        name="dnn", description="A test net.", param_count=1234, loss="cross_entropy", label_smoothing=0.0,
+        name="dnn", description="A test net.", param_count=1234, loss="cross_entropy",
+        label_smoothing=0.0,
         flops_forward=1_225_001, flops_training=2_225_001,  # 1.23 and 2.23 MFLOPs, rounded up
         target_accuracy=0.9, recipe=SpecRecipe(**{"lr": 0.1, "epochs": 1, **recipe}))
 
