@@ -164,7 +164,8 @@ def test_build_export_round_trip_is_exact(backend, name):
 
 @pytest.mark.parametrize("spec", [CONV, DENSE, STRIDED, WIDE, TINY], ids=lambda s: s.name)
 def test_float64_models_compute_in_float64(backend, spec):
-    """``build(..., dtype="float64")``: the logits and the exported parameters are float64,
+    """``build(..., dtype="float64")``: the logits, the gradients and the exported
+    parameters are float64,
     and the logits match the float64 reference to float64 rounding (1e-12 relative), which
     no float32 computation reaches; a dtype outside DTYPES is a clear error."""
     params = random_params(spec, seed=1)
@@ -175,6 +176,8 @@ def test_float64_models_compute_in_float64(backend, spec):
     ref = numpy_reference.forward(spec, params, x)
     assert np.abs(logits - ref).max() <= 1e-12 * np.abs(ref).max()
     assert all(v.dtype == np.float64 for v in backend.export_params(model).values())
+    _, grads = backend.loss_and_grads(model, x, np.arange(5) % 10)
+    assert all(g.dtype == np.float64 for g in grads.values())
     with pytest.raises(ValueError, match="dtype must be one of float32, float64"):
         backend.build(spec, params, dtype="float16")
 

@@ -305,6 +305,23 @@ def train_steps(
     return backend.export_params(model)
 
 
+def update_differences(spec, recipe, pool, dtype="float32") -> dict[str, float]:
+    """:func:`train_steps` in every backend; each other backend's whole update ``d =
+    w_final - w_initial`` against numpy's, as ``||d - d_numpy|| / ||d_numpy||``."""
+    start = init_params(spec, SEED)
+    updates = {}
+    for name in FRAMEWORKS:
+        final = train_steps(name, spec, recipe, pool, dtype=dtype)
+        assert all(v.dtype == np.dtype(dtype) for v in final.values()), f"{name}: not {dtype}"
+        updates[name] = np.concatenate([(final[p] - start[p]).ravel() for p in start]).astype(
+            np.float64
+        )
+    ref = updates[REFERENCE]
+    norm = np.linalg.norm(ref)
+    assert norm > 0
+    return {name: float(np.linalg.norm(updates[name] - ref) / norm) for name in OTHERS}
+
+
 def training_cases(not_held=NOT_HELD):
     cases = []
     for model_name in list_specs():
@@ -349,19 +366,8 @@ def test_training_on_real_data(dataset, model_name):
     conventions are the ones above."""
     spec = get_spec(model_name).for_dataset(dataset)
     recipe = spec.recipe
-    pool = images(dataset, "train", POOL)
-    start = init_params(spec, SEED)
-    updates = {}
-    for name in FRAMEWORKS:
-        final = train_steps(name, spec, recipe, pool)
-        updates[name] = np.concatenate([(final[p] - start[p]).ravel() for p in start]).astype(
-            np.float64
-        )
-    ref = updates[REFERENCE]
-    assert np.linalg.norm(ref) > 0
     rtol = UPDATE_RTOL[recipe.optimizer]
-    for name in OTHERS:
-        err = np.linalg.norm(updates[name] - ref) / np.linalg.norm(ref)
+    for name, err in update_differences(spec, recipe, images(dataset, "train", POOL)).items():
         assert err <= rtol, (
             f"{name} vs numpy, {model_name} on {dataset}, 24 steps of {recipe.optimizer}: "
             f"the update differs by {err:.3g} of its size (bound {rtol:g}, see the docstring)"
@@ -402,16 +408,7 @@ def test_training_in_float64(dataset, model_name):
     recipe = spec.recipe
     recipe = dataclasses.replace(recipe, batch_size=min(recipe.batch_size, BATCH64))
     pool = images(dataset, "train", POOL)
-    start = init_params(spec, SEED)
-    updates = {}
-    for name in FRAMEWORKS:
-        final = train_steps(name, spec, recipe, pool, dtype="float64")
-        assert all(v.dtype == np.float64 for v in final.values()), f"{name}: not float64"
-        updates[name] = np.concatenate([(final[p] - start[p]).ravel() for p in start])
-    ref = updates[REFERENCE]
-    assert np.linalg.norm(ref) > 0
-    for name in OTHERS:
-        err = np.linalg.norm(updates[name] - ref) / np.linalg.norm(ref)
+    for name, err in update_differences(spec, recipe, pool, dtype="float64").items():
         assert err <= RTOL64, (
             f"{name} vs numpy in float64, {model_name} on {dataset}, 24 steps of "
             f"{recipe.optimizer}: the update differs by {err:.3g} of its size (bound "

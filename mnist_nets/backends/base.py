@@ -25,8 +25,8 @@ memory), :meth:`~Backend.thread_settings` and :meth:`~Backend.versions`.
 Precision: every backend computes in float32 by default.  ``build(..., dtype="float64")``
 gives a float64 model in every backend, for checks of equivalence that float32 rounding
 would blur (a unit within rounding of ReLU's kink can take either side, and training
-amplifies the difference; docs/conventions.md).  ``export_params`` answers in the
-model's dtype.
+amplifies the difference; docs/conventions.md).  ``export_params`` and
+``loss_and_grads`` answer in the model's dtype.
 
 The updates are :class:`mnist_nets.specs.UpdateRule`'s: SGD ``v = momentum * v + grad;
 param -= lr * v``, or Adam with bias correction; the velocity, Adam's moments and its
@@ -200,7 +200,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def loss_and_grads(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
         """``(loss, grads)``: the spec's batch-mean loss for labels ``y`` (dropout off)
-        and its gradient with respect to every parameter, in the canonical layout."""
+        and its gradient with respect to every parameter, in the canonical layout and the
+        model's dtype."""
 
     @abc.abstractmethod
     def export_params(self, model: Any) -> dict[str, np.ndarray]:

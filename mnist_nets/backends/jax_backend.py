@@ -490,7 +490,9 @@ class JaxBackend(Backend):
         xs = self._x(model, x)
         ys = jax.device_put(check_labels(y, len(xs)).astype(np.int32), model.device)
         loss, grads = compiled_for(model.spec).loss_and_grads(model.params, xs, ys)
-        return float(loss), {name: np.array(grads[name], dtype=np.float32) for name in model.params}
+        return float(loss), {
+            name: np.array(grads[name], dtype=model.dtype) for name in model.params
+        }
 
     @_in_precision
     def export_params(self, model: JaxModel) -> dict[str, np.ndarray]:

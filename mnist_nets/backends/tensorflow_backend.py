@@ -89,7 +89,7 @@ _GRAPH_CACHE_SIZE = 32  # networks whose compiled functions are kept
 class Staged(NamedTuple):
     """Inputs (and labels, for training) as tensors on the model's device."""
 
-    x: Any  # tf.Tensor float32 (N, H, W, C)
+    x: Any  # tf.Tensor (N, H, W, C) of the model's dtype
     y: Any  # tf.Tensor int32 (N,), or None
 
 
@@ -247,10 +247,7 @@ class TFModel:
         # dropout draws from (seed, step); an unseeded model gets a random seed
         self.seed = int(np.random.SeedSequence().entropy % 2**62) if seed is None else seed
         with tf.device(self.tf_device):
-            self.params = {
-                name: tf.Variable(value, name=name)
-                for name, value in params.items()
-            }
+            self.params = {name: tf.Variable(value, name=name) for name, value in params.items()}
             self.velocity = {
                 name: tf.Variable(tf.zeros_like(value), trainable=False, name=f"{name}.velocity")
                 for name, value in params.items()
@@ -554,7 +551,7 @@ class TensorflowBackend(Backend):
                 loss = batch_loss(model.spec, logits, tf.constant(y))
             grads = tape.gradient(loss, [model.params[n] for n in names])
         return float(loss.numpy()), {
-            name: np.array(g.numpy(), dtype=np.float32)
+            name: np.array(g.numpy(), dtype=model.dtype)
             for name, g in zip(names, grads, strict=True)
         }
 

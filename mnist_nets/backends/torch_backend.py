@@ -212,7 +212,7 @@ def _to_torch(kind: str, value: np.ndarray, dtype: np.dtype) -> torch.Tensor:
     return t
 
 
-def _to_canonical(kind: str, t: torch.Tensor, dtype=np.float32) -> np.ndarray:
+def _to_canonical(kind: str, t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     t = t.detach()
     if kind == "conv":
         t = t.permute(2, 3, 1, 0)  # (out, in, kh, kw) -> (kh, kw, in, out)
@@ -447,7 +447,7 @@ class TorchBackend(Backend):
         loss = model.loss(model.net(xs), self._labels(model, y, len(xs)))
         grads = torch.autograd.grad(loss, model.tensors)
         return float(loss.detach()), {
-            name: _to_canonical(kind, g)
+            name: _to_canonical(kind, g, model.dtype)
             for (name, (_, kind)), g in zip(model.params.items(), grads, strict=True)
         }
 
@@ -461,7 +461,7 @@ class TorchBackend(Backend):
     def stage(
         self, model: TorchModel, x: np.ndarray, y: np.ndarray | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(x, y)`` as device tensors: x NCHW float32, y int64 (or None)."""
+        """``(x, y)`` as device tensors: x NCHW of the model's dtype, y int64 (or None)."""
         xs = self._input(model, x)
         if y is None:
             return xs, None
