@@ -219,6 +219,7 @@ class TrainingCell:
             "eps": r.eps,
             "schedule": r.schedule,
             "warmup": r.warmup,
+            "cycle_epochs": r.cycle_epochs,
             "shuffle": r.shuffle,
             "evals_per_epoch": r.evals_per_epoch,
             "loss_function": spec.loss,

@@ -321,7 +321,9 @@ class Recipe:
     * ``schedule="one_cycle"``: over all ``S`` steps of the run, a cosine warm-up from
       ``lr / div_factor`` to ``lr`` over the first ``warmup`` fraction of the steps, then a
       cosine anneal down to ``lr / (div_factor * final_div_factor)`` (the shape of
-      ``torch.optim.lr_scheduler.OneCycleLR`` without momentum cycling).
+      ``torch.optim.lr_scheduler.OneCycleLR`` without momentum cycling).  With
+      ``cycle_epochs`` set, the cycle spans only the first ``cycle_epochs`` epochs (a
+      fraction allowed), and the rate stays at its final value for the rest of the run.
 
     An epoch is one pass over the training set in mini-batches of ``batch_size`` (the
     last batch may be smaller), shuffled unless ``shuffle`` is False (then in the data's
@@ -343,6 +345,7 @@ class Recipe:
     final_div_factor: float = 1e4
     shuffle: bool = True
     evals_per_epoch: int = 1
+    cycle_epochs: float | None = None
 
     def __post_init__(self) -> None:
         rule = UpdateRule(self.optimizer, self.momentum, self.betas, self.eps)
@@ -364,6 +367,18 @@ class Recipe:
                 raise SpecError(f"Recipe: {field_name} must be a number >= 1, got {value!r}")
         if not isinstance(self.shuffle, bool):
             raise SpecError(f"Recipe: shuffle must be True or False, got {self.shuffle!r}")
+        if self.cycle_epochs is not None:
+            c = self.cycle_epochs
+            if self.schedule != "one_cycle":
+                raise SpecError(
+                    f"Recipe: cycle_epochs is a one_cycle setting, but the schedule is "
+                    f"{self.schedule!r}; set schedule='one_cycle' or drop cycle_epochs"
+                )
+            if not (isinstance(c, (int, float)) and math.isfinite(c) and 0 < c <= self.epochs):
+                raise SpecError(
+                    f"Recipe: cycle_epochs must be a number in (0, epochs={self.epochs}], "
+                    f"got {c!r}"
+                )
 
     @property
     def update_rule(self) -> UpdateRule:
@@ -382,6 +397,8 @@ class Recipe:
             rule = f"sgd lr {self.lr:g} momentum {self.momentum:g}"
         if self.schedule == "one_cycle":
             rule += f" one-cycle (warm-up {self.warmup * 100:g} %)"
+            if self.cycle_epochs is not None:
+                rule += f" over {self.cycle_epochs:g} epochs"
         elif self.lr_decay != 1:
             rule += f" lr_decay {self.lr_decay:g}"
         rule += f" batch {self.batch_size} epochs {self.epochs}"

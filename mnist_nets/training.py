@@ -128,16 +128,21 @@ def learning_rates(recipe: Recipe, n_batches: int) -> np.ndarray:
     """The learning rate of every mini-batch of a run, shape ``(epochs, n_batches)``.
 
     ``decay``: ``lr * lr_decay ** epoch``.  ``one_cycle`` (as torch's ``OneCycleLR`` with
-    cosine annealing, without momentum cycling): over ``S = epochs * n_batches`` steps,
-    step ``s`` (from 0) warms up from ``lr / div_factor`` to ``lr`` until step
-    ``a = warmup * S - 1``, then anneals to ``lr / (div_factor * final_div_factor)`` at
-    step ``S - 1``, each phase along half a cosine.
+    cosine annealing, without momentum cycling): over ``S`` steps, step ``s`` (from 0)
+    warms up from ``lr / div_factor`` to ``lr`` until step ``a = warmup * S - 1``, then
+    anneals to ``lr / (div_factor * final_div_factor)`` at step ``S - 1``, each phase along
+    half a cosine.  ``S`` is every step of the run (``epochs * n_batches``), or with
+    ``cycle_epochs`` the first ``round(cycle_epochs * n_batches)`` of them (at least 1);
+    the steps after the cycle keep its final rate.
     """
     r = recipe
     if r.schedule == "decay":
         per_epoch = r.lr * r.lr_decay ** np.arange(r.epochs, dtype=np.float64)
         return np.repeat(per_epoch[:, None], n_batches, axis=1)
-    total = r.epochs * n_batches
+    run_steps = r.epochs * n_batches
+    total = run_steps
+    if r.cycle_epochs is not None:
+        total = min(run_steps, max(1, round(r.cycle_epochs * n_batches)))
     start = r.lr / r.div_factor
     end = start / r.final_div_factor
     peak_step = r.warmup * total - 1
@@ -150,7 +155,8 @@ def learning_rates(recipe: Recipe, n_batches: int) -> np.ndarray:
     # is S * (1 - warmup) > 0 steps, and its fraction runs to exactly 1 at step S - 1
     up = cosine(start, r.lr, s / peak_step) if peak_step > 0 else np.full(total, r.lr)
     down = cosine(r.lr, end, (s - peak_step) / (total - 1 - peak_step))
-    lrs = np.where(s <= peak_step, up, down)
+    lrs = np.full(run_steps, end)  # after the cycle (if it ends early): its final rate
+    lrs[:total] = np.where(s <= peak_step, up, down)
     return lrs.reshape(r.epochs, n_batches)
 
 

@@ -127,7 +127,7 @@ def test_cell_stores_the_whole_recipe_and_every_evaluation():
     twice per epoch (every field differs from the Recipe defaults)."""
     cell = _tiny_cell(epochs=1, momentum=0.0, lr_decay=1.0, optimizer="adam",
                       betas=(0.8, 0.95), eps=1e-7, schedule="one_cycle", warmup=0.25,
-                      shuffle=False, evals_per_epoch=2)
+                      shuffle=False, evals_per_epoch=2, cycle_epochs=0.75)
     spec = cell.spec
     assert cell.static_info() == {
         "schema": 1, "kind": "training", "profile": "tiny", "profile_description": "tiny data",
@@ -135,7 +135,7 @@ def test_cell_stores_the_whole_recipe_and_every_evaluation():
         "device": "cpu", "device_name": "device cpu", "seed": 0, "epochs": 1, "lr": 0.1,
         "momentum": 0.0, "lr_decay": 1.0, "batch_size": 16, "optimizer": "adam",
         "betas": [0.8, 0.95], "eps": 1e-7, "schedule": "one_cycle", "warmup": 0.25,
-        "shuffle": False, "evals_per_epoch": 2, "loss_function": spec.loss,
+        "cycle_epochs": 0.75, "shuffle": False, "evals_per_epoch": 2, "loss_function": spec.loss,
         "train_samples": 50, "test_samples": 20,
         "epoch_definition": "one pass over the 50 training images in the data's own order "
                             "(unshuffled): 4 steps of 16 images, the last of 2",

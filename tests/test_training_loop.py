@@ -8,7 +8,7 @@ import pytest
 from helpers import Scripted, split
 
 from mnist_nets.data import epoch_order
-from mnist_nets.specs import Recipe, UpdateRule
+from mnist_nets.specs import Recipe, SpecError, UpdateRule
 from mnist_nets.training import (
     Diverged,
     EpochRecord,
@@ -149,6 +149,48 @@ def test_one_cycle_matches_torch_one_cycle_lr():
         optimizer.step()
         scheduler.step()
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=0)
+
+
+def test_a_shorter_cycle_is_torchs_one_cycle_over_its_steps_then_holds_the_final_rate():
+    """``cycle_epochs=1.5`` over 2 epochs of 40 batches: torch's OneCycleLR over the first 60
+    steps, then its final rate for the remaining 20."""
+    torch = pytest.importorskip("torch")
+    recipe = Recipe(lr=0.01, epochs=2, schedule="one_cycle", warmup=0.05, cycle_epochs=1.5)
+    ours = learning_rates(recipe, 40).ravel()
+    assert ours.shape == (80,)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.01, total_steps=60, pct_start=0.05, cycle_momentum=False
+    )
+    theirs = []
+    for _ in range(60):
+        theirs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    np.testing.assert_allclose(ours[:60], theirs, rtol=1e-9, atol=0)
+    assert np.all(ours[60:] == ours[59])  # held at the end of the cycle
+    assert ours[59] == pytest.approx(0.01 / 25 / 1e4, rel=1e-12)
+    # a cycle as long as the run is the plain schedule
+    whole = replace(recipe, cycle_epochs=2)
+    np.testing.assert_array_equal(
+        learning_rates(whole, 40), learning_rates(replace(recipe, cycle_epochs=None), 40)
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"cycle_epochs": 0}, "cycle_epochs must be a number in (0, epochs=2]"),
+        ({"cycle_epochs": 2.5}, "cycle_epochs must be a number in (0, epochs=2]"),
+        ({"cycle_epochs": float("nan")}, "cycle_epochs must be a number"),
+        ({"cycle_epochs": 1.5, "schedule": "decay"}, "cycle_epochs is a one_cycle setting"),
+    ],
+)
+def test_bad_cycle_epochs_are_refused_with_the_fix(fields, words):
+    kwargs = {"lr": 0.01, "epochs": 2, "schedule": "one_cycle", **fields}
+    with pytest.raises(SpecError) as err:
+        Recipe(**kwargs)
+    assert words in str(err.value)
 
 
 def test_decay_schedule_is_per_epoch():

@@ -131,6 +131,8 @@ def _recipe_text(spec: ModelSpec) -> str:
         recipe += f", momentum {r.momentum:g}"
     if r.schedule == "one_cycle":
         recipe += f", one-cycle schedule (warm-up {r.warmup * 100:g} % of the steps)"
+        if r.cycle_epochs is not None:
+            recipe += f" over the first {r.cycle_epochs:g} epochs"
     recipe += f", batch {r.batch_size}, {r.epochs} epoch{'s' if r.epochs != 1 else ''}"
     if r.lr_decay != 1:
         recipe += f", lr ×{r.lr_decay:g} per epoch"
