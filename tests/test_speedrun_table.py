@@ -18,12 +18,12 @@ TENTHS = dataclasses.replace(SPEC, recipe=dataclasses.replace(SPEC.recipe, evals
 
 
 def cell(framework, *, times_median, accuracies, reached, device="cpu", epoch=0.8,
-         epochs=None, param_count=None):  # fmt: skip
+         epochs=None, param_count=None, model="speedrun"):  # fmt: skip
     """A folded speedrun cell; ``epochs``: where each seed that made it reached 99 %."""
     if epochs is None:
         epochs = [epoch] * reached if epoch is not None else []
     return CellSummary(
-        None, "standard", "speedrun", framework, device, Recipe(2, 0.01), len(accuracies),
+        None, "standard", model, framework, device, Recipe(2, 0.01), len(accuracies),
         test_accuracy_rounds=tuple(accuracies),
         test_accuracy=sum(accuracies) / len(accuracies),
         target_reached_rounds=reached,
@@ -177,3 +177,40 @@ def test_seeds_that_reached_the_target_in_different_epochs_show_their_range_and_
     assert table["numpy"][2] == "12.21 s (epochs 1.3–1.6, median 1.3)"
     assert table["torch"][2] == "8.63 s (epoch 1.4)"
     assert table["jax"][2] == "19.50 s"  # (a stored cell without its epochs)
+
+
+GOOD = [0.9905, 0.9901, 0.9912, 0.9899, 0.9903] * 2  # 10 seeds, mean 99.04 %
+
+
+def test_the_readme_line_names_the_fastest_race_its_winner_and_numpy():
+    """Of two races, the one whose fastest CPU framework has the lower median; a GPU cell
+    and a cell of an earlier net are not the record."""
+    cells = [
+        cell("torch", times_median=3.0, accuracies=GOOD, reached=10),
+        cell("numpy", times_median=5.0, accuracies=GOOD, reached=10),
+        cell("torch", times_median=2.3, accuracies=GOOD, reached=10, model="speedrun2"),
+        cell("tensorflow", times_median=2.2, accuracies=GOOD, reached=10, model="speedrun2"),
+        cell("numpy", times_median=4.4, accuracies=GOOD, reached=10, model="speedrun2"),
+        cell("torch", times_median=0.5, accuracies=GOOD, reached=10, device="cuda"),
+        cell("jax", times_median=1.0, accuracies=GOOD, reached=10, param_count=1),
+    ]
+    record = st.cpu_record(selection(*cells), "standard")
+    assert (record.model, record.fastest) == ("speedrun2", "tensorflow")
+    assert set(record.figures) == {"torch", "tensorflow", "numpy"}
+    assert record.verdicts["tensorflow"] == "met"
+    assert record.verdicts["numpy"] == f"missed: median > {st.CPU_SECONDS_NUMPY:g} s"
+    assert record.verdicts["torch"] == "met"  # neither the fastest nor numpy: no time bound
+    line = st.readme_line(selection(*cells), "standard", "docs/speedrun.md")
+    assert "`speedrun2`, median over 10 seeds" in line
+    assert "**TensorFlow 2.20 s** (met: ≤ 2.5 s)" in line
+    assert "numpy written by hand **4.40 s** (missed: median > 4 s: ≤ 4 s)" in line
+    assert line.endswith("in [docs/speedrun.md](docs/speedrun.md).")
+
+
+def test_the_readme_line_without_a_race_that_reached_the_target():
+    never = cell("torch", times_median=None, accuracies=[0.98] * 10, reached=0, epoch=None)
+    for sel in (selection(), selection(never)):
+        assert st.cpu_record(sel, "standard") is None
+        assert st.readme_line(sel, "standard", "p.md") == (
+            "Fastest to 99 %: no stored `standard` race has reached it yet; see [p.md](p.md)."
+        )

@@ -109,7 +109,7 @@ def network_blocks() -> tuple[str, ...]:
 
 # page (README.md, or a docs/ page by its file name) -> its generated blocks
 PAGES: dict[str, Callable[[], tuple[str, ...]]] = {
-    "README.md": lambda: ("headline", "headline-plot", "inference-line"),
+    "README.md": lambda: ("headline", "record-line", "headline-plot", "inference-line"),
     "benchmarks.md": lambda: (
         *network_blocks(),
         "single-neuron-finding",
@@ -193,6 +193,9 @@ def build(
     blocks["machines-side-by-side"] = machines.side_by_side(selection, models, profile)
     blocks["reference-machine"] = machines.reference(selection)
     blocks["headline"] = headline.headline(selection, models, profile)
+    blocks["record-line"] = speedrun.readme_line(
+        selection, profile, link(layout.page("speedrun.md"), layout.page("README.md"))
+    )
     blocks["inference-figures"] = inference.tables(selection, models, profile)
     blocks["inference-goal"] = inference.goal(selection, models, profile)
     blocks["inference-line"] = inference.readme_line(

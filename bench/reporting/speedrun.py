@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bench.reporting import stats
+from bench.reporting.format import label
 from bench.reporting.selection import Selection
 from bench.reporting.summary import CellSummary
 from mnist_nets.specs import ModelSpec, get_spec, race_specs
@@ -176,3 +178,75 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
         "numpy.",
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The fastest CPU race: its spec, the framework that won it, every CPU framework's
+    race figures (judged ones only: cells of an earlier net are left out) and each one's
+    verdict against its targets."""
+
+    model: str
+    fastest: str
+    figures: dict[str, stats.RaceFigures]
+    verdicts: dict[str, str]
+
+
+def cpu_record(selection: Selection, profile: str, names: Sequence[str] | None = None):
+    """The race (of ``names``, default every registered one) whose fastest CPU framework
+    has the lowest median time to the target, as a :class:`Record`; None when no race has
+    a CPU cell that reached it."""
+    best: Record | None = None
+    for name in race_specs() if names is None else names:
+        spec = get_spec(name)
+        figures = {
+            k[2]: stats.race(c)
+            for k, c in sorted(selection.training.items())
+            if k[:2] == (profile, name) and k[3] == "cpu" and not _earlier_net(c, spec)
+        }
+        timed = {f: s for f, s in figures.items() if s.median_seconds is not None}
+        if not timed:
+            continue
+        fastest = min(timed, key=lambda f: timed[f].median_seconds)
+        verdicts = {
+            f: verdict(
+                s,
+                CPU_SECONDS_FASTEST
+                if f == fastest
+                else CPU_SECONDS_NUMPY if f == "numpy" else None,
+            )
+            for f, s in figures.items()
+        }
+        record = Record(name, fastest, figures, verdicts)
+        if best is None or (
+            timed[fastest].median_seconds < best.figures[best.fastest].median_seconds
+        ):
+            best = record
+    return best
+
+
+def readme_line(selection: Selection, profile: str, page: str) -> str:
+    """One line for the README: the CPU record, numpy's time in the same race, the targets
+    each meets, and the page with the rest."""
+    link = f"[{page}]({page})"
+    record = cpu_record(selection, profile)
+    if record is None:
+        return f"Fastest to 99 %: no stored `{profile}` race has reached it yet; see {link}."
+    fig = record.figures
+    parts = [
+        f"**{label(record.fastest)} {fig[record.fastest].median_seconds:.2f} s** "
+        f"({record.verdicts[record.fastest]}: ≤ {CPU_SECONDS_FASTEST:g} s)"
+    ]
+    if record.fastest != "numpy" and "numpy" in fig:
+        seconds = fig["numpy"].median_seconds
+        parts.append(
+            "numpy written by hand "
+            + ("did not reach it" if seconds is None else f"**{seconds:.2f} s**")
+            + f" ({record.verdicts['numpy']}: ≤ {CPU_SECONDS_NUMPY:g} s)"
+        )
+    seeds = max(s.rounds for s in fig.values())
+    return (
+        f"Fastest to 99 % test accuracy on the reference machine's 2-core CPU, `{record.model}`, "
+        f"median over {seeds} seeds, training time only: " + "; ".join(parts)
+        + f". Every framework, and what was tried, in {link}."
+    )
