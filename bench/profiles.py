@@ -107,7 +107,7 @@ class Profile:
             recipe = spec.seed_recipe
         epochs = self.epochs_for(spec)
         if epochs is not None and epochs != recipe.epochs:
-            recipe = dataclasses.replace(recipe, epochs=epochs)
+            recipe = recipe.with_epochs(epochs)
         return recipe
 
     def skip_reason(self, spec: ModelSpec, device: str) -> str | None:

@@ -377,8 +377,17 @@ class Recipe:
             if not (isinstance(c, (int, float)) and math.isfinite(c) and 0 < c <= self.epochs):
                 raise SpecError(
                     f"Recipe: cycle_epochs must be a number in (0, epochs={self.epochs}], "
-                    f"got {c!r}"
+                    f"got {c!r} (Recipe.with_epochs shortens a run and drops a longer cycle)"
                 )
+
+    def with_epochs(self, epochs: int) -> Recipe:
+        """This recipe over ``epochs`` epochs (the command line's ``--epochs``, a bench
+        profile's).  A ``cycle_epochs`` that the shorter run cannot hold is dropped, so the
+        one-cycle then spans the whole run and still ends at its final rate."""
+        cycle = self.cycle_epochs
+        if cycle is not None and isinstance(epochs, int) and cycle > epochs:
+            cycle = None
+        return dataclasses.replace(self, epochs=epochs, cycle_epochs=cycle)
 
     @property
     def update_rule(self) -> UpdateRule:

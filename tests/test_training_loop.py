@@ -530,3 +530,15 @@ def test_a_backend_that_leaves_a_batch_unreported_is_named_with_the_epoch():
     with pytest.raises(RuntimeError) as info:
         fit(backend, None, split(8), None, Recipe(lr=0.1, epochs=2, batch_size=2), seed=0)
     assert str(info.value) == "the scripted backend did not report every batch of epoch 2"
+
+
+def test_a_shorter_run_drops_a_cycle_it_cannot_hold():
+    """``--epochs 1`` (or a profile's one epoch) on a recipe whose cycle spans 1.6 epochs:
+    the cycle then spans the whole run, which still ends at the cycle's final rate."""
+    recipe = Recipe(lr=0.01, epochs=2, schedule="one_cycle", cycle_epochs=1.6)
+    one = recipe.with_epochs(1)
+    assert (one.epochs, one.cycle_epochs) == (1, None)
+    assert learning_rates(one, 10)[0, -1] == pytest.approx(0.01 / 25 / 1e4, rel=1e-12)
+    three = recipe.with_epochs(3)
+    assert (three.epochs, three.cycle_epochs) == (3, 1.6)
+    assert recipe.with_epochs(2) == recipe

@@ -114,8 +114,7 @@ def run_recipe(spec, args: argparse.Namespace):
     """The spec's recipe with the command line's --epochs, --lr and --batch-size."""
     r = spec.recipe
     return dataclasses.replace(
-        r,
-        epochs=args.epochs or r.epochs,
+        r.with_epochs(args.epochs or r.epochs),
         lr=args.lr or r.lr,
         batch_size=args.batch_size or r.batch_size,
     )
