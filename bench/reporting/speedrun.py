@@ -95,12 +95,53 @@ def sections(selection: Selection, profile: str, names: Sequence[str] | None = N
     )
 
 
+@dataclass(frozen=True)
+class Race:
+    """One race's stored cells, judged: each cell's race figures, which cells hold an
+    earlier net (not judged), the fastest judged CPU framework and each cell's verdict."""
+
+    cells: dict[tuple[str, str], CellSummary]  # (framework, device) -> cell
+    figures: dict[tuple[str, str], stats.RaceFigures]
+    earlier: dict[tuple[str, str], str]  # _earlier_net's note, "" for today's net
+    fastest: str | None  # the judged CPU framework with the lowest median time
+
+    def seconds_target(self, framework: str, device: str) -> float | None:
+        """The time bound a cell is held to: the fastest CPU framework's, numpy's, none."""
+        if device != "cpu":
+            return None
+        if framework == self.fastest:
+            return CPU_SECONDS_FASTEST
+        return CPU_SECONDS_NUMPY if framework == "numpy" else None
+
+    def verdict(self, framework: str, device: str) -> str:
+        return verdict(
+            self.figures[(framework, device)], self.seconds_target(framework, device)
+        )
+
+
+def judge(selection: Selection, profile: str, spec: ModelSpec) -> Race:
+    """The cells of race ``spec`` in ``profile``, with their figures and verdicts."""
+    cells = {
+        (k[2], k[3]): c
+        for k, c in sorted(selection.training.items())
+        if k[:2] == (profile, spec.name)
+    }
+    figures = {key: stats.race(c) for key, c in cells.items()}
+    earlier = {key: _earlier_net(c, spec) for key, c in cells.items()}
+    cpu = {f: s for (f, d), s in figures.items() if d == "cpu" and not earlier[(f, d)]}
+    fastest = min(
+        (f for f, s in cpu.items() if s.median_seconds is not None),
+        key=lambda f: cpu[f].median_seconds,
+        default=None,
+    )
+    return Race(cells, figures, earlier, fastest)
+
+
 def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
     """The Markdown of one race's table in the "Fastest to 99 %" block."""
     model = spec.name
-    cells = {
-        (k[2], k[3]): c for k, c in sorted(selection.training.items()) if k[:2] == (profile, model)
-    }
+    race = judge(selection, profile, spec)
+    cells = race.cells
     target = spec.target_accuracy or 0.99
     flops_epoch = spec.flops_training * TRAIN_SAMPLES
     r = spec.recipe
@@ -121,23 +162,10 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
         "targets",
     ]
     rows: list[Sequence[str]] = []
-    summaries = {key: stats.race(c) for key, c in cells.items()}
-    earlier = {key: _earlier_net(c, spec) for key, c in cells.items()}
-    cpu = {f: s for (f, d), s in summaries.items() if d == "cpu" and not earlier[(f, d)]}
-    fastest = min(
-        (f for f, s in cpu.items() if s.median_seconds is not None),
-        key=lambda f: cpu[f].median_seconds,
-        default=None,
-    )
-    for (framework, device), s in summaries.items():
-        seconds_target = None
-        if device == "cpu":
-            seconds_target = CPU_SECONDS_NUMPY if framework == "numpy" else None
-            if framework == fastest:
-                seconds_target = CPU_SECONDS_FASTEST
+    for (framework, device), s in race.figures.items():
         median = s.median_seconds
         when = _when(list(s.epochs), digits)
-        note = earlier[(framework, device)]
+        note = race.earlier[(framework, device)]
         rate = cells[(framework, device)].samples_per_second
         rows.append(
             [
@@ -148,7 +176,7 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
                 f"min {_pct(s.low)}",
                 f"{s.reached} of {s.rounds}",
                 "–" if rate is None else f"{rate:,.0f}",
-                "not judged (another net)" if note else verdict(s, seconds_target),
+                "not judged (another net)" if note else race.verdict(framework, device),
             ]
         )
     if not rows:
@@ -159,7 +187,9 @@ def section(selection: Selection, profile: str, spec: ModelSpec) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines.append(ANCHOR)
     peaks = [
-        cells[(f, "cpu")].peak_gflops for f in cpu if cells[(f, "cpu")].peak_gflops
+        c.peak_gflops
+        for (f, d), c in cells.items()
+        if d == "cpu" and not race.earlier[(f, d)] and c.peak_gflops
     ]
     bound = (
         f" At this machine's measured float32 GEMM peak ({max(peaks):.0f} GFLOP/s) one "
@@ -198,28 +228,19 @@ def cpu_record(selection: Selection, profile: str, names: Sequence[str] | None =
     a CPU cell that reached it."""
     best: Record | None = None
     for name in race_specs() if names is None else names:
-        spec = get_spec(name)
-        figures = {
-            k[2]: stats.race(c)
-            for k, c in sorted(selection.training.items())
-            if k[:2] == (profile, name) and k[3] == "cpu" and not _earlier_net(c, spec)
-        }
-        timed = {f: s for f, s in figures.items() if s.median_seconds is not None}
-        if not timed:
+        race = judge(selection, profile, get_spec(name))
+        if race.fastest is None:
             continue
-        fastest = min(timed, key=lambda f: timed[f].median_seconds)
-        verdicts = {
-            f: verdict(
-                s,
-                CPU_SECONDS_FASTEST
-                if f == fastest
-                else CPU_SECONDS_NUMPY if f == "numpy" else None,
-            )
-            for f, s in figures.items()
-        }
-        record = Record(name, fastest, figures, verdicts)
+        judged = [f for (f, d) in race.figures if d == "cpu" and not race.earlier[(f, d)]]
+        record = Record(
+            name,
+            race.fastest,
+            {f: race.figures[(f, "cpu")] for f in judged},
+            {f: race.verdict(f, "cpu") for f in judged},
+        )
         if best is None or (
-            timed[fastest].median_seconds < best.figures[best.fastest].median_seconds
+            record.figures[record.fastest].median_seconds
+            < best.figures[best.fastest].median_seconds
         ):
             best = record
     return best
