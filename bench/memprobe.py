@@ -17,7 +17,12 @@ measured the same way:
 3. build the model from ``init_params(spec, seed)``, stage the images, train ``steps``
    SGD steps with the recipe (momentum buffers included) and predict the test images;
 4. the figure is the high-water mark (``VmHWM`` in ``/proc/self/status``) minus the RSS
-   of step 2.
+   of step 2, plus the private memory of the processes this one started (numpy runs the
+   second half of each batch in a forked child, ``mnist_nets.backends.numpy_process``):
+   their pages that are not shared with this process (``Private_Clean`` and
+   ``Private_Dirty`` in ``/proc/PID/smaps_rollup``), read once training and the prediction
+   are done, while the child still holds its buffers.  (A child's own high-water mark would
+   count the pages it shares with this process twice.)
 
 So it covers the parameters, gradients and optimiser state, the activations of a
 training batch, the framework's workspaces and first-use allocations (graphs, thread
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 
 import numpy as np
@@ -58,6 +64,35 @@ def reset_high_water_mark() -> bool:
         return False
 
 
+def child_pids() -> list[int]:
+    """The processes this one started and that are still running (``/proc``)."""
+    pids: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
+                pids += [int(pid) for pid in f.read().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def private_kib(pid: int) -> int:
+    """The pages of process ``pid`` that no other process maps (kiB), 0 if it is gone."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
+
+
 def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -> dict:
     from mnist_nets.backends import get_backend
     from mnist_nets.data import load_split
@@ -79,6 +114,7 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
     before_kib = _status_kib("VmRSS")
     if before_kib is None or not reset_high_water_mark():
         raise OSError("needs Linux /proc (VmRSS, clear_refs) to measure peak memory")
+    children_before = set(child_pids())
     model = backend.build(spec, params, device, seed)
     staged = backend.stage(model, train.x, train.y)
     backend.train_epoch(
@@ -94,13 +130,15 @@ def probe(model_name: str, framework: str, device: str, seed: int, steps: int) -
     backend.predict(model, backend.stage(model, test.x))
     peak_kib = _status_kib("VmHWM")
     assert peak_kib is not None
+    children_kib = sum(private_kib(p) for p in child_pids() if p not in children_before)
     return {
-        "training_memory_bytes": (peak_kib - before_kib) * 1024,
+        "training_memory_bytes": (peak_kib - before_kib + children_kib) * 1024,
+        "children_private_bytes": children_kib * 1024,
         "rss_before_bytes": before_kib * 1024,
         "method": (
             f"fresh process: peak RSS (VmHWM) while building the model, staging {n:,} "
             f"images and training {steps} steps of {recipe.batch_size} plus one prediction, "
-            "minus RSS after import and data load"
+            "minus RSS after import and data load, plus the private memory of child processes"
         ),
         "steps": steps,
         "batch_size": recipe.batch_size,

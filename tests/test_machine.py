@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import one_line, run
@@ -173,3 +174,39 @@ def test_cpu_count_is_the_cores_this_process_may_run_on(monkeypatch):
     assert machine.cpu_count() == 1
     monkeypatch.delattr(os, "sched_getaffinity")
     assert machine.cpu_count() == 64
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and fork are Linux's")
+def test_the_memory_probe_counts_the_numpy_second_process_s_own_pages(monkeypatch):
+    """numpy trains a convolutional network's batches in two processes: the child's private
+    pages (read from its smaps_rollup) are part of the training memory, once."""
+    import bench.memprobe as memprobe
+
+    readings = {"VmRSS": 10_000, "VmHWM": 12_500}
+    monkeypatch.setattr(memprobe, "_status_kib", lambda field: readings[field])
+    monkeypatch.setattr(memprobe, "reset_high_water_mark", lambda: True)
+    result = memprobe.probe("cnn", "numpy", "cpu", seed=0, steps=2)
+    own = result["children_private_bytes"]
+    assert own > 1024 * 1024  # at least the child's buffers for its half of a batch
+    assert result["training_memory_bytes"] == 2_500 * 1024 + own
+    assert memprobe.private_kib(os.getpid()) > 0
+    assert memprobe.private_kib(2**22 + 1) == 0  # no such process
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and fork are Linux's")
+def test_the_memory_probe_leaves_out_processes_it_did_not_start(monkeypatch):
+    import bench.memprobe as memprobe
+
+    readings = {"VmRSS": 10_000, "VmHWM": 12_500}
+    monkeypatch.setattr(memprobe, "_status_kib", lambda field: readings[field])
+    monkeypatch.setattr(memprobe, "reset_high_water_mark", lambda: True)
+    older = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.5)  # its interpreter up, with private pages of its own
+        assert older.pid in memprobe.child_pids() and memprobe.private_kib(older.pid) > 0
+        result = memprobe.probe("perceptron", "numpy", "cpu", seed=0, steps=1)
+    finally:
+        older.kill()
+        older.wait()
+    assert result["children_private_bytes"] == 0
+    assert result["training_memory_bytes"] == 2_500 * 1024

@@ -18,12 +18,13 @@ import contextlib
 import dataclasses
 import math
 import os
+import warnings
 
 import numpy as np
 
 from mnist_nets import specs
 from mnist_nets.backends import numpy_layers as nl
-from mnist_nets.backends import winograd
+from mnist_nets.backends import numpy_process, winograd
 from mnist_nets.backends.base import (
     Backend,
     OnSync,
@@ -47,7 +48,8 @@ class NumpyModel:
     def __init__(self, spec: specs.ModelSpec, params: dict, dtype, seed: int):
         self.spec, self.dtype = spec, np.dtype(dtype)
         total = spec.param_count
-        self.flat = np.empty(total, self.dtype)
+        # in memory shared with a forked child: numpy_process.SecondProcess
+        self.flat = numpy_process.shared_empty(total, self.dtype)
         self.flat_grad = np.zeros(total, self.dtype)
         self.velocity = np.zeros(total, self.dtype)
         self.adam_m = np.zeros(total, self.dtype)  # Adam's moments and step count
@@ -71,6 +73,7 @@ class NumpyModel:
         self.layers = self._layers(rewrite=True)
         self._plain_layers: list[nl.Layer] | None = None  # see plain_layers
         self._twin: nl.Twin | None = None  # see twin
+        self._second: numpy_process.SecondProcess | None = None  # see second_process
         # layers before the first one with parameters need no backward pass
         self.first_trained = next(i for i, layer in enumerate(self.layers) if layer.params)
 
@@ -88,10 +91,22 @@ class NumpyModel:
         :func:`numpy_layers.step_in_halves`): the same parameters, its own buffers, its own
         gradient vector (its dropout layers read the model's seed and step)."""
         if self._twin is None:
-            flat_grad = np.zeros_like(self.flat_grad)
+            flat_grad = numpy_process.shared_empty(self.flat_grad.shape, self.dtype)
+            flat_grad[...] = 0
             layers = self._layers(True, flat_grad)
             self._twin = nl.Twin(layers, flat_grad, np.empty_like(flat_grad))
         return self._twin
+
+    def second_process(self, rows: int) -> numpy_process.SecondProcess:
+        """The forked child that runs the twin's half of each batch (*speed: the second
+        half in a process of its own*), for halves of up to ``rows`` rows; started on
+        first use, and again when a larger half comes or the last one has ended."""
+        second = self._second
+        if second is None or second.rows < rows or not second.process.is_alive():
+            if second is not None:
+                second.close()
+            self._second = second = numpy_process.SecondProcess(self, rows)
+        return second
 
     def _layers(self, rewrite: bool, flat_grad=None) -> list[nl.Layer]:
         """The layers, writing their gradients into ``flat_grad`` (default the model's), in
@@ -245,6 +260,23 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_forget_aside)
 
 
+def _second_half(model: NumpyModel, rows: int):
+    """What runs the second half of each batch: the model's forked child
+    (:mod:`numpy_process`), or the thread where forking is off or fails (the same
+    numbers either way, only slower)."""
+    if numpy_process.ENABLED:
+        try:
+            return model.second_process(rows)
+        except OSError as e:  # no process to be had (a limit on processes, no memory)
+            warnings.warn(
+                f"numpy backend: cannot start the process for the second half of each "
+                f"batch ({e}); running it on a thread",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _aside()
+
+
 def _one_blas_thread():
     """BLAS held to one thread while two halves run side by side (each then has a core)."""
     from threadpoolctl import threadpool_limits
@@ -375,6 +407,9 @@ class NumpyBackend(Backend):
         errors = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
         one_blas = _one_blas_thread() if halves or whole_set else contextlib.nullcontext()
         with errors, one_blas, scaled:
+            if halves:  # the second half of each batch: in a forked process, or a thread
+                rows = min(batch_size, n) // 2
+                second = _second_half(model, rows)
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 scale = lrs[b] if folded else 1.0
@@ -385,7 +420,7 @@ class NumpyBackend(Backend):
                     )
                 elif halves and len(idx) > 1:
                     xb, yb = x[idx], y[idx]
-                    losses[b], correct[b] = nl.step_in_halves(model, xb, yb, _aside().submit, scale)
+                    losses[b], correct[b] = nl.step_in_halves(model, xb, yb, second.submit, scale)
                 else:
                     losses[b], correct[b] = model.step(x[idx], y[idx], True, scale)
                 if folded:

@@ -23,8 +23,9 @@ whole-array operations, no Python loop over pixels; a convolution followed by a
 non-overlapping max-pool writes its output in the order the pool reads as contiguous
 blocks.  (The backend also runs a ReLU that precedes a max-pool after it instead: they
 commute, and the pooled map is smaller.)  numpy runs its element-wise work on one core, so a
-training batch with enough work runs as two halves side by side on two threads, each
-through its own set of layers (:func:`step_in_halves`).  The SGD update is bound by memory,
+training batch with enough work runs as two halves side by side, each through its own set
+of layers, the second in a forked process (:func:`step_in_halves`,
+:mod:`mnist_nets.backends.numpy_process`).  The SGD update is bound by memory,
 so it makes as few passes over the parameters as it can: the learning rate rides in the
 gradient (:func:`sgd_folded_step`).
 """
@@ -613,6 +614,8 @@ def _own_side(model) -> Twin:
 # loops), with BLAS held to one thread each.  Measured on a 2-core Intel Xeon, one training
 # step: speedrun (batch 256) 34 -> 20 ms, AlexNet (128) 93 -> 66 ms, cnn (64) 9.5 -> 8.2 ms;
 # two halves with two BLAS threads each took 50 ms for the speedrun step (the threads fight).
+# train_epoch now runs the second half in a forked process instead of on a thread, where
+# the halves do not wait for each other's GIL (mnist_nets.backends.numpy_process).
 HALVES_MIN_FLOPS = 20e6
 
 
@@ -623,7 +626,8 @@ def step_in_halves(
     ``(loss, correct)``, and the batch's gradient in ``model.flat_grad``.
 
     The first ``ceil(N / 2)`` rows go through ``model.layers`` on this thread; the others
-    through ``model.twin.layers`` by ``run_aside(fn, *args)`` (another thread; it returns a
+    through ``model.twin.layers`` by ``run_aside(fn, *args)`` (a thread's or the forked
+    child's ``submit``, :class:`numpy_process.SecondProcess`; it returns a
     future).  As in :func:`blocked_step`, each half's output gradient is scaled by its share
     of the rows, so the batch's gradient is the sum of the two halves': only the order of
     the sums differs from one pass (the plain version), and with it the rounding.  The rows

@@ -12,7 +12,8 @@ Exit codes (docs/cli.md says what each command guarantees about files):
   weights, MNIST unavailable or corrupt, a framework not installed or failing to import,
   a bad ``$MNIST_NETS_ALLOCATOR`` (see :func:`mnist_nets.machine.tune_allocator`);
 * 3 the system refused a read or write: a full disk, permission denied, a read-only or
-  special file system, an unwritable stdout, out of memory;
+  special file system, an unwritable stdout, out of memory, the numpy backend's second
+  process (the other half of each batch) killed;
 * 4 an unexpected error (a bug: rerun with ``MNIST_NETS_DEBUG=1`` and report it);
 * 130 interrupted (Ctrl-C; ``serve`` stops so); 141 stdout's reader went away
   (``| head``), silently.
@@ -39,6 +40,7 @@ import os
 import sys
 
 from mnist_nets.backends import BackendUnavailable, DeviceError
+from mnist_nets.backends.numpy_process import SecondProcessError
 from mnist_nets.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_DIVERGED,
@@ -163,7 +165,7 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # `mnist-nets ... | head`
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except SystemFault as exc:
+    except (SystemFault, SecondProcessError) as exc:
         if debug:
             raise
         err(f"{PROG}: error: {exc}")
