@@ -2,7 +2,8 @@
 
 * **Co-runners.**  :class:`CpuWindow` reads the machine's busy CPU time (``/proc/stat``:
   every state but idle and iowait, in all cores) and this process's own CPU time
-  (``/proc/self/stat``: user + system of all its threads) when a round starts and ends.
+  (``/proc/self/stat``: user + system of all its threads, and of the processes it
+  started) when a round starts and ends.
   The difference of the two deltas is CPU time that *other* processes used during the
   round; divided by the wall time it is the number of cores they held on average
   (``other_cores``).  Above :data:`CO_RUNNER_CORES` the round is flagged: the terminal
@@ -47,15 +48,48 @@ def machine_cpu_seconds() -> tuple[float, float] | None:
     return busy / _HZ, steal / _HZ
 
 
-def own_cpu_seconds() -> float | None:
-    """CPU seconds this process (all its threads) has used, user + system."""
+def _stat_fields(pid: str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (None if unreadable)."""
     try:
-        with open("/proc/self/stat", encoding="ascii") as f:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             text = f.read()
     except OSError:
         return None
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _HZ  # utime, stime (fields 14, 15)
+    return text.rsplit(")", 1)[1].split()
+
+
+def _children() -> list[str]:
+    """The pids of the processes this one started that are still there."""
+    pids: list[str] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
+                pids += f.read().split()
+        except OSError:
+            continue
+    return pids
+
+
+def own_cpu_seconds() -> float | None:
+    """CPU seconds, user + system, that this process (all its threads) and the processes it
+    started have used: the numpy backend runs half of each training batch in a forked
+    child (``mnist_nets.backends.numpy_process``), whose time is the round's own, not a
+    co-runner's.  Children still running are read from their ``/proc/PID/stat``; those
+    that ended and were waited for are in this process's ``cutime`` and ``cstime``."""
+    fields = _stat_fields("self")
+    if fields is None:
+        return None
+    # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the name
+    ticks = sum(int(v) for v in fields[11:15])
+    for pid in _children():
+        child = _stat_fields(pid)
+        if child is not None:
+            ticks += int(child[11]) + int(child[12])
+    return ticks / _HZ
 
 
 @dataclass

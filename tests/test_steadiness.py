@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -67,3 +68,28 @@ def test_the_window_splits_other_processes_and_steal(monkeypatch, other, steal, 
         "steal_cores": round(steal / wall, 3),
         "co_runner": co_runner,
     }
+
+
+def test_a_child_s_cpu_time_is_the_process_s_own_not_a_co_runner_s():
+    """numpy trains half of each batch in a forked child: a child that spins for 1 s
+    (here a child interpreter, started and waited for inside the window, and one still
+    running when it closes) counts as this process's time."""
+    import subprocess
+    import sys
+
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\n"
+    window = steadiness.CpuWindow().start()
+    subprocess.run([sys.executable, "-c", spin], check=True)  # ended and waited for
+    running = subprocess.Popen([sys.executable, "-c", spin + "time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until it has spun its second
+            child = steadiness._stat_fields(str(running.pid))
+            if child is not None and int(child[11]) + int(child[12]) >= steadiness._HZ:
+                break
+            time.sleep(0.1)
+        window.stop()
+    finally:
+        running.kill()
+        running.wait()
+    assert window.own_cores * window.wall >= 1.9

@@ -25,6 +25,7 @@ CATEGORIES = (
     "train as test",
     "rng reuse",
     "dtype",
+    "shared memory",
 )
 
 
@@ -41,6 +42,7 @@ class Bug:
 
 NL = "mnist_nets/backends/numpy_layers.py"
 NB = "mnist_nets/backends/numpy_backend.py"
+NP = "mnist_nets/backends/numpy_process.py"
 TR = "mnist_nets/training.py"
 
 BUGS: tuple[Bug, ...] = (
@@ -165,12 +167,41 @@ BUGS: tuple[Bug, ...] = (
         ("tests/test_numpy_backend.py", "tests/test_real_data_equivalence.py"),
     ),
     Bug(
-        "numpy_export_keeps_dtype",
+        "second_process_keeps_its_dropout_step",
+        NP,
+        "        model.dropout_step = dropout_step  # this batch's dropout masks\n",
+        "",
+        "rng reuse",
+        "the forked child draws every batch's dropout masks at the step it was forked at",
+        ("tests/test_numpy_process.py", "tests/test_real_data_equivalence.py"),
+    ),
+    Bug(
+        "second_process_params_private",
         NB,
-        "return {name: p.astype(np.float32) for name, p in model.params.items()}",
+        "        self.flat = numpy_process.shared_empty(total, self.dtype)",
+        "        self.flat = np.empty(total, self.dtype)",
+        "shared memory",
+        "the parameters are private memory: the forked child trains on its copy from the fork",
+        ("tests/test_numpy_process.py", "tests/test_real_data_equivalence.py"),
+    ),
+    Bug(
+        "second_process_keeps_the_parents_ends",
+        NP,
+        "    for end in parents_ends:\n        end.close()\n",
+        "",
+        "shared memory",
+        "a forked child keeps its copies of the parents' pipe ends, so no child sees its pipe "
+        "close and each waits until it is killed",
+        ("tests/test_numpy_process.py",),
+    ),
+    Bug(
+        "numpy_export_returns_views",
+        NB,
         "return {name: p.copy() for name, p in model.params.items()}",
-        "dtype",
-        "export_params returns float64 arrays for a float64 model (the interface says float32)",
+        "return dict(model.params)",
+        "shared memory",
+        "export_params returns views of the model's parameters: the exported weights change "
+        "as the model trains on",
         ("tests/test_numpy_backend.py",),
     ),
     Bug(
@@ -243,8 +274,8 @@ BUGS: tuple[Bug, ...] = (
     Bug(
         "tf_graph_cache_key_misses_loss",
         "mnist_nets/backends/tensorflow_backend.py",
-        "key = (spec.layers, spec.loss, spec.input_shape, model.device)",
-        "key = (spec.layers, spec.input_shape, model.device)",
+        "spec.layers, spec.loss, spec.label_smoothing, spec.input_shape, model.device,",
+        "spec.layers, spec.label_smoothing, spec.input_shape, model.device,",
         "cache key",
         "TensorFlow's graph cache ignores the loss: an mse spec reuses a cross-entropy graph",
         ("tests/test_tensorflow_backend.py", "tests/test_backend_contract.py"),
@@ -252,8 +283,8 @@ BUGS: tuple[Bug, ...] = (
     Bug(
         "jax_warm_key_misses_optimizer",
         "mnist_nets/backends/jax_backend.py",
-        "key = (min(batch_size, n), n, model.device, optimizer)\n        if key in compiled.warm:",
-        "key = (min(batch_size, n), n, model.device)\n        if key in compiled.warm:",
+        "key = (min(batch_size, n), n, model.device, optimizer, model.dtype.name)",
+        "key = (min(batch_size, n), n, model.device, model.dtype.name)",
         "cache key",
         "JAX's warm-step cache ignores the optimizer: an Adam step compiles in a timed epoch",
         ("tests/test_jax_backend.py",),
@@ -298,8 +329,8 @@ BUGS: tuple[Bug, ...] = (
     Bug(
         "one_cycle_boundary",
         TR,
-        "lrs = np.where(s <= peak_step, up, down)",
-        "lrs = np.where(s < peak_step, up, down)",
+        "lrs[:total] = np.where(s <= peak_step, up, down)",
+        "lrs[:total] = np.where(s < peak_step, up, down)",
         "boundary comparison",
         "one-cycle's peak step taken from the annealing phase",
         ("tests/test_training_loop.py",),
@@ -669,8 +700,8 @@ BUGS: tuple[Bug, ...] = (
     Bug(
         "memprobe_kib_as_kb",
         "bench/memprobe.py",
-        '"training_memory_bytes": (peak_kib - before_kib) * 1024,',
-        '"training_memory_bytes": (peak_kib - before_kib) * 1000,',
+        '"training_memory_bytes": (peak_kib - before_kib + children_kib) * 1024,',
+        '"training_memory_bytes": (peak_kib - before_kib + children_kib) * 1000,',
         "unit slip",
         "the memory probe converts KiB to bytes with 1000",
         ("tests/test_machine.py",),
