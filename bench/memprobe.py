@@ -36,10 +36,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 
 import numpy as np
+
+from bench.steadiness import child_pids
 
 PAGE_HWM = "/proc/self/status"
 
@@ -62,22 +63,6 @@ def reset_high_water_mark() -> bool:
         return True
     except OSError:
         return False
-
-
-def child_pids() -> list[int]:
-    """The processes this one started and that are still running (``/proc``)."""
-    pids: list[int] = []
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return pids
-    for tid in tasks:
-        try:
-            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
-                pids += [int(pid) for pid in f.read().split()]
-        except OSError:
-            continue
-    return pids
 
 
 def private_kib(pid: int) -> int:

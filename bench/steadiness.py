@@ -58,9 +58,9 @@ def _stat_fields(pid: str) -> list[str] | None:
     return text.rsplit(")", 1)[1].split()
 
 
-def _children() -> list[str]:
-    """The pids of the processes this one started that are still there."""
-    pids: list[str] = []
+def child_pids() -> list[int]:
+    """The processes this one started and that are still there (``/proc``)."""
+    pids: list[int] = []
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
@@ -68,7 +68,7 @@ def _children() -> list[str]:
     for tid in tasks:
         try:
             with open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
-                pids += f.read().split()
+                pids += [int(pid) for pid in f.read().split()]
         except OSError:
             continue
     return pids
@@ -85,8 +85,8 @@ def own_cpu_seconds() -> float | None:
         return None
     # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the name
     ticks = sum(int(v) for v in fields[11:15])
-    for pid in _children():
-        child = _stat_fields(pid)
+    for pid in child_pids():
+        child = _stat_fields(str(pid))
         if child is not None:
             ticks += int(child[11]) + int(child[12])
     return ticks / _HZ
