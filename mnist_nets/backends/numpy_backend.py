@@ -408,8 +408,8 @@ class NumpyBackend(Backend):
         one_blas = _one_blas_thread() if halves or whole_set else contextlib.nullcontext()
         with errors, one_blas, scaled:
             if halves:  # the second half of each batch: in a forked process, or a thread
-                rows = min(batch_size, n) // 2
-                second = _second_half(model, rows)
+                rows = min(batch_size, n)
+                second = _second_half(model, rows - nl.first_half(rows))
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 scale = lrs[b] if folded else 1.0

@@ -638,6 +638,12 @@ def step_in_halves(
     return _in_two_halves(model, x, y, run_aside, functools.partial(_half_step, model, scale))
 
 
+def first_half(n: int) -> int:
+    """How many of a batch's ``n`` rows the first half takes, ``ceil(n / 2)``; the second
+    half (the twin's) takes the other ``n // 2``."""
+    return -(-n // 2)
+
+
 def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
     """The frame shared by :func:`step_in_halves` and :func:`blocked_step`: the first
     ``ceil(N / 2)`` rows by ``half_step(side, x, y, N, errors, first_row=0)`` on this
@@ -645,7 +651,7 @@ def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
     of them) by ``run_aside`` on the twin's; then the
     twin's gradient is added to the model's.  ``(loss, correct)`` of the whole batch."""
     n = len(x)
-    half = -(-n // 2)
+    half = first_half(n)
     here, twin = _own_side(model), model.twin
     errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
     aside = run_aside(half_step, twin, x[half:], y[half:], n, errors, half)
