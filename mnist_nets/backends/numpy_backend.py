@@ -74,6 +74,9 @@ class NumpyModel:
         self._plain_layers: list[nl.Layer] | None = None  # see plain_layers
         self._twin: nl.Twin | None = None  # see twin
         self._second: numpy_process.SecondProcess | None = None  # see second_process
+        # what ran the second half of the last training batches (the forked child or the
+        # thread pool; None: they ran in one piece), which inference uses too (forward)
+        self.aside = None
         # layers before the first one with parameters need no backward pass
         self.first_trained = next(i for i, layer in enumerate(self.layers) if layer.params)
 
@@ -329,6 +332,18 @@ class NumpyBackend(Backend):
         x = self._inputs(model, x)
         if training:  # a training pass draws the next step's dropout masks
             model.dropout_step += 1
+        if not training and model.aside is not None and len(x) > 1:
+            # *Speed: evaluation in halves.*  A model that trains in two halves evaluates
+            # in them too, each half with one BLAS thread: a multi-threaded BLAS product
+            # here left OpenBLAS's worker spinning on a core for a while afterwards, and
+            # the next training steps' halves ran up to 2x slower beside it (speedrun's
+            # 40 evaluations cost its training 1.3-1.6 s of 10, docs/numpy-vs-frameworks.md)
+            with _one_blas_thread():
+                return nl.in_chunks(
+                    lambda part: nl.forward_in_halves(model, part, model.aside.submit),
+                    x,
+                    model.batch_rows,
+                )
         chunk = min(nl.INFERENCE_CHUNK, model.batch_rows or nl.INFERENCE_CHUNK)
         if training or len(x) <= chunk:
             return model.forward(x, training).copy()
@@ -410,6 +425,7 @@ class NumpyBackend(Backend):
             if halves:  # the second half of each batch: in a forked process, or a thread
                 rows = min(batch_size, n)
                 second = _second_half(model, rows - nl.first_half(rows))
+            model.aside = second if halves else None
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 scale = lrs[b] if folded else 1.0

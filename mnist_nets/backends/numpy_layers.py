@@ -663,6 +663,33 @@ def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
     return loss + other_loss, correct + other_correct
 
 
+def forward_in_halves(model, x: np.ndarray, run_aside) -> np.ndarray:
+    """Eval-mode logits of ``x`` (a new array), as two halves side by side: the first
+    ``ceil(N / 2)`` rows through ``model.layers`` on this thread, the others through the
+    twin's by ``run_aside`` (as in :func:`step_in_halves`).  Rows are independent at
+    inference, so each row's logits are those of one pass."""
+    n = len(x)
+    half = first_half(n)
+    errors = np.geterr()
+    aside = run_aside(
+        functools.partial(_half_logits, model), model.twin, x[half:], None, n, errors, half
+    )
+    try:
+        with np.errstate(**errors):
+            here = model.forward(x[:half], False)
+    finally:
+        there = aside.result()  # never leave the other half running
+    return np.concatenate([here, there])
+
+
+def _half_logits(model, side, x, y, n: int, errors: dict, first_row: int = 0) -> np.ndarray:
+    """Eval-mode logits of rows ``x`` through ``side.layers`` (a copy: the layers' buffer is
+    reused); ``y``, ``n`` and ``first_row`` are unused (they keep :func:`_half_step`'s
+    signature, which the second half's runner calls)."""
+    with np.errstate(**errors):
+        return model.forward(x, False, side.layers).copy()
+
+
 def _half_step(
     model, scale: float, side, x, y, n: int, errors: dict, first_row: int = 0
 ) -> tuple[float, int]:
