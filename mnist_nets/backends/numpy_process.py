@@ -20,7 +20,9 @@ What the two processes share, in memory mapped into both (``shared_empty``):
 
 A pipe carries the rest each step, one message each way: which function to run on the
 half, its small arguments (the learning rate folded into the gradient, the dropout step,
-the labels), and back the half's ``(loss, correct)``.
+the labels), and back the half's ``(loss, correct)``.  A model that trains in halves also
+evaluates in them (:func:`numpy_layers.forward_in_halves`): then the message asks for the
+half's logits, and they come back on the pipe.
 
 Only the Linux ``fork`` start method is used: the child starts as a copy of the model with
 nothing to import or build, in a few milliseconds.  (Other systems keep the thread.)  The
