@@ -67,19 +67,22 @@ def test_a_process_trains_the_very_weights_a_thread_does(name, n, monkeypatch):
 
 
 @pytest.mark.parametrize("processes", [True, False])
-def test_a_model_trained_in_halves_evaluates_in_them(processes, monkeypatch):
+@pytest.mark.parametrize(("name", "n"), [("speedrun2", 640), ("alexnet", 160)])
+def test_a_model_trained_in_halves_evaluates_in_them(name, n, processes, monkeypatch):
     """After training in halves, inference runs in halves too (its rows split as the
     training batch's, the second half in the child or on the thread, one BLAS thread
-    each): the logits are the plain one-piece forward's.  A half taken from the wrong
-    rows, or put back in the wrong place, moves them (labels too: test accuracy)."""
-    model, _ = _train("speedrun2", 640, 1, processes, monkeypatch)
+    each): the logits are the plain one-piece forward's, in eval mode.  A half taken from
+    the wrong rows, put back in the wrong place, or run with dropout on (alexnet) moves
+    them."""
+    model, _ = _train(name, n, 1, processes, monkeypatch)
     assert (model.aside is model._second) if processes else (model.aside is not None)
     x = BACKEND.stage(model, load_split("test", 700).x)[0]
     calls = []
     halves = nl.forward_in_halves
     monkeypatch.setattr(nl, "forward_in_halves", lambda *a: calls.append(1) or halves(*a))
     logits = BACKEND.forward(model, x)
-    assert len(calls) == 3  # 700 rows: three near-equal chunks (of at most the batch, 256)
+    # 700 rows in near-equal chunks of at most the training batch
+    assert len(calls) == -(-700 // model.spec.recipe.batch_size)
     parts = [model.forward(x[i : i + 100], False).copy() for i in range(0, 700, 100)]
     plain = np.concatenate(parts)
     # each row's sums are one pass's; only BLAS's blocking might change their rounding
