@@ -645,47 +645,45 @@ def first_half(n: int) -> int:
 
 
 def _in_two_halves(model, x, y, run_aside, half_step) -> tuple[float, int]:
-    """The frame shared by :func:`step_in_halves` and :func:`blocked_step`: the first
-    ``ceil(N / 2)`` rows by ``half_step(side, x, y, N, errors, first_row=0)`` on this
-    thread with the model's own layers and gradient, the others (``first_row`` the first
-    of them) by ``run_aside`` on the twin's; then the
+    """The training frame shared by :func:`step_in_halves` and :func:`blocked_step`: the
+    halves by :func:`_side_by_side`, each half's gradient in its own side's vector; then the
     twin's gradient is added to the model's.  ``(loss, correct)`` of the whole batch."""
-    n = len(x)
-    half = first_half(n)
-    here, twin = _own_side(model), model.twin
-    errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
-    aside = run_aside(half_step, twin, x[half:], y[half:], n, errors, half)
-    try:
-        loss, correct = half_step(here, x[:half], y[:half], n, errors, 0)
-    finally:
-        other_loss, other_correct = aside.result()  # never leave the other half running
-    model.flat_grad += twin.flat_grad
+    (loss, correct), (other_loss, other_correct) = _side_by_side(
+        model, x, y, run_aside, half_step
+    )
+    model.flat_grad += model.twin.flat_grad
     return loss + other_loss, correct + other_correct
 
 
 def forward_in_halves(model, x: np.ndarray, run_aside) -> np.ndarray:
-    """Eval-mode logits of ``x`` (a new array), as two halves side by side: the first
-    ``ceil(N / 2)`` rows through ``model.layers`` on this thread, the others through the
-    twin's by ``run_aside`` (as in :func:`step_in_halves`).  Rows are independent at
+    """Eval-mode logits of ``x`` (a new array), as two halves side by side
+    (:func:`_side_by_side`, as in :func:`step_in_halves`).  Rows are independent at
     inference, so each row's logits are those of one pass."""
+    here, there = _side_by_side(model, x, None, run_aside, functools.partial(_half_logits, model))
+    return np.concatenate([here, there])
+
+
+def _side_by_side(model, x, y, run_aside, half_step) -> tuple:
+    """The first ``ceil(N / 2)`` rows of ``x`` (and labels ``y``, or None) by
+    ``half_step(side, x, y, N, errors, first_row=0)`` on this thread with the model's own
+    layers and gradient, the others (``first_row`` the first of them) by ``run_aside`` on
+    the twin's: the two halves' results, this thread's first."""
     n = len(x)
     half = first_half(n)
-    errors = np.geterr()
-    aside = run_aside(
-        functools.partial(_half_logits, model), model.twin, x[half:], None, n, errors, half
-    )
+    errors = np.geterr()  # numpy's error handling is per thread: the other half's the same
+    ys = (None, None) if y is None else (y[:half], y[half:])
+    aside = run_aside(half_step, model.twin, x[half:], ys[1], n, errors, half)
     try:
-        with np.errstate(**errors):
-            here = model.forward(x[:half], False)
+        mine = half_step(_own_side(model), x[:half], ys[0], n, errors, 0)
     finally:
-        there = aside.result()  # never leave the other half running
-    return np.concatenate([here, there])
+        theirs = aside.result()  # never leave the other half running
+    return mine, theirs
 
 
 def _half_logits(model, side, x, y, n: int, errors: dict, first_row: int = 0) -> np.ndarray:
     """Eval-mode logits of rows ``x`` through ``side.layers`` (a copy: the layers' buffer is
     reused); ``y``, ``n`` and ``first_row`` are unused (they keep :func:`_half_step`'s
-    signature, which the second half's runner calls)."""
+    signature, with which :func:`_side_by_side` calls each half)."""
     with np.errstate(**errors):
         return model.forward(x, False, side.layers).copy()
 

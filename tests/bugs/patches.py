@@ -160,8 +160,8 @@ BUGS: tuple[Bug, ...] = (
     Bug(
         "twin_masks_from_row_0",
         NL,
-        "aside = run_aside(half_step, twin, x[half:], y[half:], n, errors, half)",
-        "aside = run_aside(half_step, twin, x[half:], y[half:], n, errors, 0)",
+        "aside = run_aside(half_step, model.twin, x[half:], ys[1], n, errors, half)",
+        "aside = run_aside(half_step, model.twin, x[half:], ys[1], n, errors, 0)",
         "rng reuse",
         "the second half of a batch draws the first half's dropout masks (rows from 0)",
         ("tests/test_numpy_backend.py", "tests/test_real_data_equivalence.py"),
@@ -195,12 +195,12 @@ BUGS: tuple[Bug, ...] = (
         ("tests/test_numpy_process.py",),
     ),
     Bug(
-        "eval_halves_second_from_the_first_rows",
+        "eval_halves_put_back_swapped",
         NL,
-        "functools.partial(_half_logits, model), model.twin, x[half:], None, n, errors, half",
-        "functools.partial(_half_logits, model), model.twin, x[: n - half], None, n, errors, half",
-        "off-by-one",
-        "an evaluation in halves gives the second half the first half's rows",
+        "return np.concatenate([here, there])",
+        "return np.concatenate([there, here])",
+        "swapped arguments",
+        "an evaluation in halves puts the second half's logits first",
         ("tests/test_numpy_process.py",),
     ),
     Bug(
