@@ -251,7 +251,9 @@ def test_fused_conv_and_pool_route_ties_to_the_first_element():
     conv = nl.Conv2DLayer(
         "conv1", (4, 4, 1), (4, 4, 1), np.float64, True, spec.layers[0], wb, dwb, 2
     )
-    pool = nl.MaxPool2DLayer("pool1", (4, 4, 1), (2, 2, 1), np.float64, True, MaxPool2D(2), True)
+    pool = nl.MaxPool2DLayer(
+        "pool1", (4, 4, 1), (2, 2, 1), np.float64, True, MaxPool2D(2), conv.phases
+    )
     x = np.ones((1, 4, 4, 1))
     x[0, 2:, 2:, 0] = [[1, 3], [3, 3]]
     assert pool.forward(conv.forward(x, False), False)[0, :, :, 0].tolist() == [[1, 1], [1, 3]]
@@ -765,7 +767,7 @@ def test_buffers_are_never_read_before_they_are_written(shape, layers, plain, mo
 # anything the second batch fails to overwrite shows.
 
 
-INIT_ONLY = {"xp", "pt", "p"}  # buffers whose set-once parts (zero border, ones) must persist
+INIT_ONLY = {"xp", "pt", "p", "band", "kb"}  # set-once parts (zero border, ones, zeros)
 
 
 def _poison(model) -> None:

@@ -23,8 +23,8 @@ import warnings
 import numpy as np
 
 from mnist_nets import specs
+from mnist_nets.backends import banded, numpy_process, winograd
 from mnist_nets.backends import numpy_layers as nl
-from mnist_nets.backends import numpy_process, winograd
 from mnist_nets.backends.base import (
     Backend,
     OnSync,
@@ -135,6 +135,7 @@ class NumpyModel:
                 )
         self._into = (self.flat_grad if flat_grad is None else flat_grad,)
         layers: list[nl.Layer] = []
+        self._built = layers  # the layers so far, for a maker that fuses with the one before
         params_before = False
         for i, info in enumerate(infos):
             args = (info.name, info.input_shape, info.output_shape, self.dtype, params_before)
@@ -170,6 +171,9 @@ class NumpyModel:
         # for the layer's shape (winograd.choice_for: backward passes only, for exact ties);
         # im2col otherwise, and in the plain layers
         choice = winograd.choice_for(layer, info.input_shape, pool) if rewrite else None
+        # *Speed: banded first layer* (one input channel, few filters): banded.applies
+        if rewrite and banded.applies(layer, info.input_shape, info.output_shape, pool, args[4]):
+            return banded.BandedConv2DLayer(*args, layer, wb, dwb)
         if choice is not None:
             algorithm, passes = choice
             return winograd.WinogradConv2DLayer(
@@ -180,7 +184,8 @@ class NumpyModel:
     def _pool(self, info, args, prev, nxt, rewrite) -> nl.Layer:
         layer = info.layer
         phased = rewrite and isinstance(prev, specs.Conv2D) and _tiling_pool(layer)
-        return nl.MaxPool2DLayer(*args, layer, phased=phased)
+        phases = self._built[-1].phases if phased else None  # the conv just built
+        return nl.MaxPool2DLayer(*args, layer, phases=phases)
 
     def _dropout(self, info, args, prev, nxt, rewrite) -> nl.Layer:
         return nl.DropoutLayer(*args, info.layer.rate, info.index, self)

@@ -192,6 +192,24 @@ class Conv2DLayer(Layer):
             return y.reshape(self.pool**2, n, self.oh // self.pool, self.ow // self.pool, -1)
         return y.reshape(n, self.oh, self.ow, -1)
 
+    def phases(self, a: np.ndarray) -> list[np.ndarray]:
+        """The fused pool's ``q*q`` window elements of an array in this layer's output
+        layout (its output, or its gradient), each shaped as the pooled map."""
+        return list(a)
+
+    def to_nhwc(self, a: np.ndarray) -> np.ndarray:
+        """An array in this layer's output layout as plain ``(N, OH, OW, F)`` (a copy when
+        fused with a pool): for tests and for reading, not for the training step."""
+        if self.pool == 1:
+            return a
+        q, f = self.pool, self.wb.shape[1]
+        elements = self.phases(a)
+        out = np.empty((len(elements[0]), self.oh, self.ow, f), a.dtype)
+        for o, e in enumerate(elements):
+            i, j = divmod(o, q)
+            out[:, i::q, j::q] = e.reshape(len(e), self.oh // q, self.ow // q, f)
+        return out
+
     def backward(self, g):
         # With G = dL/dy as an (M, F) matrix:  dL/d[W; b] = P^T G  (the ones column gives
         # dL/db = sum of G over pixels);  dL/dP = G W^T, and dL/dx adds each patch entry's
@@ -248,16 +266,18 @@ def weight_gradient(P, G, out, transposed: bool, buf: Buffers) -> None:
 class MaxPool2DLayer(Layer):
     """``y[n, u, v, c] = max_{i, j < k} x[n, s*u + i, s*v + j, c]`` (no padding, floor).
 
-    With ``phased=True`` the input comes from a :class:`Conv2DLayer` fused with this pool:
-    shape ``(k*k, N, OH, OW, C)``, block ``i*k + j`` holding every window's element
-    ``(i, j)``; the input gradient is returned in that layout too.
+    Fused with the convolution before it (``phases``, that layer's :meth:`Conv2DLayer.phases`):
+    the input is the convolution's output in its own layout, ``phases(x)`` its ``k*k``
+    window elements, each in contiguous blocks (phase layout); the input gradient is
+    returned in that layout too.
     """
 
     def __init__(
-        self, name, in_shape, out_shape, dtype, input_grad, layer: specs.MaxPool2D, phased=False
+        self, name, in_shape, out_shape, dtype, input_grad, layer: specs.MaxPool2D, phases=None
     ):
         super().__init__(name, in_shape, out_shape, dtype, input_grad)
-        self.k, self.s, self.phased = layer.size, layer.stride, phased
+        self.k, self.s, self.phases = layer.size, layer.stride, phases
+        self.phased = phases is not None
 
     def _window_views(self, a):
         """``a[:, s*u + i, s*v + j]`` over all (u, v), for each window offset (i, j) in row-major
@@ -268,9 +288,15 @@ class MaxPool2DLayer(Layer):
 
     def forward(self, x, training):
         kk = self.k * self.k
-        shape = (x.shape[1] if self.phased else x.shape[0], *self.out_shape)
-        elements = list(x) if self.phased else self._window_views(x)
-        y = self.buf.get("y", shape)
+        if self.phased:  # computed in the elements' shape, returned as (N, OH, OW, C)
+            self.x_shape = x.shape
+            elements = self.phases(x)
+            out = self.buf.get("y", (len(elements[0]), *self.out_shape))
+            y = out.reshape(elements[0].shape)
+        else:
+            elements = self._window_views(x)
+            y = out = self.buf.get("y", (len(x), *self.out_shape))
+        shape = y.shape
         if kk == 1:
             np.copyto(y, elements[0])
         else:
@@ -288,15 +314,16 @@ class MaxPool2DLayer(Layer):
             np.logical_or(taken, won[o], out=taken)
         if kk > 1:
             np.logical_not(taken, out=won[kk - 1])
-        return y
+        return out
 
     def backward(self, g):
         # dL/dx[n, s*u + i, s*v + j, c] = sum of g over the windows (u, v) that (i, j) won
-        kk, n = self.k * self.k, len(g)
+        n = len(g)
         if self.phased:
-            dx = self.buf.get("dx", (kk, *g.shape))
-            for o in range(kk):
-                np.multiply(g, self.won[o], out=dx[o])
+            dx = self.buf.get("dx", self.x_shape)
+            g = g.reshape(self.won.shape[1:])
+            for o, dst in enumerate(self.phases(dx)):
+                np.multiply(g, self.won[o], out=dst)
             return dx
         h, w, _ = self.in_shape
         oh, ow, _ = self.out_shape

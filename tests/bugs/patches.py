@@ -147,6 +147,24 @@ BUGS: tuple[Bug, ...] = (
         "Adam's first-moment bias correction uses step t + 1",
         ("tests/test_numpy_layers.py", "tests/test_numpy_backend.py"),
     ),
+    Bug(
+        "banded_pixels_in_plain_order",
+        "mnist_nets/backends/banded.py",
+        "cols = (b % 2) * (B // 2) * F + (b // 2) * F + np.arange(F)",
+        "cols = b * F + np.arange(F)",
+        "wrong axis",
+        "the banded conv's pixels get their columns in plain order, not the pool's (bb, b2)",
+        ("tests/test_banded.py", "tests/test_real_data_equivalence.py"),
+    ),
+    Bug(
+        "banded_fold_drops_a_copy",
+        "mnist_nets/backends/banded.py",
+        "np.sum(dkb.ravel()[self.at], axis=0, out=self.dwb)",
+        "np.sum(dkb.ravel()[self.at][1:], axis=0, out=self.dwb)",
+        "off-by-one",
+        "the banded conv's weight gradient leaves out the first pixel's copy of each weight",
+        ("tests/test_banded.py", "tests/test_real_data_equivalence.py"),
+    ),
     # ------------------------------------------------------------------ numpy backend
     Bug(
         "loss_and_grads_dropout_on",
