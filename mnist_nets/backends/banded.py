@@ -29,11 +29,9 @@ for image row ``u = 2u' + a``, and a row's ``B`` pixels ``b = 2*b2 + bb`` get th
 blocks of the output (:meth:`BandedConv2DLayer.phases`), each with runs of ``(B/2) F``
 contiguous values in the pooled map's own NHWC order.
 
-When it pays (``applies``), measured on the 2-core AMD EPYC, conv and pool forward and
-backward, half a batch on one thread, thread CPU time: ``speedrun`` conv1 (12 filters,
-128 images) and ``speedrun2`` conv1 (8 filters) about 0.5x im2col's time, ``cnn`` conv1
-(20 filters, 32 images) 1.0x: with more filters the thin product is no longer bound by
-memory, and the extra multiplications cost what the copies saved.
+When it pays (``applies``): while the thin product is bound by memory, that is with few
+filters.  With more, the extra multiplications cost what the smaller copy saves (the
+measurements per layer: docs/numpy-fast-convolutions.md, "The banded first layer").
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ from mnist_nets import specs
 from mnist_nets.backends import numpy_layers as nl
 
 B = 4  # output pixels per row of the patch matrix
-MAX_FILTERS = 16  # above this, im2col's product is no longer bound by memory (see above)
+MAX_FILTERS = 16  # speedrun's 12 and speedrun2's 8 gain, cnn's 20 does not (see above)
 
 
 def applies(layer: specs.Conv2D, in_shape, out_shape, pool: int, input_grad: bool) -> bool:

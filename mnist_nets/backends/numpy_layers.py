@@ -21,10 +21,11 @@ the bias, so its gradient comes out of the weight-gradient product for free); ma
 remembers which window element won and routes the gradient there with a handful of
 whole-array operations, no Python loop over pixels; a convolution followed by a
 non-overlapping max-pool writes its output in the order the pool reads as contiguous
-blocks.  (The backend also runs a ReLU that precedes a max-pool after it instead: they
-commute, and the pooled map is smaller.)  numpy runs its element-wise work on one core, so a
-training batch with enough work runs as two halves side by side, each through its own set
-of layers, the second in a forked process (:func:`step_in_halves`,
+blocks (a first layer with one channel and few filters runs as a banded product instead:
+:mod:`mnist_nets.backends.banded`).  (The backend also runs a ReLU that precedes a
+max-pool after it instead: they commute, and the pooled map is smaller.)  numpy runs its
+element-wise work on one core, so a training batch with enough work runs as two halves side
+by side, each through its own set of layers, the second in a forked process (:func:`step_in_halves`,
 :mod:`mnist_nets.backends.numpy_process`).  The SGD update is bound by memory,
 so it makes as few passes over the parameters as it can: the learning rate rides in the
 gradient (:func:`sgd_folded_step`).
