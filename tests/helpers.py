@@ -247,6 +247,32 @@ def poisoned(real_get):
     return get
 
 
+def gradients_fresh_and_poisoned(spec, x, y, monkeypatch, check_model=None):
+    """The numpy backend's gradients (float64) for two batches, ``x`` and ``x`` reversed,
+    from a model built with plain buffers and from one built with :func:`poisoned` ones:
+    ``[[plain, plain], [poisoned, poisoned]]``.  ``check_model(model)`` looks at each model
+    before it runs."""
+    from mnist_nets.backends import get_backend
+    from mnist_nets.backends import numpy_layers as nl
+    from mnist_nets.params import init_params
+
+    backend = get_backend("numpy")
+    grads = []
+    for get in (nl.Buffers.get, poisoned(nl.Buffers.get)):
+        monkeypatch.setattr(nl.Buffers, "get", get)
+        model = backend.build(spec, init_params(spec, 0), dtype=np.float64)
+        if check_model is not None:
+            check_model(model)
+        steps = []
+        for rows in (x, x[::-1]):
+            logits = model.forward(rows, True)
+            _, g = nl.LOSSES[spec.loss](logits, y)
+            model.backward(g)
+            steps.append(model.flat_grad.copy())
+        grads.append(steps)
+    return grads
+
+
 # --------------------------------------------------------------------------- histories and pages
 
 FOLDER = "Linux-CPython-3.11-64bit"

@@ -8,7 +8,7 @@ through the backend; poisoned buffers; and which layers the backend runs banded.
 
 import numpy as np
 import pytest
-from helpers import check_gradients, inputs, poisoned, small_spec
+from helpers import check_gradients, gradients_fresh_and_poisoned, inputs, small_spec
 
 from mnist_nets import specs
 from mnist_nets.backends import banded, get_backend
@@ -132,24 +132,17 @@ def test_finite_differences_through_the_backend():
     check_gradients(spec, x, y, seed=5)
 
 
+def _banded_first(model):
+    assert isinstance(model.layers[0], banded.BandedConv2DLayer)
+
+
 def test_buffers_are_never_read_before_they_are_written(monkeypatch):
     """Poisoned fresh buffers (NaN) give the same gradients: the ones column and the band's
     zeros are set, the rest written before it is read."""
     spec = small_spec("buffers", (11, 9, 1), [Conv2D(2, 2), MaxPool2D(2), Flatten(), Dense(10)])
     x, y = inputs((11, 9, 1), 5, 3)
     x = x.astype(np.float64)
-    grads = []
-    for get in (nl.Buffers.get, poisoned(nl.Buffers.get)):
-        monkeypatch.setattr(nl.Buffers, "get", get)
-        model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
-        assert isinstance(model.layers[0], banded.BandedConv2DLayer)
-        steps = []
-        for rows in (x, x[::-1]):
-            logits = model.forward(rows, True)
-            _, g = nl.LOSSES[spec.loss](logits, y)
-            model.backward(g)
-            steps.append(model.flat_grad.copy())
-        grads.append(steps)
+    grads = gradients_fresh_and_poisoned(spec, x, y, monkeypatch, _banded_first)
     assert np.all(np.isfinite(grads[1]))
     np.testing.assert_array_equal(grads[1], grads[0])
 
