@@ -247,11 +247,11 @@ def poisoned(real_get):
     return get
 
 
-def gradients_fresh_and_poisoned(spec, x, y, monkeypatch, check_model=None):
-    """The numpy backend's gradients (float64) for two batches, ``x`` and ``x`` reversed,
-    from a model built with plain buffers and from one built with :func:`poisoned` ones:
-    ``[[plain, plain], [poisoned, poisoned]]``.  ``check_model(model)`` looks at each model
-    before it runs."""
+def check_buffers_written_before_read(spec, x, y, monkeypatch, plain=False, check_model=None):
+    """*Speed: reused buffers*: two training steps of the numpy backend (float64), on ``x``
+    and on ``x`` reversed (the second reuses the first's buffers), give the same gradients
+    with :func:`poisoned` fresh buffers as with plain ones, and finite ones.  ``plain``:
+    through the model's plain layers; ``check_model(model)`` looks at each model first."""
     from mnist_nets.backends import get_backend
     from mnist_nets.backends import numpy_layers as nl
     from mnist_nets.params import init_params
@@ -263,14 +263,16 @@ def gradients_fresh_and_poisoned(spec, x, y, monkeypatch, check_model=None):
         model = backend.build(spec, init_params(spec, 0), dtype=np.float64)
         if check_model is not None:
             check_model(model)
+        trained = model.plain_layers if plain else None
         steps = []
         for rows in (x, x[::-1]):
-            logits = model.forward(rows, True)
+            logits = model.forward(rows, True, trained)
             _, g = nl.LOSSES[spec.loss](logits, y)
-            model.backward(g)
+            model.backward(g, trained)
             steps.append(model.flat_grad.copy())
         grads.append(steps)
-    return grads
+    assert np.all(np.isfinite(grads[1]))
+    np.testing.assert_array_equal(grads[1], grads[0])
 
 
 # --------------------------------------------------------------------------- histories and pages

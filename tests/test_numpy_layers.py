@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import numpy_reference
 import pytest
-from helpers import check_gradients, inputs, poisoned, small_spec
+from helpers import check_buffers_written_before_read, check_gradients, inputs, small_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -743,20 +743,7 @@ def test_buffers_are_never_read_before_they_are_written(shape, layers, plain, mo
     spec = small_spec("buffers", shape, layers)
     x, y = inputs(shape, 9, 3)
     x = x.astype(np.float64)
-    grads = []
-    for get in (nl.Buffers.get, poisoned(nl.Buffers.get)):
-        monkeypatch.setattr(nl.Buffers, "get", get)
-        model = BACKEND.build(spec, init_params(spec, 0), dtype=np.float64)
-        trained = model.plain_layers if plain else None
-        steps = []
-        for rows in (x, x[::-1]):  # the second step reuses the buffers of the first
-            logits = model.forward(rows, True, trained)
-            _, g = nl.LOSSES[spec.loss](logits, y)
-            model.backward(g, trained)
-            steps.append(model.flat_grad.copy())
-        grads.append(steps)
-    assert np.all(np.isfinite(grads[1]))
-    np.testing.assert_array_equal(grads[1], grads[0])
+    check_buffers_written_before_read(spec, x, y, monkeypatch, plain=plain)
 
 
 # --------------------------------------------------------------------------- sharper checks

@@ -167,13 +167,13 @@ class NumpyModel:
         wb = self.flat[start : start + size].reshape(rows, layer.filters)
         dwb = self._into[0][start : start + size].reshape(rows, layer.filters)
         pool = nxt.size if rewrite and _tiling_pool(nxt) else 1
+        # *Speed: banded first layer* (one input channel, few filters): banded.applies
+        if rewrite and banded.applies(layer, info.input_shape, info.output_shape, pool, args[4]):
+            return banded.BandedConv2DLayer(*args, layer, wb, dwb)
         # *Speed: fast convolutions.*  Winograd for the products where it measured faster
         # for the layer's shape (winograd.choice_for: backward passes only, for exact ties);
         # im2col otherwise, and in the plain layers
         choice = winograd.choice_for(layer, info.input_shape, pool) if rewrite else None
-        # *Speed: banded first layer* (one input channel, few filters): banded.applies
-        if rewrite and banded.applies(layer, info.input_shape, info.output_shape, pool, args[4]):
-            return banded.BandedConv2DLayer(*args, layer, wb, dwb)
         if choice is not None:
             algorithm, passes = choice
             return winograd.WinogradConv2DLayer(
