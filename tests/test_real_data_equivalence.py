@@ -269,6 +269,9 @@ EPOCHS, STEPS = 2, 12  # 24 steps: two epochs, so momentum and the schedule cros
 POOL = 256  # distinct real training images, each seen several times
 # the largest relative L2 difference of the whole update (see test_training_on_real_data)
 UPDATE_RTOL = {"sgd": 0.1, "adam": 0.1}
+# AlexNet on MNIST: its float32 run goes one of several ways at its near-kinks, whichever
+# backend runs it, by the rounding of its sums alone (see test_training_on_real_data)
+FORKING = {("mnist", "alexnet"): 0.3}
 # Not held to those bounds: AlexNet's Fashion-MNIST recipe (Adam, one-cycle, dropout on)
 # drifts further after a flip, 0.28 of the update in TensorFlow after 24 steps (seed 3), as
 # Adam turns the moved components into steps of ~lr; its masks and first steps are held by
@@ -277,18 +280,19 @@ NOT_HELD = {("fashion-mnist", "alexnet")}
 
 
 def train_steps(
-    name, spec, recipe, pool, seed=SEED, dtype="float32"
+    name, spec, recipe, pool, seed=SEED, dtype="float32", start=None
 ) -> dict[str, np.ndarray]:
     """``EPOCHS`` x ``STEPS`` batches of ``recipe`` (its optimizer, momentum, betas, batch
     size and schedule over the 24 steps) through the backend's own ``train_epoch``, from
-    ``init_params(spec, seed)``, dropout on, on ``pool`` repeated in each epoch's order,
-    in ``dtype``."""
+    ``start`` (default ``init_params(spec, seed)``), dropout on, on ``pool`` repeated in
+    each epoch's order, in ``dtype``."""
     bs = recipe.batch_size
     reps = -(-STEPS * bs // len(pool.y))
     x, y = np.tile(pool.x, (reps, 1, 1, 1)), np.tile(pool.y, reps)
     lrs = learning_rates(dataclasses.replace(recipe, epochs=EPOCHS), STEPS)
     backend = get_backend(name)
-    model = backend.build(spec, init_params(spec, seed), seed=seed, dtype=dtype)
+    start = init_params(spec, seed) if start is None else start
+    model = backend.build(spec, start, seed=seed, dtype=dtype)
     staged = backend.stage(model, x, y)
     for epoch in range(EPOCHS):
         order = epoch_order(seed, epoch, len(y)) if recipe.shuffle else np.arange(len(y))
@@ -305,21 +309,47 @@ def train_steps(
     return backend.export_params(model)
 
 
-def update_differences(spec, recipe, pool, dtype="float32") -> dict[str, float]:
-    """:func:`train_steps` in every backend; each other backend's whole update ``d =
-    w_final - w_initial`` against numpy's, as ``||d - d_numpy|| / ||d_numpy||``."""
-    start = init_params(spec, SEED)
-    updates = {}
-    for name in FRAMEWORKS:
-        final = train_steps(name, spec, recipe, pool, dtype=dtype)
-        assert all(v.dtype == np.dtype(dtype) for v in final.values()), f"{name}: not {dtype}"
-        updates[name] = np.concatenate([(final[p] - start[p]).ravel() for p in start]).astype(
-            np.float64
-        )
-    ref = updates[REFERENCE]
+def update(name, spec, recipe, pool, dtype="float32", start=None) -> np.ndarray:
+    """The whole update ``w_final - w_initial`` of :func:`train_steps`, one float64
+    vector over all parameters."""
+    initial = init_params(spec, SEED) if start is None else start
+    final = train_steps(name, spec, recipe, pool, dtype=dtype, start=start)
+    assert all(v.dtype == np.dtype(dtype) for v in final.values()), f"{name}: not {dtype}"
+    return np.concatenate([(final[p] - initial[p]).ravel() for p in initial]).astype(np.float64)
+
+
+def relative(d: np.ndarray, ref: np.ndarray) -> float:
+    """``||d - ref|| / ||ref||``."""
     norm = np.linalg.norm(ref)
     assert norm > 0
-    return {name: float(np.linalg.norm(updates[name] - ref) / norm) for name in OTHERS}
+    return float(np.linalg.norm(d - ref) / norm)
+
+
+def update_differences(spec, recipe, pool, dtype="float32") -> dict[str, float]:
+    """:func:`update` in every backend; each other backend's against numpy's, as
+    ``||d - d_numpy|| / ||d_numpy||``."""
+    ref = update(REFERENCE, spec, recipe, pool, dtype)
+    return {name: relative(update(name, spec, recipe, pool, dtype), ref) for name in OTHERS}
+
+
+def update_rtol(dataset: str, model_name: str, recipe) -> float:
+    """The float32 training test's bound for this case (its derivation:
+    :func:`test_training_on_real_data`)."""
+    return FORKING.get((dataset, model_name), UPDATE_RTOL[recipe.optimizer])
+
+
+def nudged(params: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """``params`` with every nonzero value moved one unit in the last place, up or down at
+    random: the same network along another rounding path.  Zeros stay exactly zero: a
+    zero bias moved to +-1e-45 would move every blank patch off ReLU's kink, a change of
+    convention rather than of rounding (it moved speedrun's 24-step update by 0.09)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, v in params.items():
+        inf = v.dtype.type(np.inf)  # in v's own precision: a float64 ulp rounds back to v
+        up, down = np.nextafter(v, inf), np.nextafter(v, -inf)
+        out[name] = np.where(v == 0, v, np.where(rng.random(v.shape) < 0.5, up, down))
+    return out
 
 
 def training_cases(not_held=NOT_HELD):
@@ -363,15 +393,55 @@ def test_training_on_real_data(dataset, model_name):
     step, another layer or another row moves AlexNet's update by far more (the masks are
     independent, so half the dropped units differ), and ReLU'(0) = 0.5 moved cnn's weights
     by ~1e-1 of their size in the issue's command-line check; the sharp tests of the
-    conventions are the ones above."""
+    conventions are the ones above.
+
+    AlexNet on MNIST (``FORKING``): 0.3.  Its run forks: which way depends on the rounding
+    of the sums alone, so on the CPU as much as on the backend.  Measured (seed 3, numpy
+    against numpy): OpenBLAS's AVX2 kernels (``OPENBLAS_CORETYPE=Haswell``, what most
+    CPUs without AVX-512 get; Zen and Sandybridge the same) end 0.160 from its AVX-512
+    kernels (SkylakeX, this machine's default), Prescott's SSE3 kernels 0.159, and four
+    runs from initial weights moved by one ulp (:func:`nudged`) 0.116 to 0.162.  The
+    frameworks end 0.031 to 0.043 from numpy on the AVX-512 kernels and 0.159 from it on
+    the AVX2 ones: with the old bound of 0.1 this test passed or failed by the CPU's
+    kernel.  Every pair of those runs ends at most 0.162 apart; 0.3 is 1.85x that.  The
+    bugs this case is for stay far above it: measured, the second half's dropout masks
+    drawn from row 0 0.87, the forked child's dropout step not advanced 0.89,
+    TensorFlow's dropout key not advanced 1.11, torch trained in eval mode (no dropout)
+    1.44.  (numpy's ReLU'(0) = 1 moves it by 0.20, inside the forks: the tests of the
+    conventions above hold that.)  ``test_numpy_forks_within_the_bound`` holds the first
+    premise: numpy against itself along another rounding path."""
     spec = get_spec(model_name).for_dataset(dataset)
     recipe = spec.recipe
-    rtol = UPDATE_RTOL[recipe.optimizer]
+    rtol = update_rtol(dataset, model_name, recipe)
     for name, err in update_differences(spec, recipe, images(dataset, "train", POOL)).items():
         assert err <= rtol, (
             f"{name} vs numpy, {model_name} on {dataset}, 24 steps of {recipe.optimizer}: "
             f"the update differs by {err:.3g} of its size (bound {rtol:g}, see the docstring)"
         )
+
+
+NUDGE = 1  # the nudge of the initial weights that lands furthest from numpy's own run
+
+
+@pytest.mark.parametrize("dataset, model_name", training_cases())
+def test_numpy_forks_within_the_bound(dataset, model_name):
+    """numpy against itself: the same 24 steps from the initial weights moved by one ulp
+    (:func:`nudged`, another rounding path through the same network) end within the bound
+    of :func:`test_training_on_real_data`.  Another CPU's BLAS kernels take numpy down
+    another such path, so a bound tighter than this would make that test pass or fail by
+    the machine.  Measured: AlexNet on MNIST 0.160 (``NUDGE = 1``; 0.116 to 0.162 over
+    four nudges), every other case 1.4e-5 or less."""
+    spec = get_spec(model_name).for_dataset(dataset)
+    recipe = spec.recipe
+    rtol = update_rtol(dataset, model_name, recipe)
+    pool = images(dataset, "train", POOL)
+    ref = update(REFERENCE, spec, recipe, pool)
+    start = nudged(init_params(spec, SEED), NUDGE)
+    err = relative(update(REFERENCE, spec, recipe, pool, start=start), ref)
+    assert err <= rtol, (
+        f"numpy from weights one ulp away, {model_name} on {dataset}: the update differs by "
+        f"{err:.3g} of its size, past the bound {rtol:g} that the frameworks are held to"
+    )
 
 
 # float64: the same steps with batches of at most BATCH64 images (torch's and JAX's float64
