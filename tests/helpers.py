@@ -231,6 +231,30 @@ def small_spec(name, shape, layers, loss="cross_entropy"):
     return ModelSpec(name, tuple(layers), SMALL_RECIPE, loss=loss, input_shape=shape)
 
 
+def blas_arch() -> str:
+    """The core type numpy's BLAS chose its kernels for (OpenBLAS: ``SkylakeX``, ``Haswell``,
+    ...; set by ``OPENBLAS_CORETYPE``), for messages."""
+    from threadpoolctl import threadpool_info
+
+    archs = {i.get("architecture") or i["internal_api"] for i in threadpool_info()}
+    return "/".join(sorted(a for a in archs if a)) or "unknown"
+
+
+def blas_keeps_equal_rows_equal(a_like: np.ndarray, n_cols: int, seed: int = 0) -> bool:
+    """Whether numpy's BLAS gives bitwise equal output rows for equal input rows, in a
+    product shaped and laid out like ``a_like @ (K, n_cols)``: every row of ``a`` the same
+    random vector.  A conv layer's outputs at equal patches can be equal only if this
+    holds.  OpenBLAS's AVX-512 kernels (SkylakeX) hold it at every product shape of these
+    networks; its AVX2 kernels (Haswell, also chosen for Zen) do not: some rows' sums are
+    grouped otherwise, 1 ulp apart (measured with ``OPENBLAS_CORETYPE=Haswell``)."""
+    rng = np.random.default_rng(seed)
+    a = np.empty_like(a_like)  # the same memory order (a transposed view stays one)
+    a[...] = rng.normal(size=a.shape[1])
+    b = rng.normal(size=(a.shape[1], n_cols)).astype(a.dtype)
+    out = np.matmul(a, b)
+    return bool(np.array_equal(out, np.broadcast_to(out[:1], out.shape)))
+
+
 def poisoned(real_get):
     """``Buffers.get`` whose new arrays hold NaN (True for masks) where numpy's np.empty
     would hold whatever memory it got: a layer that reads a part of a buffer it never

@@ -17,8 +17,9 @@ common input window, ``k`` rows by ``T = B + k - 1`` columns.  The kernel is spr
 (``B = 4``, ``k = 5``: ``T = 8``, rows of 40 values for 4 pixels, where im2col copies 100.)
 The patch matrix is 2.5x smaller and the product does 1.6x the multiplications, mostly by
 zeros.  The zeros add exactly nothing, and the non-zero terms come in im2col's order, so where
-the BLAS kernel adds the terms of a dot product in order (OpenBLAS's sgemm here does) the
-outputs are bitwise im2col's and exact ties stay exact (``tests/test_banded.py``).
+the BLAS kernel adds the terms of a dot product in order (OpenBLAS's AVX-512 sgemm does;
+its AVX2 sgemm groups them otherwise, 1 ulp apart) the outputs are bitwise im2col's and
+exact ties stay exact (``tests/test_banded.py``).
 The weight gradient is the same product transposed, ``dKb = A^T dY``, folded back: every
 weight ``W[i, j, f]`` appears ``B`` times in ``Kb`` (once per pixel ``b``, on a diagonal),
 and its gradient is the sum of those ``B`` entries of ``dKb``.
