@@ -420,7 +420,7 @@ def test_training_on_real_data(dataset, model_name):
         )
 
 
-NUDGE = 1  # the nudge of the initial weights that lands furthest from numpy's own run
+NUDGE = 3  # of four nudges of the initial weights, the one that lands furthest (0.162)
 
 
 @pytest.mark.parametrize("dataset, model_name", training_cases())
@@ -429,7 +429,7 @@ def test_numpy_forks_within_the_bound(dataset, model_name):
     (:func:`nudged`, another rounding path through the same network) end within the bound
     of :func:`test_training_on_real_data`.  Another CPU's BLAS kernels take numpy down
     another such path, so a bound tighter than this would make that test pass or fail by
-    the machine.  Measured: AlexNet on MNIST 0.160 (``NUDGE = 1``; 0.116 to 0.162 over
+    the machine.  Measured: AlexNet on MNIST 0.162 (``NUDGE = 3``; 0.116 to 0.162 over
     four nudges), every other case 1.4e-5 or less."""
     spec = get_spec(model_name).for_dataset(dataset)
     recipe = spec.recipe
