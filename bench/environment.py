@@ -12,7 +12,7 @@ import platform
 
 from mnist_nets.backends import loaded_backend
 from mnist_nets.backends.registry import FRAMEWORKS
-from mnist_nets.machine import allocator, cpu_count, cpu_name
+from mnist_nets.machine import allocator, cpu_count, cpu_name, numpy_blas
 
 _LIBRARIES = (
     *dict.fromkeys(lib for f in FRAMEWORKS for lib in f.libraries),
@@ -81,4 +81,5 @@ def machine_block() -> dict:
         "versions": library_versions(),
         "gemm_peaks": {k: v for k, v in PEAKS.items() if v is not None},
         "allocator": allocator(),
+        "blas": numpy_blas(),
     }

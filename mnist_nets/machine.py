@@ -28,6 +28,34 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def numpy_blas() -> str:
+    """numpy's BLAS as this process loaded it: library, version, the kernels it chose for
+    the CPU and its threads, e.g. "openblas 0.3.31.188.0, SkylakeX kernels, 2 threads".
+    The kernels decide numpy's matrix-product speed and the rounding of its sums: OpenBLAS's
+    AVX-512 and AVX2 kernels ("SkylakeX", "Haswell") train AlexNet along different float32
+    paths (docs/conventions.md), so a run records which it had."""
+    import numpy
+    from threadpoolctl import threadpool_info
+
+    home = os.path.dirname(os.path.dirname(numpy.__file__))  # site-packages: numpy.libs too
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+
+    def numpys(info) -> bool:  # in numpy's own folders, not another package's (torch's MKL)
+        path = info.get("filepath") or ""
+        return path.startswith(home) and os.path.relpath(path, home).startswith("numpy")
+
+    found = [i for i in blas if numpys(i)] or (blas if len(blas) == 1 else [])
+    if not found:
+        return "not found"
+    info = found[0]
+    threads = info["num_threads"]
+    parts = [f"{info['internal_api']} {info.get('version') or ''}".strip()]
+    if info.get("architecture"):
+        parts.append(f"{info['architecture']} kernels")
+    parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
+    return ", ".join(parts)
+
+
 # ----------------------------------------------------------------- the C allocator
 
 ALLOCATOR_VARIABLE = "MNIST_NETS_ALLOCATOR"

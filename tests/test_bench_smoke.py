@@ -24,6 +24,7 @@ from bench import report
 from bench.reporting.pages import BEGIN, END, PAGES
 from conftest import framework_installed
 from mnist_nets.backends.registry import FRAMEWORKS as REGISTERED
+from mnist_nets.machine import numpy_blas
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("perceptron", "dnn")
@@ -87,6 +88,8 @@ def test_smoke_profile_end_to_end(tmp_path):
     expected = "system default" if os.environ.get("MNIST_NETS_ALLOCATOR") == "system" else None
     allocator = data["machine_info"]["mnist_nets"]["allocator"]
     assert allocator == expected or allocator.startswith(("glibc: no mmap", "system default ("))
+    blas = data["machine_info"]["mnist_nets"]["blas"]  # numpy's BLAS and its kernels
+    assert blas.rsplit(", ", 1)[0] == numpy_blas().rsplit(", ", 1)[0], blas  # threads aside
     peaks = data["mnist_nets"]["gemm_peak_measurements"]
     assert [m["when"] for m in peaks if m["library"] == "numpy"] == [
         "start",
@@ -145,6 +148,7 @@ def test_smoke_profile_end_to_end(tmp_path):
     assert report.main([*args, "--profile", "smoke", "--check"]) == 0
     text = (docs / "benchmarks.md").read_text()
     assert f"; malloc: {allocator}; " in text  # under the tables, with the run's machine
+    assert f"; numpy's BLAS: {blas}; " in text
     headline = rows(block(readme.read_text(), "headline"))
     assert {(r[0], r[1]) for r in headline[1:]} == {
         (m, LABELS[f]) for m in MODELS for f in frameworks

@@ -210,3 +210,24 @@ def test_the_memory_probe_leaves_out_processes_it_did_not_start(monkeypatch):
         older.wait()
     assert result["children_private_bytes"] == 0
     assert result["training_memory_bytes"] == 2_500 * 1024
+
+
+def test_numpy_blas_names_the_library_its_kernels_and_threads(monkeypatch):
+    """What a run stores as numpy's BLAS: the library numpy loaded (not another package's,
+    such as torch's), with the kernels it chose for the CPU and its threads."""
+    import threadpoolctl
+
+    text = machine.numpy_blas()
+    info = [i for i in threadpoolctl.threadpool_info() if "numpy" in (i.get("filepath") or "")]
+    assert info, "numpy's BLAS not found by threadpoolctl"
+    assert text.startswith(f"{info[0]['internal_api']} {info[0]['version']}"), text
+    if info[0].get("architecture"):
+        assert f", {info[0]['architecture']} kernels, " in text, text
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert machine.numpy_blas().endswith(", 1 thread"), machine.numpy_blas()
+    torch_like = {"user_api": "blas", "internal_api": "mkl", "num_threads": 4, "version": "1",
+                  "filepath": "/elsewhere/torch/lib/libmkl.so"}  # fmt: skip
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [torch_like, *info])
+    assert machine.numpy_blas() == text  # the other package's BLAS is passed over
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [torch_like, torch_like])
+    assert machine.numpy_blas() == "not found"

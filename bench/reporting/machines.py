@@ -71,6 +71,7 @@ def run_line(run: RunSummary) -> str:
         f"- `{info.run_id}` ({fmt.utc(info.datetime)}; {', '.join(what)}): "
         f"{describe(info.machine)}; {libs or 'versions not recorded'}"
         + (f"; malloc: {info.allocator}" if info.allocator else "")
+        + (f"; numpy's BLAS: {info.blas}" if info.blas else "")
         + (f"; {peaks}" if peaks else "")
     )
 

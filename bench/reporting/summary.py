@@ -84,6 +84,7 @@ class RunInfo:
     node: str | None = None
     versions: tuple[tuple[str, str], ...] = ()
     allocator: str | None = None
+    blas: str | None = None  # numpy's BLAS: library, version, kernels, threads
     gemm_peaks: tuple[tuple[str, float, str], ...] = ()  # (device, GFLOP/s, method)
     gemm_measurements: tuple[GemmMeasurement, ...] = ()
 
@@ -456,6 +457,7 @@ def _run_info(path: Path, root: Path | None, data: dict[str, Any]) -> RunInfo:
         node=node if isinstance(node, str) else None,
         versions=tuple((k, str(v)) for k, v in versions.items() if isinstance(v, (str, int))),
         allocator=block.text("allocator", required=False),
+        blas=block.text("blas", required=False),
         gemm_peaks=tuple(peaks),
         gemm_measurements=tuple(measurements),
     )
