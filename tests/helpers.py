@@ -231,15 +231,6 @@ def small_spec(name, shape, layers, loss="cross_entropy"):
     return ModelSpec(name, tuple(layers), SMALL_RECIPE, loss=loss, input_shape=shape)
 
 
-def blas_arch() -> str:
-    """The core type numpy's BLAS chose its kernels for (OpenBLAS: ``SkylakeX``, ``Haswell``,
-    ...; set by ``OPENBLAS_CORETYPE``), for messages."""
-    from threadpoolctl import threadpool_info
-
-    archs = {i.get("architecture") or i["internal_api"] for i in threadpool_info()}
-    return "/".join(sorted(a for a in archs if a)) or "unknown"
-
-
 def blas_keeps_equal_rows_equal(a_like: np.ndarray, n_cols: int, seed: int = 0) -> bool:
     """Whether numpy's BLAS gives bitwise equal output rows for equal input rows, in a
     product shaped and laid out like ``a_like @ (K, n_cols)``: every row of ``a`` the same

@@ -848,6 +848,26 @@ def test_dense_layer_without_input_gradient_returns_none():
     assert dw.tolist() == [[3, 3], [5, 5], [7, 7]] and db.tolist() == [2, 2]
 
 
+@pytest.mark.parametrize("rows, inputs, outputs", [(600, 784, 10), (600, 784, 40), (64, 784, 10)])
+def test_dense_weight_gradient_in_either_operand_order(rows, inputs, outputs):
+    """Both operand orders of the weight gradient (*speed: GEMM operand order*): a long
+    batch into a few outputs runs (g^T x)^T, the others x^T g; each is the textbook
+    x^T g, and the input gradient and the bias gradient are untouched by the choice."""
+    rng = np.random.default_rng(rows + outputs)
+    w, b = rng.normal(size=(inputs, outputs)), rng.normal(size=outputs)
+    dw, db = np.full((inputs, outputs), np.nan), np.full(outputs, np.nan)
+    layer = nl.DenseLayer("d", (inputs,), (outputs,), np.float64, True, w, b, dw, db)
+    narrow = outputs <= layer.NARROW_OUT and rows >= layer.LONG_BATCH
+    assert layer.narrow == (outputs <= layer.NARROW_OUT)
+    x, g = rng.normal(size=(rows, inputs)), rng.normal(size=(rows, outputs))
+    layer.forward(x, True)
+    dx = layer.backward(g)
+    np.testing.assert_allclose(dw, x.T @ g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db, g.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(dx, g @ w.T, rtol=1e-12)
+    assert ("dwb_t" in layer.buf._arrays) == narrow  # the order the shape chose
+
+
 def test_dropout_inference_and_rate_zero_pass_through():
     x = np.arange(6.0).reshape(2, 3)
     clock = SimpleNamespace(seed=0, dropout_step=1)

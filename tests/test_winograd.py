@@ -8,7 +8,6 @@ float32 error on real digits against float64, reused buffers, and the per-layer 
 import numpy as np
 import pytest
 from helpers import (
-    blas_arch,
     blas_keeps_equal_rows_equal,
     check_buffers_written_before_read,
     check_gradients,
@@ -20,6 +19,7 @@ from mnist_nets import specs
 from mnist_nets.backends import get_backend, winograd
 from mnist_nets.backends import numpy_layers as nl
 from mnist_nets.data import load_split
+from mnist_nets.machine import numpy_blas
 from mnist_nets.params import init_params
 from mnist_nets.specs import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 
@@ -287,7 +287,7 @@ def test_identical_patches_give_identical_outputs(name, enabled, monkeypatch):
             checked += 1
     if unequal_rows and not checked:
         pytest.skip(
-            f"numpy's BLAS ({blas_arch()}) gives equal rows of a product unequal sums at the "
+            f"numpy's BLAS ({numpy_blas()}) gives equal rows of a product unequal sums at the "
             f"products of {', '.join(unequal_rows)}: no layer on it can keep equal patches equal"
         )
     if any(isinstance(layer, Conv2D) for layer in spec.layers):
