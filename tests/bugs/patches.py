@@ -112,6 +112,15 @@ BUGS: tuple[Bug, ...] = (
         ("tests/test_numpy_layers.py",),
     ),
     Bug(
+        "dense_narrow_gradient_reshaped",
+        NL,
+        'weight_gradient(self.x, g, self.grads["weight"], False, self.buf)  # (g^T x)^T',
+        'self.grads["weight"][...] = (g.T @ self.x).reshape(self.grads["weight"].shape)',
+        "wrong axis",
+        "the narrow dense weight gradient g^T x put back by a reshape, not a transpose",
+        ("tests/test_numpy_layers.py", "tests/test_numpy_backend.py"),
+    ),
+    Bug(
         "mse_grad_scale",
         NL,
         "diff *= diff.dtype.type(2 / diff.size)",
@@ -703,6 +712,15 @@ BUGS: tuple[Bug, ...] = (
         "        return os.cpu_count() or 1\n",
         "dropped keyword",
         "cpu_count ignores the process's affinity mask",
+        ("tests/test_machine.py",),
+    ),
+    Bug(
+        "numpy_blas_any_blas",
+        "mnist_nets/machine.py",
+        "    found = [i for i in blas if numpys(i)] or (blas if len(blas) == 1 else [])\n",
+        "    found = blas\n",
+        "dropped keyword",
+        "numpy_blas reports the first BLAS loaded (torch's MKL, say), not numpy's own",
         ("tests/test_machine.py",),
     ),
     # ------------------------------------------------------------------ bench measuring
