@@ -43,7 +43,7 @@ def cpu_flags() -> set[str]:
 
 def other_core_type() -> str | None:
     """An OpenBLAS core type other than the one numpy's OpenBLAS chose, that this CPU can
-    run: the AVX2 kernels (Haswell) where it chose others, else the SSE3 ones (Prescott).
+    run: the AVX2 kernels (Haswell) where it chose others, else older SSE ones (Prescott).
     None where numpy's BLAS is not OpenBLAS or the CPU is not x86-64."""
     flags = cpu_flags()
     if not numpy_blas().startswith("openblas") or "pni" not in flags:  # pni: SSE3 in Linux
@@ -62,7 +62,9 @@ def test_the_float32_tests_pass_on_another_cpus_kernels():
     check = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
     )
-    assert f"{core} kernels" in check.stdout, f"OpenBLAS did not take {core}: {check.stdout}"
+    # another set of kernels than this process's (OpenBLAS may name it otherwise: this
+    # build reports Prescott's request as "Katmai")
+    assert check.stdout.strip() != numpy_blas(), f"{core}: the same kernels {check.stdout}"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *KERNEL_SENSITIVE],
         cwd=ROOT,

@@ -398,9 +398,10 @@ def test_training_on_real_data(dataset, model_name):
     AlexNet on MNIST (``FORKING``): 0.3.  Its run forks: which way depends on the rounding
     of the sums alone, so on the CPU as much as on the backend.  Measured (seed 3, numpy
     against numpy): OpenBLAS's AVX2 kernels (``OPENBLAS_CORETYPE=Haswell``, what most
-    CPUs without AVX-512 get; Zen the same run) end 0.160 from its AVX-512
-    kernels (SkylakeX, this machine's default), Prescott's SSE3 kernels 0.159, and four
-    runs from initial weights moved by one ulp (:func:`nudged`) 0.116 to 0.162.  The
+    CPUs without AVX-512 get; Zen the same run) end 0.160 from its AVX-512 kernels
+    (SkylakeX, this machine's default), its baseline SSE kernels (``Prescott``, run as
+    "Katmai") 0.159, and four runs from initial weights moved by one ulp (:func:`nudged`)
+    0.116 to 0.162.  The
     frameworks end 0.031 to 0.043 from numpy on the AVX-512 kernels and 0.159 from it on
     the AVX2 ones: with the old bound of 0.1 this test passed or failed by the CPU's
     kernel.  Every pair of those runs ends at most 0.162 apart; 0.3 is 1.85x that.  The
