@@ -45,10 +45,10 @@ def other_core_type() -> str | None:
     """An OpenBLAS core type other than the one numpy's OpenBLAS chose, that this CPU can
     run: the AVX2 kernels (Haswell) where it chose others, else older SSE ones (Prescott).
     None where numpy's BLAS is not OpenBLAS or the CPU is not x86-64."""
-    flags = cpu_flags()
-    if not numpy_blas().startswith("openblas") or "pni" not in flags:  # pni: SSE3 in Linux
+    flags, chosen = cpu_flags(), numpy_blas()
+    if not chosen.startswith("openblas") or "pni" not in flags:  # pni: SSE3 in Linux
         return None
-    if "Haswell kernels" not in numpy_blas() and {"avx2", "fma"} <= flags:
+    if "Haswell kernels" not in chosen and {"avx2", "fma"} <= flags:
         return "Haswell"
     return "Prescott"
 
@@ -60,7 +60,8 @@ def test_the_float32_tests_pass_on_another_cpus_kernels():
     env = dict(os.environ, OPENBLAS_CORETYPE=core)
     probe = "from mnist_nets.machine import numpy_blas; print(numpy_blas())"
     check = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
     )
     # another set of kernels than this process's (OpenBLAS may name it otherwise: this
     # build reports Prescott's request as "Katmai")
